@@ -1,0 +1,56 @@
+# malina: two commands do everything on a fresh Debian 12 machine (as root):
+#   make demo   set everything up and run the full netboot sequence on the simulated lab
+#   make test   set everything up and run all tests
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+REPORTS := build/reports
+PYTEST_ARGS ?=
+
+.PHONY: setup images test unit hook-test demo lint typecheck report lab-down clean \
+        bench-hook bench-backend bench-install bench-sim
+
+setup:
+	@bash scripts/setup.sh
+
+images: setup
+	@$(PY) -m harness.cli lab images
+
+hook-test: setup
+	@$(MAKE) --no-print-directory -C hook test
+
+# All tests: hook unit tests (googletest), then every pytest test and scenario (docker lab included).
+test: setup images hook-test
+	@mkdir -p $(REPORTS)
+	@$(PY) -m harness.cli lab down --stale >/dev/null
+	@set +e; $(PYTEST) -p no:cacheprovider --junitxml=$(REPORTS)/junit.xml \
+	    --alluredir=$(REPORTS)/allure-results --clean-alluredir $(PYTEST_ARGS); rc=$$?; \
+	  $(PY) -m harness.cli lab down --stale >/dev/null; \
+	  if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
+
+demo: setup images
+	@$(PY) -m harness.cli demo
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
+	@shellcheck scripts/*.sh .ci/run
+
+report:
+	@bash scripts/report.sh $(REPORTS)
+
+lab-down:
+	@$(PY) -m harness.cli lab down --all
+
+bench-hook: setup images
+	@$(PY) -m bench.hook
+bench-backend: setup
+	@$(PY) -m bench.backend
+bench-install: setup
+	@$(PY) -m bench.install
+bench-sim: setup images
+	@$(PY) -m bench.sim
+
+clean:
+	rm -rf build $(VENV) allure-results allure-report

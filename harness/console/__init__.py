@@ -1,0 +1,1 @@
+"""malina package."""

@@ -1,0 +1,228 @@
+"""Lab images: built with the docker SDK, tagged by a hash of their inputs, rebuilt only when those change.
+
+- ``debian:bookworm-slim`` comes from a pull or, with no registry, from ``scripts/base-image.sh`` (debootstrap).
+- Python packages enter images only from the host-built wheelhouse (``build/wheelhouse``).
+- A build prints its steps as they run (progress for a person waiting).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, BuildError, ImageNotFound
+
+REPO = Path(__file__).resolve().parents[2]
+BASE_IMAGE = "debian:bookworm-slim"
+LABEL = "malina.image"
+
+Printer = Callable[[str], None]
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image: where its Dockerfile and context are and which files decide its content."""
+
+    name: str
+    dockerfile: str  # relative to the repo
+    context: str  # relative to the repo
+    target: str | None
+    inputs: tuple[str, ...]  # globs relative to the repo
+    needs_wheelhouse: bool = False
+    requires: tuple[str, ...] = ()  # paths that must exist for the build to work
+    extra_hash: tuple[str, ...] = field(default_factory=tuple)
+
+    def dockerfile_exists(self) -> bool:
+        """Whether the image can be built from this checkout (its Dockerfile declares the target)."""
+        path = REPO / self.dockerfile
+        if not path.exists() or not all((REPO / r).exists() for r in self.requires):
+            return False
+        if self.target is None:
+            return True
+        return f" AS {self.target}".lower() in path.read_text().lower()
+
+    def files(self) -> list[Path]:
+        found: set[Path] = {REPO / self.dockerfile}
+        for pattern in self.inputs:
+            for p in REPO.glob(pattern):
+                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc":
+                    found.add(p)
+        return sorted(found)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(f"{self.name}|{self.target}|{BASE_IMAGE}|".encode())
+        for extra in self.extra_hash:
+            h.update(extra.encode())
+        for p in self.files():
+            h.update(str(p.relative_to(REPO)).encode())
+            h.update(b"\0")
+            h.update(p.read_bytes())
+            h.update(b"\0")
+        return h.hexdigest()[:16]
+
+    @property
+    def repository(self) -> str:
+        return f"malina/{self.name}"
+
+    def tag(self) -> str:
+        return f"{self.repository}:{self.digest()}"
+
+
+RUNTIME_INPUTS = (
+    "requirements-image.txt",
+    "requirements.lock",
+    "harness/**/*.py",
+    "backend/**/*",
+)
+
+SPECS: dict[str, ImageSpec] = {
+    "kea": ImageSpec(
+        name="kea",
+        dockerfile="hook/Dockerfile",
+        context="hook",
+        target="kea",
+        inputs=(),
+    ),
+    "kea-hook": ImageSpec(
+        name="kea-hook",
+        dockerfile="hook/Dockerfile",
+        context="hook",
+        target="kea-hook",
+        inputs=("hook/**/*",),
+    ),
+    "runtime": ImageSpec(
+        name="runtime",
+        dockerfile="harness/lab/images/runtime.Dockerfile",
+        context=".",
+        target="runtime",
+        inputs=RUNTIME_INPUTS,
+        needs_wheelhouse=True,
+    ),
+    "board": ImageSpec(
+        name="board",
+        dockerfile="harness/lab/images/runtime.Dockerfile",
+        context=".",
+        target="board",
+        inputs=(*RUNTIME_INPUTS, "buildroot/board/malina/rootfs-overlay/**/*", "harness/sim/shims/*"),
+        needs_wheelhouse=True,
+        requires=("buildroot/board/malina/rootfs-overlay", "harness/sim/shims"),
+    ),
+}
+
+
+# -- prerequisites ---------------------------------------------------------------------------------------------
+
+
+def ensure_base_image(client: docker.DockerClient, say: Printer = _say) -> None:
+    try:
+        client.images.get(BASE_IMAGE)
+        return
+    except ImageNotFound:
+        pass
+    say(f"image {BASE_IMAGE}: missing, making it (pull or debootstrap)")
+    subprocess.run(["bash", str(REPO / "scripts" / "base-image.sh")], check=True)
+
+
+def ensure_wheelhouse(say: Printer = _say) -> Path:
+    """Wheels for requirements-image.txt, built from the host's pip configuration; stamped by the lock."""
+    wheelhouse = REPO / "build" / "wheelhouse"
+    stamp = wheelhouse / ".stamp"
+    want = hashlib.sha256(
+        (REPO / "requirements-image.txt").read_bytes() + (REPO / "requirements.lock").read_bytes()
+    ).hexdigest()
+    if stamp.exists() and stamp.read_text() == want:
+        return wheelhouse
+    say("wheelhouse: building wheels for the images (pip wheel, from the host's package index)")
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    for old in wheelhouse.glob("*.whl"):
+        old.unlink()
+    subprocess.run(
+        [
+            sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheelhouse),
+            "-r", str(REPO / "requirements-image.txt"), "-c", str(REPO / "requirements.lock"),
+        ],
+        check=True,
+    )
+    stamp.write_text(want)
+    return wheelhouse
+
+
+# -- building --------------------------------------------------------------------------------------------------
+
+
+def _stream(lines: Iterable[dict[str, Any]], name: str, say: Printer) -> str | None:
+    image_id: str | None = None
+    for chunk in lines:
+        if "error" in chunk:
+            raise BuildError(chunk["error"], build_log=[])
+        text = chunk.get("stream", "")
+        for line in text.splitlines():
+            line = line.rstrip()
+            if line.startswith("Step ") or line.startswith("Successfully built"):
+                say(f"  [{name}] {line}")
+            elif line.startswith(("Get:", "Setting up ", "Unpacking ")) and "Setting up" in line:
+                say(f"  [{name}]   {line[:100]}")
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and "ID" in aux:
+            image_id = str(aux["ID"])
+    return image_id
+
+
+def ensure_image(client: docker.DockerClient, name: str, say: Printer = _say) -> str:
+    """The tag of an up-to-date image ``name``; built only when its inputs changed."""
+    spec = SPECS[name]
+    tag = spec.tag()
+    try:
+        client.images.get(tag)
+        return tag
+    except ImageNotFound:
+        pass
+    ensure_base_image(client, say)
+    if spec.needs_wheelhouse:
+        ensure_wheelhouse(say)
+    say(f"image {tag}: building (target {spec.target}) — progress below")
+    try:
+        stream = client.api.build(
+            path=str(REPO / spec.context),
+            dockerfile=str((REPO / spec.dockerfile).relative_to(REPO / spec.context)),
+            target=spec.target,
+            tag=tag,
+            labels={LABEL: spec.name},
+            rm=True,
+            forcerm=True,
+            decode=True,
+            network_mode="default",
+        )
+        _stream(stream, spec.name, say)
+    except APIError as exc:
+        raise BuildError(f"building {tag}: {exc.explanation}", build_log=[]) from None
+    client.images.get(tag)  # raises when the build produced nothing
+    _prune_old(client, spec, tag, say)
+    say(f"image {tag}: ready")
+    return tag
+
+
+def _prune_old(client: docker.DockerClient, spec: ImageSpec, keep: str, say: Printer) -> None:
+    for image in client.images.list(name=spec.repository):
+        if keep in image.tags:
+            continue
+        for t in image.tags:
+            try:
+                client.images.remove(t, noprune=False)
+            except APIError:
+                pass  # still used by a running lab: leave it
+
+
+def ensure_images(client: docker.DockerClient, names: Iterable[str], say: Printer = _say) -> dict[str, str]:
+    return {name: ensure_image(client, name, say) for name in names}

@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Python runtime for the lab's roles (backend, relay, tftp, files) and, as target `board`, the simulated Pi 4.
+# Python packages come only from the wheelhouse built on the host (build/wheelhouse): no index inside builds.
+FROM debian:bookworm-slim AS runtime
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      python3 python3-venv iproute2 iputils-ping curl jq xz-utils e2fsprogs dosfstools mtools fdisk \
+      util-linux busybox openssh-server openssh-client procps tcpdump ca-certificates kmod \
+ && rm -rf /var/lib/apt/lists/*
+COPY build/wheelhouse /tmp/wheelhouse
+COPY requirements-image.txt requirements.lock /tmp/
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheelhouse \
+      -r /tmp/requirements-image.txt -c /tmp/requirements.lock \
+ && rm -rf /tmp/wheelhouse \
+ && printf '#!/bin/sh\nexec /opt/venv/bin/python -m harness.cli "$@"\n' > /usr/local/bin/malina \
+ && chmod 755 /usr/local/bin/malina
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONPATH=/opt/malina
+COPY harness /opt/malina/harness
+COPY backend /opt/malina/backend
+WORKDIR /opt/malina
+
+# The simulated board: the runtime plus the installer image's rootfs overlay applied to / exactly as
+# Buildroot applies BR2_ROOTFS_OVERLAY, plus the sim-only shims.
+FROM runtime AS board
+COPY buildroot/board/malina/rootfs-overlay/ /
+COPY harness/sim/shims/ /usr/local/sbin/
+RUN mkdir -p /run/sshd /etc/malina \
+ && (id ubuntu >/dev/null 2>&1 || useradd -m -s /bin/bash ubuntu)

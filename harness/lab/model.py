@@ -1,0 +1,453 @@
+"""The lab model: lab.yaml parsed and validated with pydantic.
+
+A lab is the infrastructure (networks, Kea, backend, TFTP, file server, relay switch with its ports) and the
+boards (kind ``sim`` or ``rack``). Errors name the file, the line and the field::
+
+    lab.yaml:27: boards[0].mac: value is not a valid MAC address ('dc:a6:32:zz:00:01')
+
+Addresses that the model derives (a port's gateway, its Kea pool, docker's ranges) are computed here once so
+that every consumer (Kea config, relay config, board specs, backend import) agrees.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+SERIAL_RE = re.compile(r"^[0-9a-f]{8}$")
+
+
+class LabConfigError(ValueError):
+    """lab.yaml is unreadable or invalid; the message names file, line and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _opaque_bytes(value: str) -> bytes:
+    """Option-82 ids in lab.yaml: plain text, or ``hex:0a0b…`` for binary ids."""
+    if value.startswith("hex:"):
+        return bytes.fromhex(value[4:])
+    return value.encode()
+
+
+class Network(_Strict):
+    subnet: ipaddress.IPv4Network
+
+    @property
+    def docker_gateway(self) -> ipaddress.IPv4Address:
+        """Docker's own bridge address on the network: the last usable host, never ``.1``."""
+        return self.subnet.broadcast_address - 1
+
+
+class KeaService(_Strict):
+    address: ipaddress.IPv4Address
+    user_class: str = "malina"
+    machine_guid: str = "RPi4"
+    connect_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+    request_timeout_ms: int = Field(default=800, ge=10, le=30_000)
+    cache_ttl_ms: int = Field(default=5_000, ge=0, le=600_000)
+    hook: bool = True
+    control_port: int = Field(default=8000, ge=1, le=65535)
+
+
+class BackendService(_Strict):
+    address: ipaddress.IPv4Address
+    port: int = Field(default=8080, ge=1, le=65535)
+    read_token: str = Field(default="malina-read", min_length=8)
+    write_token: str = Field(default="malina-write", min_length=8)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+class TftpService(_Strict):
+    address: ipaddress.IPv4Address
+
+
+class FilesService(_Strict):
+    address: ipaddress.IPv4Address
+    port: int = Field(default=8081, ge=1, le=65535)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+class RelayService(_Strict):
+    address: ipaddress.IPv4Address
+
+
+class Services(_Strict):
+    kea: KeaService
+    backend: BackendService
+    tftp: TftpService
+    files: FilesService
+    relay: RelayService
+
+
+class SwitchPort(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,20}$")]
+    subnet: ipaddress.IPv4Network
+    circuit_id: str = Field(min_length=1, max_length=250)
+    remote_id: str | None = Field(default=None, min_length=1, max_length=250)
+    vendor_specific: str | None = Field(
+        default=None, description="option 82 sub-option 9 payload, text or hex:…"
+    )
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if value.prefixlen > 24:
+            raise ValueError("a switch port subnet must be a /24 or larger")
+        return value
+
+    @field_validator("circuit_id", "remote_id", "vendor_specific")
+    @classmethod
+    def _hex_ok(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("hex:"):
+            try:
+                raw = bytes.fromhex(value[4:])
+            except ValueError as exc:
+                raise ValueError(f"bad hex after 'hex:': {exc}") from None
+            if not raw:
+                raise ValueError("empty hex id")
+        return value
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        """The relay's address on this port: the boards' router and the giaddr."""
+        return self.subnet.network_address + 1
+
+    @property
+    def pool(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+        base = self.subnet.network_address
+        return base + 100, base + 199
+
+    @property
+    def docker_range(self) -> ipaddress.IPv4Network:
+        """Where docker may auto-assign addresses (boards' initial, unused addresses)."""
+        return ipaddress.IPv4Network(f"{self.subnet.network_address + 224}/28")
+
+    @property
+    def docker_gateway(self) -> ipaddress.IPv4Address:
+        return self.subnet.broadcast_address - 1
+
+
+class Switch(_Strict):
+    remote_id: str = Field(default="malina-tor-1", min_length=1, max_length=250)
+    ports: list[SwitchPort] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Switch:
+        names = [p.name for p in self.ports]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate port names: {sorted(n for n in names if names.count(n) > 1)}")
+        ids = [(p.circuit_id, p.remote_id or self.remote_id) for p in self.ports]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two ports share the same circuit-id and remote-id")
+        return self
+
+    def port(self, name: str) -> SwitchPort:
+        for p in self.ports:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def option82(self, port: SwitchPort) -> dict[int, bytes]:
+        """Sub-options the switch inserts for this port: 1 circuit-id, 2 remote-id, 9 when configured."""
+        subs = {1: _opaque_bytes(port.circuit_id), 2: _opaque_bytes(port.remote_id or self.remote_id)}
+        if port.vendor_specific is not None:
+            subs[9] = _opaque_bytes(port.vendor_specific)
+        return subs
+
+
+class ConsoleConfig(_Strict):
+    url: str = Field(default="sim", description="'sim', /dev/tty…, socket://host:port or rfc2217://host:port")
+
+
+class PowerConfig(_Strict):
+    driver: Literal["sim", "snmp", "command"] = "sim"
+    host: str | None = None
+    community: str = "private"
+    port_index: int | None = Field(default=None, ge=1)
+    on: str | None = None
+    off: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PowerConfig:
+        if self.driver == "snmp" and (self.host is None or self.port_index is None):
+            raise ValueError("power driver 'snmp' needs host and port_index")
+        if self.driver == "command" and (self.on is None or self.off is None):
+            raise ValueError("power driver 'command' needs 'on' and 'off' commands")
+        return self
+
+
+class SshConfig(_Strict):
+    user: str = "ubuntu"
+    host: str | None = Field(default=None, description="rack boards; sim boards use the installed address")
+    port: int = Field(default=22, ge=1, le=65535)
+    key: str = Field(default="build/ssh/id_ed25519", description="private key path, relative to the lab file")
+
+
+class InstallConfig(_Strict):
+    hostname: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+    address: ipaddress.IPv4Interface
+    dns: list[ipaddress.IPv4Address] = Field(default_factory=list)
+    image: str = Field(default="ubuntu-test", min_length=1)
+
+
+class Board(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+    kind: Literal["sim", "rack"] = "sim"
+    port: str
+    mac: str
+    serial: str
+    revision: str = "c03111"
+    uart_format: Literal["2021", "2022", "2024"] = "2022"
+    capabilities: list[str] = Field(default_factory=list)
+    eeprom: dict[str, int | str] = Field(default_factory=dict)
+    console: ConsoleConfig = ConsoleConfig()
+    power: PowerConfig = PowerConfig()
+    ssh: SshConfig = SshConfig()
+    install: InstallConfig
+
+    @field_validator("mac", mode="before")
+    @classmethod
+    def _mac(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            norm = value.strip().lower().replace("-", ":")
+            if not MAC_RE.match(norm):
+                raise ValueError(f"not a MAC address like dc:a6:32:01:02:03: {value!r}")
+            return norm
+        return value
+
+    @field_validator("serial", mode="before")
+    @classmethod
+    def _serial(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            value = f"{value:08x}"
+        if isinstance(value, str):
+            norm = value.strip().lower().removeprefix("0x")
+            if not SERIAL_RE.match(norm):
+                raise ValueError(f"a Pi serial is 8 hex digits (e.g. 6e87a417): {value!r}")
+            return norm
+        return value
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _revision(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"[0-9a-fA-F]{6,8}", value):
+            raise ValueError(f"a board revision is 6-8 hex digits (e.g. c03111): {value!r}")
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("eeprom")
+    @classmethod
+    def _eeprom(cls, value: dict[str, int | str]) -> dict[str, int | str]:
+        for key in value:
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
+                raise ValueError(f"EEPROM keys are upper case like BOOT_ORDER: {key!r}")
+        return value
+
+    @property
+    def mac_bytes(self) -> bytes:
+        return bytes.fromhex(self.mac.replace(":", ""))
+
+
+class LabInfo(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,20}$")]
+    kind: Literal["sim", "rack"] = "sim"
+    time_factor: float = Field(default=1.0, gt=0.0, le=1.0)
+
+
+class Networks(_Strict):
+    server: Network
+    mgmt: Network
+
+
+class Lab(_Strict):
+    lab: LabInfo
+    networks: Networks
+    services: Services
+    switch: Switch
+    boards: list[Board] = Field(default_factory=list)
+    source: str = Field(default="<memory>", exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Lab:
+        server = self.networks.server.subnet
+        for name in ("kea", "backend", "tftp", "files", "relay"):
+            addr = getattr(self.services, name).address
+            if addr not in server:
+                raise ValueError(f"services.{name}.address {addr} is not in networks.server {server}")
+        subnets = [self.networks.server.subnet, self.networks.mgmt.subnet] + [p.subnet for p in self.switch.ports]
+        for i, a in enumerate(subnets):
+            for b in subnets[i + 1 :]:
+                if a.overlaps(b):
+                    raise ValueError(f"subnets {a} and {b} overlap")
+        seen: dict[str, str] = {}
+        for board in self.boards:
+            for key, val in (("name", board.name), ("mac", board.mac), ("serial", board.serial)):
+                tag = f"{key}={val}"
+                if tag in seen:
+                    raise ValueError(f"boards {seen[tag]} and {board.name} have the same {key} {val}")
+                seen[tag] = board.name
+            try:
+                port = self.switch.port(board.port)
+            except KeyError:
+                raise ValueError(
+                    f"board {board.name}: port {board.port!r} is not one of switch.ports "
+                    f"{[p.name for p in self.switch.ports]}"
+                ) from None
+            if board.install.address.ip not in port.subnet:
+                raise ValueError(
+                    f"board {board.name}: install.address {board.install.address} is not in its port's "
+                    f"subnet {port.subnet}"
+                )
+            lo, hi = port.pool
+            if lo <= board.install.address.ip <= hi or board.install.address.ip in port.docker_range:
+                raise ValueError(
+                    f"board {board.name}: install.address {board.install.address.ip} collides with the DHCP pool "
+                    f"{lo}-{hi} or docker's range {port.docker_range}"
+                )
+        return self
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+    def board(self, name: str) -> Board:
+        for b in self.boards:
+            if b.name == name:
+                return b
+        raise KeyError(f"no board {name!r} in {self.source}")
+
+    def port_of(self, board: Board) -> SwitchPort:
+        return self.switch.port(board.port)
+
+    def subnets(self) -> list[ipaddress.IPv4Network]:
+        return [self.networks.server.subnet, self.networks.mgmt.subnet] + [p.subnet for p in self.switch.ports]
+
+    def access_supernet(self) -> list[ipaddress.IPv4Network]:
+        """The access subnets, collapsed: what the server side routes via the relay."""
+        return list(ipaddress.collapse_addresses(p.subnet for p in self.switch.ports))
+
+    def scaled(self, seconds: float) -> float:
+        """A real-hardware duration scaled by the lab's time factor."""
+        return seconds * self.lab.time_factor
+
+    # -- relocation for concurrent runs ----------------------------------------------------------------------
+    def shifted(self, step: int) -> Lab:
+        """The same lab with every address moved by ``step`` /16 blocks (second octet + step).
+
+        Two runs of one lab.yaml at once cannot share subnets on one docker engine; the second run takes the
+        next free step. Every address that lies in one of the lab's subnets moves, and nothing else does.
+        """
+        if step == 0:
+            return self
+        subnets = self.subnets()
+        delta = step << 16
+
+        def move(text: str) -> str:
+            try:
+                if "/" in text:
+                    iface = ipaddress.IPv4Interface(text)
+                    if not any(iface.ip in s for s in subnets):
+                        return text
+                    return f"{iface.ip + delta}/{iface.network.prefixlen}"
+                addr = ipaddress.IPv4Address(text)
+            except ValueError:
+                return text
+            if not any(addr in s for s in subnets):
+                return text
+            return str(addr + delta)
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, dict):
+                return {k: walk(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(v) for v in node]
+            if isinstance(node, str):
+                return move(node)
+            return node
+
+        data = walk(self.model_dump(mode="json"))
+        return Lab.model_validate({**data, "source": self.source})
+
+
+# -- loading with line numbers --------------------------------------------------------------------------------
+
+
+def _node_at(node: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+    """The deepest YAML node along a pydantic error location."""
+    best = node
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    nxt = value
+                    break
+            if nxt is None:
+                return best
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return best
+        best = node
+    return best
+
+
+def _loc_text(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<top>"
+
+
+def _errors(path: str, root: yaml.Node | None, exc: ValidationError) -> Iterator[str]:
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        node = _node_at(root, loc)
+        line = node.start_mark.line + 1 if node is not None else 1
+        msg = err["msg"].removeprefix("Value error, ")
+        yield f"{path}:{line}: {_loc_text(loc)}: {msg}"
+
+
+def parse_lab(text: str, path: str = "<string>") -> Lab:
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LabConfigError(f"{path}:{line}: YAML syntax error: {problem}") from None
+    if not isinstance(data, dict):
+        raise LabConfigError(f"{path}:1: the lab file must be a YAML mapping with lab, networks, services, ...")
+    try:
+        return Lab.model_validate({**data, "source": path})
+    except ValidationError as exc:
+        raise LabConfigError("\n".join(_errors(path, root, exc))) from None
+
+
+def load_lab(path: str | Path) -> Lab:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LabConfigError(f"{p}: cannot read the lab file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise LabConfigError(f"{p}: the lab file is not UTF-8 text") from None
+    return parse_lab(text, str(p))

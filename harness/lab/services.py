@@ -1,0 +1,144 @@
+"""Container specs of the lab's infrastructure roles (Kea, backend, TFTP, files, relay).
+
+A spec is plain data; ``harness.lab.docker_lab`` turns it into containers. Boards' specs come from
+``harness.sim.boardspec``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.lab.keaconfig import ctrl_agent_config, dhcp4_config
+from harness.lab.model import Lab
+
+
+@dataclass
+class ContainerSpec:
+    role: str
+    image: str  # key into harness.lab.images.SPECS
+    command: list[str]
+    networks: dict[str, str | None]  # lab network name -> static IPv4 (None: docker assigns)
+    env: dict[str, str] = field(default_factory=dict)
+    cap_add: list[str] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # absolute path in the container -> content
+    binds: dict[str, str] = field(default_factory=dict)  # host path -> "container path[:ro]"
+    routes_via_relay: bool = False  # add a route to the access subnets via the relay
+    mac_address: str | None = None
+    hostname: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _json(data: Any) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def kea_spec(lab: Lab, *, with_hook: bool | None = None) -> ContainerSpec:
+    hook = lab.services.kea.hook if with_hook is None else with_hook
+    script = (
+        "set -e; mkdir -p /run/kea /var/lib/kea; "
+        "kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & "
+        "exec kea-dhcp4 -c /etc/kea/kea-dhcp4.conf"
+    )
+    return ContainerSpec(
+        role="kea",
+        image="kea-hook" if hook else "kea",
+        command=["sh", "-c", script],
+        networks={"server": str(lab.services.kea.address)},
+        cap_add=["NET_ADMIN", "NET_RAW"],
+        files={
+            "/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook)),
+            "/etc/kea/kea-ctrl-agent.conf": _json(ctrl_agent_config(lab)),
+        },
+        routes_via_relay=True,
+    )
+
+
+def backend_spec(lab: Lab) -> ContainerSpec:
+    b = lab.services.backend
+    env = {
+        "MALINA_DB_URL": "sqlite:////var/lib/malina/malina.db",
+        "MALINA_PUBLIC_URL": b.url,
+        "MALINA_TFTP_SERVER": str(lab.services.tftp.address),
+        "MALINA_ADMIN_READ_TOKEN": b.read_token,
+        "MALINA_ADMIN_WRITE_TOKEN": b.write_token,
+        "MALINA_MAX_ATTEMPTS": str(b.max_attempts),
+        "MALINA_LOOP_GUARD_WINDOW_S": str(max(5.0, lab.scaled(600.0))),
+    }
+    if lab.services.kea.hook:
+        env["MALINA_KEA_CONTROL_URL"] = f"http://{lab.services.kea.address}:{lab.services.kea.control_port}/"
+    return ContainerSpec(
+        role="backend",
+        image="runtime",
+        command=["sh", "-c", "mkdir -p /var/lib/malina && exec malina backend serve --host 0.0.0.0 "
+                 f"--port {b.port}"],
+        networks={"server": str(b.address)},
+        env=env,
+        cap_add=["NET_ADMIN"],
+        routes_via_relay=True,
+    )
+
+
+def tftp_spec(lab: Lab, root: Path) -> ContainerSpec:
+    return ContainerSpec(
+        role="tftp",
+        image="runtime",
+        command=["python", "-m", "harness.sim.tftpserver", "--root", "/srv/tftp", "--log",
+                 "/var/log/malina/tftp.jsonl"],
+        networks={"server": str(lab.services.tftp.address)},
+        cap_add=["NET_ADMIN"],
+        binds={str(root): "/srv/tftp:ro"},
+        routes_via_relay=True,
+    )
+
+
+def files_spec(lab: Lab, root: Path) -> ContainerSpec:
+    return ContainerSpec(
+        role="files",
+        image="runtime",
+        command=["python", "-m", "http.server", str(lab.services.files.port), "--directory", "/srv/files"],
+        networks={"server": str(lab.services.files.address)},
+        cap_add=["NET_ADMIN"],
+        binds={str(root): "/srv/files:ro"},
+        routes_via_relay=True,
+    )
+
+
+def relay_config(lab: Lab) -> dict[str, Any]:
+    """The relay's JSON config (see harness/sim/relay.py for its meaning)."""
+    ports = []
+    for port in lab.switch.ports:
+        subs = lab.switch.option82(port)
+        ports.append(
+            {
+                "name": port.name,
+                "address": str(port.gateway),
+                "subnet": str(port.subnet),
+                "circuit_id": "hex:" + subs[1].hex(),
+                "remote_id": "hex:" + subs[2].hex(),
+                "vendor_specific": ("hex:" + subs[9].hex()) if 9 in subs else None,
+            }
+        )
+    return {
+        "server_address": str(lab.services.relay.address),
+        "dhcp_server": str(lab.services.kea.address),
+        "ports": ports,
+    }
+
+
+def relay_spec(lab: Lab) -> ContainerSpec:
+    networks: dict[str, str | None] = {"server": str(lab.services.relay.address)}
+    for port in lab.switch.ports:
+        networks[f"port-{port.name}"] = str(port.gateway)
+    return ContainerSpec(
+        role="relay",
+        image="runtime",
+        command=["python", "-m", "harness.sim.relay", "--config", "/etc/malina/relay.json"],
+        networks=networks,
+        cap_add=["NET_ADMIN", "NET_RAW"],
+        sysctls={"net.ipv4.ip_forward": "1"},
+        files={"/etc/malina/relay.json": _json(relay_config(lab))},
+    )

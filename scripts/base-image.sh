@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Make sure debian:bookworm-slim exists locally. Try a pull first (works where a
+# registry is reachable); otherwise build it with debootstrap from the host's
+# configured Debian mirror and `docker import` it under that tag.
+set -euo pipefail
+
+TAG="${BASE_IMAGE_TAG:-debian:bookworm-slim}"
+DOCKER="${DOCKER:-docker}"
+
+if "$DOCKER" image inspect "$TAG" >/dev/null 2>&1; then
+    echo "base image: $TAG present"
+    exit 0
+fi
+
+if timeout 20 "$DOCKER" pull "$TAG" >/dev/null 2>&1; then
+    echo "base image: pulled $TAG"
+    exit 0
+fi
+
+mirror_from_sources() {
+    local uri=""
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+        uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)
+    fi
+    printf '%s\n' "$uri"
+}
+
+MIRROR="${DEBIAN_MIRROR:-$(mirror_from_sources)}"
+if [ -z "$MIRROR" ]; then
+    echo "base image: cannot find a Debian mirror in /etc/apt sources; set DEBIAN_MIRROR" >&2
+    exit 1
+fi
+
+work=$(mktemp -d /var/tmp/malina-base.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+root="$work/rootfs"
+echo "base image: debootstrap bookworm (minbase) from the configured mirror; this takes a few minutes"
+debootstrap --variant=minbase --include=ca-certificates bookworm "$root" "$MIRROR" 2>&1 |
+    awk '/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) / {n++; if (n % 25 == 0) {printf "  debootstrap: %d steps (%s)\n", n, $2; fflush()}} /^[EW]:/ {print; fflush()}'
+
+# Make it slim the way the official image is: no docs, no apt lists, no caches.
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/usr/share/doc/* \
+    "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log
+cat > "$root/etc/dpkg/dpkg.cfg.d/docker-slim" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+CFG
+# Same sources the host uses, so image builds reach only the Debian archive.
+cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/" 2>/dev/null ||
+    cp /etc/apt/sources.list "$root/etc/apt/sources.list"
+rm -f "$root/etc/apt/sources.list" 2>/dev/null || true
+[ -f "$root/etc/apt/sources.list.d/debian.sources" ] || cp /etc/apt/sources.list "$root/etc/apt/sources.list"
+
+echo "base image: importing as $TAG"
+tar -C "$root" -c . | "$DOCKER" import --change 'CMD ["bash"]' - "$TAG" >/dev/null
+echo "base image: $TAG built"

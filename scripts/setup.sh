@@ -60,7 +60,7 @@ fi
 if [ "$(cat "$STAMPS/venv" 2>/dev/null || true)" != "$want" ]; then
     say "installing Python packages (pinned by requirements.lock)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.in -c requirements.lock
-    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
     echo "$want" > "$STAMPS/venv"
 else
     say "venv up to date"

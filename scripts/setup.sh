@@ -22,7 +22,7 @@ APT_PACKAGES=(
     # backend tests against a real PostgreSQL; stand-in static backend for the hook benchmark
     postgresql nginx-light
     # installer agent and card images on the host
-    curl jq xz-utils e2fsprogs mtools dosfstools fdisk util-linux bmap-tools
+    curl jq xz-utils e2fsprogs mtools dosfstools fdisk util-linux bmap-tools openssl
     # harness tests: a real sshd for paramiko, captures, shell lint
     openssh-server openssh-client tcpdump shellcheck
     # python venv

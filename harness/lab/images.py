@@ -99,7 +99,7 @@ SPECS: dict[str, ImageSpec] = {
         dockerfile="hook/Dockerfile",
         context="hook",
         target="kea-hook",
-        inputs=("hook/**/*",),
+        inputs=("hook/Makefile", "hook/.dockerignore", "hook/src/**/*", "hook/tests/**/*", "hook/tools/**/*"),
     ),
     "runtime": ImageSpec(
         name="runtime",

@@ -14,7 +14,7 @@ HOOK_PATH = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_remote_options.so"
 CONTROL_SOCKET = "/run/kea/kea4-ctrl-socket"
 
 
-def hook_parameters(lab: Lab) -> dict[str, Any]:
+def hook_parameters(lab: Lab, threads: int = 8) -> dict[str, Any]:
     kea = lab.services.kea
     return {
         "url": f"{lab.services.backend.url}/v1/dhcp/options",
@@ -25,10 +25,12 @@ def hook_parameters(lab: Lab) -> dict[str, Any]:
         "cache-ttl-ms": kea.cache_ttl_ms,
         "allowed-options": [66, 67, 224],
         "failure-policy": "boot-local",
+        # at most threads-1 packet threads wait on the backend: one always serves other clients
+        "max-concurrent-requests": max(1, threads - 2),
     }
 
 
-def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 4) -> dict[str, Any]:
+def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8) -> dict[str, Any]:
     use_hook = lab.services.kea.hook if with_hook is None else with_hook
     subnets: list[dict[str, Any]] = []
     for index, port in enumerate(lab.switch.ports, start=1):
@@ -67,7 +69,7 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 4) -
         ],
     }
     if use_hook:
-        config["hooks-libraries"] = [{"library": HOOK_PATH, "parameters": hook_parameters(lab)}]
+        config["hooks-libraries"] = [{"library": HOOK_PATH, "parameters": hook_parameters(lab, threads)}]
     return {"Dhcp4": config}
 
 

@@ -1,0 +1,374 @@
+"""Benchmark of the remote-options hook: perfdhcp against one multi-threaded Kea container, all cases at once.
+
+``python -m bench.hook`` → ``bench/results/hook.json`` and a one-line summary last.
+
+Lab: ``tests/hook/hooklab.py`` (Kea + hook, stand-in backend) plus, from an image of Debian's kea-admin
+and nginx-light built here, an nginx static backend (keep-alive) and two perfdhcp containers on the server
+network. perfdhcp relays (giaddr = its own address, a /16 subnet of its own in Kea's config); each case is
+a fresh ``config-set`` (empty leases, fresh hook). Every simulated client has its own chaddr (``-R``);
+option 82 is the same for all, but the hook's cache key includes the chaddr (``identity-params``), so each
+exchange costs one backend call and the cache saves only its REQUEST (checked: calls / exchanges).
+
+Cases (ratios to Kea without the hook under the same offered load):
+0. ``baseline``: Kea without the hook;  1. hook loaded, no client matching (>= 0.95x);
+2. static fast nginx backend (>= 0.5x);  3. the malina backend (when it exists);
+4. backend answering in 100 ms at a fixed rate (>= 50 DORA/s, every reply with the backend's options);
+5. backend stopped / backend hung (>= 0.8x);  6. isolation: non-matching clients at a fixed rate while
+matching clients hit a hung backend (p99 < 10 ms, rate >= 0.9x of the same load without the hook).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "hook"))
+
+from hooklab import HookLab, pi_guid, sub  # noqa: E402
+
+from harness.lab.docker_lab import docker_client  # noqa: E402
+from harness.lab.model import load_lab  # noqa: E402
+from harness.lab.services import ContainerSpec  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "hook.json"
+TOOLS_IMAGE = "malina-hook-bench/tools:1"
+TOOLS_DOCKERFILE = b"""FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends kea-admin nginx-light iproute2 \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+THREADS = 12
+CALIBRATION_RATE = 8000   # offered DORA/s of the calibration run (above what the machine can do)
+DURATION = 6          # seconds per measured perfdhcp run
+REPS = 2              # back-to-back (baseline, case) pairs per throughput case
+SLOW_RATE = 60        # offered DORA/s against the 100 ms backend
+ISO_RATE = 300        # each of the two loads of the isolation case
+BASE_PARAMS: dict[str, Any] = {
+    "connect-timeout-ms": 200,
+    "request-timeout-ms": 500,
+    "cache-ttl-ms": 5000,
+    "max-concurrent-requests": THREADS - 2,
+    "log-interval-ms": 10000,
+}
+NGINX_CONF = """worker_processes 1;
+pid /tmp/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 3600s;
+  server {
+    listen 8080;
+    location /v1/dhcp/options {
+      default_type application/json;
+      return 200 '{"66": "%(tftp)s", "224": "%(public)s/v1/install/static"}';
+    }
+  }
+}
+"""
+
+
+@dataclass
+class Perf:
+    rate: float          # completed DORA/s
+    exchanges: int       # completed exchanges (ACKs received)
+    drops: int
+    do_p50: float        # DISCOVER→OFFER ms
+    do_p99: float
+    ra_p50: float        # REQUEST→ACK ms
+    ra_p99: float
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def parse_perfdhcp(out: str) -> Perf:
+    rate = re.search(r"Rate: ([0-9.]+) 4-way exchanges/second", out)
+    if rate is None:
+        raise RuntimeError(f"perfdhcp printed no rate:\n{out[-2000:]}")
+    sections = out.split("***Timestamps for packets: ")
+    delays: dict[str, list[float]] = {}
+    for part in sections[1:]:
+        name = part.split("***", 1)[0]
+        pairs = re.findall(r"sent / received: ([0-9.]+) / ([0-9.]+)", part)
+        delays[name] = [(float(r) - float(s)) * 1000.0 for s, r in pairs]
+    stats = out.split("***Statistics for: REQUEST-ACK***")
+    received = re.search(r"received packets: (\d+)", stats[1]) if len(stats) > 1 else None
+    drops = sum(int(d) for d in re.findall(r"\ndrops: (\d+)", out))
+    do, ra = delays.get("DISCOVER-OFFER", []), delays.get("REQUEST-ACK", [])
+    return Perf(float(rate.group(1)), int(received.group(1)) if received else 0, drops,
+                _percentile(do, 0.5), _percentile(do, 0.99), _percentile(ra, 0.5), _percentile(ra, 0.99))
+
+
+class Bench:
+    def __init__(self, hl: HookLab) -> None:
+        self.hl = hl
+        net = hl.lab.networks.server.subnet
+        self.nginx_ip = str(net.network_address + 20)
+        self.perf_ips = (str(net.network_address + 30), str(net.network_address + 31))
+        self.cases: list[dict[str, Any]] = []
+        self.baseline: Perf | None = None
+        self.baselines: list[float] = []
+        self.full_rate = CALIBRATION_RATE
+        o82 = sub(1, b"Gi1/0/1") + sub(2, b"tor-a-01")
+        self.matching = ["-o", f"97,{pi_guid().hex()}", "-o", f"82,{o82.hex()}"]
+        self.plain = ["-o", f"82,{o82.hex()}"]
+
+    # -- lab ------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        run = self.hl.run
+        run.image_tags["bench-tools"] = ensure_tools_image()
+        lab = self.hl.lab
+        conf = NGINX_CONF % {"tftp": lab.services.tftp.address, "public": lab.services.backend.url}
+        run.start_spec(ContainerSpec(role="nginx", image="bench-tools",
+                                     command=["nginx", "-g", "daemon off;", "-c", "/etc/nginx/bench.conf"],
+                                     networks={"server": self.nginx_ip},
+                                     files={"/etc/nginx/bench.conf": conf.encode()}))
+        for i, ip in enumerate(self.perf_ips):
+            run.start_spec(ContainerSpec(role=f"perf-{i}", image="bench-tools", command=["sleep", "infinity"],
+                                         networks={"server": ip}))
+        run.wait_tcp(self.nginx_ip, 8080)
+
+    def configure(self, *, hook: bool, url: str | None = None, **extra: Any) -> None:
+        params = dict(BASE_PARAMS)
+        params.update(extra)
+        if url is not None:
+            params["url"] = url
+        self.hl.reconfigure(params, with_hook=hook, bench_relays=self.perf_ips)
+        time.sleep(1.0)
+
+    def perfdhcp(self, which: int, rate: int, options: list[str], duration: int = DURATION) -> Perf:
+        cmd = ["perfdhcp", "-4", "-l", self.perf_ips[which], "-r", str(rate), "-p", str(duration),
+               "-R", "16000000", "-b", f"mac=02:{which:02x}:00:00:00:00", "-x", "t", *options,
+               self.hl.kea_address]
+        rc, out = self.hl.run.exec(f"perf-{which}", cmd)
+        if rc not in (0, 3):
+            raise RuntimeError(f"perfdhcp failed ({rc}): {out[-2000:]}")
+        return parse_perfdhcp(out)
+
+    def concurrently(self, jobs: list[tuple[int, int, list[str]]]) -> list[Perf]:
+        results: list[Perf | None] = [None] * len(jobs)
+        errors: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                results[i] = self.perfdhcp(*jobs[i])
+            except BaseException as exc:  # re-raised below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return [r for r in results if r is not None]
+
+    # -- recording ------------------------------------------------------------------------------------------
+    def add(self, name: str, value: float | None, unit: str, target: str | None = None,
+            note: str = "") -> None:
+        rounded = None if value is None else round(value, 3)
+        case: dict[str, Any] = {"name": name, "value": rounded, "unit": unit}
+        if target is not None:
+            case["target"] = target
+        if note:
+            case["note"] = note
+        self.cases.append(case)
+        print(f"  {name}: {case['value']} {unit}" + (f" (target {target})" if target else ""), flush=True)
+
+    def record(self, case: str, perf: Perf, target_ratio: str | None) -> None:
+        base = self.baseline
+        self.add(f"{case}_dora_per_s", perf.rate, "DORA/s")
+        self.add(f"{case}_offer_p50", perf.do_p50, "ms")
+        self.add(f"{case}_offer_p99", perf.do_p99, "ms")
+        self.add(f"{case}_ack_p50", perf.ra_p50, "ms")
+        self.add(f"{case}_ack_p99", perf.ra_p99, "ms")
+        if base is not None and target_ratio is not None and base.rate > 0:
+            self.add(f"{case}_ratio", perf.rate / base.rate, "x baseline", target_ratio)
+
+    def coverage(self, case: str, perf: Perf) -> None:
+        """Share of completed exchanges answered by the backend; backend calls and cache hits per exchange."""
+        stats = self.hl.hook_stats()
+        answers = float(stats["backend-answers"])
+        calls = float(stats["backend-calls"])
+        hits = float(stats["cache-hits"])
+        if perf.exchanges:
+            self.add(f"{case}_backend_answered_share", min(1.0, answers / perf.exchanges), "of exchanges")
+            self.add(f"{case}_backend_calls_per_exchange", calls / perf.exchanges, "calls")
+            self.add(f"{case}_cache_hits_per_exchange", hits / perf.exchanges, "hits")
+
+    # -- cases ----------------------------------------------------------------------------------------------
+    def capacity(self, options: list[str], configure: Callable[[], None]) -> Perf:
+        """Completed DORA/s at about the case's own capacity: a short probe at the full offered load, then
+        the measurement at 1.1x what the probe completed (less work wasted on exchanges dropped in queues)."""
+        configure()
+        probe = self.perfdhcp(0, self.full_rate, options, duration=3)
+        configure()   # fresh leases and hook state for the measurement
+        return self.perfdhcp(0, max(100, int(probe.rate * 1.1)), options)
+
+    def paired(self, case: str, options: list[str], configure: Callable[[], None], target: str) -> Perf:
+        """The case and Kea without the hook measured back to back REPS times; the ratio is the median."""
+        ratios: list[float] = []
+        perf: Perf | None = None
+        for _ in range(REPS):
+            base = self.capacity(self.matching, lambda: self.configure(hook=False))
+            perf = self.capacity(options, configure)
+            ratios.append(perf.rate / base.rate)
+            self.baselines.append(base.rate)
+        assert perf is not None
+        self.record(case, perf, None)
+        self.add(f"{case}_ratio", statistics.median(ratios), "x baseline", target)
+        return perf
+
+    def run_all(self) -> None:
+        hl = self.hl
+        stub_url = f"{hl.backend_url}/v1/dhcp/options"
+        print("case 0: Kea without the hook", flush=True)
+        self.configure(hook=False)
+        probe = self.perfdhcp(0, CALIBRATION_RATE, self.matching, duration=4)
+        self.full_rate = max(200, int(probe.rate * 1.5))
+        self.add("offered_rate", float(self.full_rate), "DORA/s")
+        self.baseline = self.capacity(self.matching, lambda: self.configure(hook=False))
+        self.record("baseline", self.baseline, None)
+
+        print("case 1: hook loaded, no client matching", flush=True)
+        self.paired("no_match", self.plain, lambda: self.configure(hook=True, url=stub_url), ">= 0.95")
+        self.add("no_match_backend_calls", float(hl.hook_stats()["backend-calls"]), "calls", "== 0")
+
+        print("case 2: static fast backend (nginx, keep-alive)", flush=True)
+        nginx_url = f"http://{self.nginx_ip}:8080/v1/dhcp/options"
+        perf = self.paired("nginx", self.matching, lambda: self.configure(hook=True, url=nginx_url), ">= 0.5")
+        self.coverage("nginx", perf)
+
+        print("case 3: malina backend", flush=True)
+        self.malina_backend()
+
+        print("case 4: backend answering in 100 ms", flush=True)
+        hl.set_mode("slow", delay_ms=100)
+        self.configure(hook=True, url=stub_url, **{"request-timeout-ms": 1000})
+        perf = self.perfdhcp(0, SLOW_RATE, self.matching, duration=10)
+        self.add("slow100_dora_per_s", perf.rate, "DORA/s", ">= 50")
+        self.add("slow100_offer_p50", perf.do_p50, "ms")
+        self.add("slow100_offer_p99", perf.do_p99, "ms")
+        self.coverage("slow100", perf)
+        self.add("slow100_failure_policy", float(hl.hook_stats()["failure-policy"]), "replies", "== 0")
+        hl.set_mode("install")
+
+        print("case 5a: backend stopped", flush=True)
+        backend = hl.run.container("backend")
+        backend.stop(timeout=1)
+        try:
+            self.paired("stopped", self.matching, lambda: self.configure(hook=True, url=stub_url), ">= 0.8")
+        finally:
+            backend.start()
+            hl.run.wait_tcp(str(hl.lab.services.backend.address), hl.lab.services.backend.port)
+
+        print("case 5b: backend hung", flush=True)
+        hl.set_mode("hang")
+        self.paired("hung", self.matching, lambda: self.configure(hook=True, url=stub_url), ">= 0.8")
+
+        print("case 6: isolation (non-matching at a fixed rate, matching on a hung backend)", flush=True)
+        self.configure(hook=False)
+        base_plain, _ = self.concurrently([(0, ISO_RATE, self.plain), (1, ISO_RATE, self.matching)])
+        self.configure(hook=True, url=stub_url)
+        plain, matching = self.concurrently([(0, ISO_RATE, self.plain), (1, ISO_RATE, self.matching)])
+        hl.set_mode("install")
+        self.add("isolation_plain_offer_p99", plain.do_p99, "ms", "< 10")
+        self.add("isolation_plain_ack_p99", plain.ra_p99, "ms", "< 10")
+        self.add("isolation_plain_rate_ratio", plain.rate / base_plain.rate, "x same load without hook",
+                 ">= 0.9")
+        self.add("isolation_matching_dora_per_s", matching.rate, "DORA/s")
+        self.add("isolation_baseline_plain_offer_p99", base_plain.do_p99, "ms")
+        if self.baselines:
+            self.add("baseline_spread", (max(self.baselines) - min(self.baselines)) / max(self.baselines),
+                     "relative (machine noise)")
+
+    def malina_backend(self) -> None:
+        hl = self.hl
+        rc, out = hl.run.exec("backend", ["sh", "-c", "malina backend --help"])
+        if rc != 0:
+            self.add("malina_dora_per_s", None, "DORA/s",
+                     note=f"malina backend not available yet: {out[-200:]}")
+            return
+        from harness.lab import services
+
+        spec = services.backend_spec(hl.lab)
+        spec.role = "malina-backend"
+        ip = str(hl.lab.networks.server.subnet.network_address + 21)
+        spec.networks = {"server": ip}
+        spec.routes_via_relay = False
+        hl.run.start_spec(spec)
+        try:
+            hl.run.wait_tcp(ip, hl.lab.services.backend.port, timeout=60)
+        except Exception as exc:
+            self.add("malina_dora_per_s", None, "DORA/s", note=f"malina backend did not start: {exc}")
+            return
+        url = f"http://{ip}:{hl.lab.services.backend.port}/v1/dhcp/options"
+        perf = self.capacity(self.matching, lambda: self.configure(hook=True, url=url))
+        self.record("malina", perf, None)
+        if self.baseline is not None:
+            self.add("malina_ratio", perf.rate / self.baseline.rate, "x baseline")
+        self.coverage("malina", perf)
+
+
+def ensure_tools_image() -> str:
+    client = docker_client()
+    try:
+        client.images.get(TOOLS_IMAGE)
+        return TOOLS_IMAGE
+    except Exception:
+        pass
+    print(f"building {TOOLS_IMAGE} (kea-admin for perfdhcp, nginx-light)", flush=True)
+    client.images.build(fileobj=io.BytesIO(TOOLS_DOCKERFILE), tag=TOOLS_IMAGE, rm=True, forcerm=True,
+                        labels={"malina.owner": "hook"})
+    return TOOLS_IMAGE
+
+
+def summary(cases: list[dict[str, Any]]) -> str:
+    def v(name: str) -> str:
+        for c in cases:
+            if c["name"] == name:
+                return "n/a" if c["value"] is None else f"{c['value']:g}"
+        return "n/a"
+
+    return (f"hook: baseline {v('baseline_dora_per_s')} DORA/s; ratios no-match {v('no_match_ratio')}, "
+            f"nginx {v('nginx_ratio')}, stopped {v('stopped_ratio')}, hung {v('hung_ratio')}; "
+            f"100ms backend {v('slow100_dora_per_s')} DORA/s "
+            f"(answered {v('slow100_backend_answered_share')}); "
+            f"isolation p99 {v('isolation_plain_offer_p99')}/{v('isolation_plain_ack_p99')} ms, "
+            f"rate {v('isolation_plain_rate_ratio')}x")
+
+
+def main() -> int:
+    lab = load_lab(REPO / "lab.yaml")
+    with HookLab.up(lab, params=BASE_PARAMS, threads=THREADS) as hl:
+        bench = Bench(hl)
+        bench.start()
+        bench.run_all()
+    doc = {"benchmark": "hook", "threads": THREADS, "duration_s": DURATION, "cases": bench.cases}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(RESULTS)
+    print(summary(bench.cases))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

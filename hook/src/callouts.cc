@@ -1,0 +1,196 @@
+// Kea hook entry points: load/unload/version/multi_threading_compatible, the pkt4_receive and
+// pkt4_send callouts and the remote-options-cache-flush command.
+//
+// pkt4_receive decides once per query (cache, then at most one bounded backend call) and keeps
+// the decision in the callout context; pkt4_send applies it to the OFFER or ACK.
+
+#include "hook_config.h"
+#include "engine.h"
+#include "fetcher.h"
+#include "log.h"
+
+#include <cc/command_interpreter.h>
+#include <cc/data.h>
+#include <dhcp/pkt4.h>
+#include <hooks/hooks.h>
+
+#include <curl/curl.h>
+
+#include <sstream>
+
+using isc::data::ConstElementPtr;
+using isc::data::Element;
+using isc::dhcp::Pkt4Ptr;
+using isc::hooks::CalloutHandle;
+using isc::hooks::LibraryHandle;
+using namespace isc::remote_options;
+
+namespace {
+
+const char* const CONTEXT_KEY = "remote-options-decision";
+const char* const FLUSH_COMMAND = "remote-options-cache-flush";
+const char* const STATS_COMMAND = "remote-options-stats";
+
+Engine* engine = 0;
+bool curl_initialised = false;
+
+void logCalloutError(const char* where, const std::string& what) {
+    if (engine) {
+        engine->reportError(where, what);
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+int version() {
+    return (KEA_HOOKS_VERSION);
+}
+
+int multi_threading_compatible() {
+    return (1);
+}
+
+int pkt4_receive(CalloutHandle& handle) {
+    if (!engine) {
+        return (0);
+    }
+    try {
+        Pkt4Ptr query;
+        handle.getArgument("query4", query);
+        if (!query) {
+            return (0);
+        }
+        DecisionPtr decision = engine->decide(*query);
+        if (decision) {
+            handle.setContext(CONTEXT_KEY, decision);
+        }
+    } catch (const std::exception& ex) {
+        logCalloutError("pkt4_receive", ex.what());
+    }
+    return (0);
+}
+
+int pkt4_send(CalloutHandle& handle) {
+    if (!engine) {
+        return (0);
+    }
+    try {
+        Pkt4Ptr query;
+        handle.getArgument("query4", query);
+        // Cheap re-check (no allocation for non-matching clients) before touching the context.
+        if (!query || !engine->matches(*query)) {
+            return (0);
+        }
+        DecisionPtr decision;
+        try {
+            handle.getContext(CONTEXT_KEY, decision);
+        } catch (const isc::hooks::NoSuchCalloutContext&) {
+            return (0);
+        }
+        Pkt4Ptr response;
+        handle.getArgument("response4", response);
+        if (decision && response) {
+            Engine::apply(*decision, *response);
+        }
+    } catch (const std::exception& ex) {
+        logCalloutError("pkt4_send", ex.what());
+    }
+    return (0);
+}
+
+int remote_options_cache_flush(CalloutHandle& handle) {
+    ConstElementPtr response;
+    try {
+        ConstElementPtr command;
+        handle.getArgument("command", command);
+        ConstElementPtr args;
+        isc::config::parseCommand(args, command);
+        if (!engine) {
+            isc_throw(isc::InvalidOperation, "remote-options is not loaded");
+        }
+        size_t n = engine->flush(args);
+        std::string scope = (args && !args->mapValue().empty()) ? args->str() : std::string("all");
+        LOG_INFO(remote_options_logger, REMOTE_OPTIONS_CACHE_FLUSHED).arg(n).arg(scope);
+        isc::data::ElementPtr out = Element::createMap();
+        out->set("flushed", Element::create(static_cast<int64_t>(n)));
+        std::ostringstream text;
+        text << n << " cache entries flushed";
+        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_SUCCESS, text.str(), out);
+    } catch (const std::exception& ex) {
+        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_ERROR, ex.what());
+    }
+    handle.setArgument("response", response);
+    return (0);
+}
+
+int remote_options_stats(CalloutHandle& handle) {
+    ConstElementPtr response;
+    try {
+        if (!engine) {
+            isc_throw(isc::InvalidOperation, "remote-options is not loaded");
+        }
+        engine->publish();
+        isc::data::ElementPtr out = engine->counters();
+        out->set("cache-entries", Element::create(static_cast<int64_t>(engine->cache().size())));
+        out->set("backend-in-flight-limit", Element::create(static_cast<int64_t>(engine->effectiveConcurrency())));
+        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_SUCCESS, "remote-options counters", out);
+    } catch (const std::exception& ex) {
+        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_ERROR, ex.what());
+    }
+    handle.setArgument("response", response);
+    return (0);
+}
+
+int load(LibraryHandle& handle) {
+    try {
+        Config cfg = parseConfig(handle.getParameters());
+        if (!curl_initialised) {
+            if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                isc_throw(ConfigError, "curl_global_init failed");
+            }
+            curl_initialised = true;
+        }
+        if (!CurlFetcher::asyncDns()) {
+            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_NO_ASYNC_DNS).arg(cfg.url);
+        }
+        CurlOptions opts;
+        opts.connect_timeout_ms = cfg.connect_timeout_ms;
+        opts.request_timeout_ms = cfg.request_timeout_ms;
+        opts.max_body_bytes = cfg.max_body_bytes;
+        std::shared_ptr<Fetcher> fetcher(new CurlFetcher(opts));
+        Engine* fresh = new Engine(cfg, fetcher);
+        delete engine;
+        engine = fresh;
+        handle.registerCommandCallout(FLUSH_COMMAND, remote_options_cache_flush);
+        handle.registerCommandCallout(STATS_COMMAND, remote_options_stats);
+        LOG_INFO(remote_options_logger, REMOTE_OPTIONS_LOAD_OK)
+            .arg(cfg.url)
+            .arg(cfg.user_class.empty() ? std::string("(unset)") : cfg.user_class)
+            .arg(cfg.machine_guid.empty() ? std::string("(unset)") : cfg.machine_guid)
+            .arg(policyName(cfg.failure_policy))
+            .arg(cfg.max_concurrent_requests);
+    } catch (const std::exception& ex) {
+        LOG_ERROR(remote_options_logger, REMOTE_OPTIONS_LOAD_FAILED).arg(ex.what());
+        return (1);
+    }
+    return (0);
+}
+
+int unload() {
+    if (engine) {
+        LOG_INFO(remote_options_logger, REMOTE_OPTIONS_UNLOADED)
+            .arg(engine->counter(BACKEND_CALLS)).arg(engine->counter(CACHE_HITS))
+            .arg(engine->counter(FAILURES));
+        delete engine;
+        engine = 0;
+    }
+    if (curl_initialised) {
+        curl_global_cleanup();
+        curl_initialised = false;
+    }
+    return (0);
+}
+
+}  // extern "C"

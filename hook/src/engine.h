@@ -1,0 +1,106 @@
+// The hook's logic, independent of the callout plumbing: decide per query, apply per response.
+#ifndef REMOTE_OPTIONS_ENGINE_H
+#define REMOTE_OPTIONS_ENGINE_H
+
+#include "cache.h"
+#include "hook_config.h"
+#include "decision.h"
+#include "fetcher.h"
+#include "guard.h"
+#include "identity.h"
+#include "ratelimit.h"
+
+#include <cc/data.h>
+#include <dhcp/pkt4.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+namespace isc {
+namespace remote_options {
+
+/// Counters. Exact values: Engine::counters() (the remote-options-stats command); also published as
+/// Kea statistics "remote-options.<name>" at most once a second (statistic-get).
+enum Counter {
+    BACKEND_CALLS,    ///< backend-calls
+    BACKEND_ANSWERS,  ///< backend-answers: valid answers applied
+    CACHE_HITS,       ///< cache-hits
+    FAILURES,         ///< failure-policy: decisions that applied the policy
+    OVERLOADED,       ///< overloaded: refused by the concurrency bound
+    BREAKER_OPEN,     ///< breaker-open: refused by the open breaker
+    COUNTER_COUNT
+};
+
+/// Short names ("backend-calls", ...), in Counter order.
+extern const char* const COUNTER_NAMES[COUNTER_COUNT];
+
+class Engine {
+public:
+    typedef std::function<Clock::time_point()> Now;
+    /// Kea's packet thread pool size (0: multi-threading off).
+    typedef std::function<unsigned()> PoolSize;
+
+    Engine(const Config& cfg, std::shared_ptr<Fetcher> fetcher, Now now = &Clock::now,
+           PoolSize pool_size = &keaThreadPoolSize);
+    ~Engine();
+
+    /// Kea's current packet thread pool size, 0 when multi-threading is off.
+    static unsigned keaThreadPoolSize();
+
+    /// The bound on concurrent backend calls now: max-concurrent-requests, capped at
+    /// thread-pool-size - 1 so one packet thread always stays free for other clients.
+    unsigned effectiveConcurrency() const;
+
+    /// Null for queries the hook ignores (not DISCOVER/REQUEST/INFORM, not relayed, not
+    /// matching). Otherwise the decision for the response. Never throws.
+    DecisionPtr decide(isc::dhcp::Pkt4& query);
+
+    /// True when the query is a relayed DISCOVER/REQUEST/INFORM whose option 77 or 97 matches.
+    bool matches(isc::dhcp::Pkt4& query) const;
+
+    /// Builds the identity of a matching query; false (with the reason) for unusable option 82.
+    bool identityOf(isc::dhcp::Pkt4& query, Identity& id, std::string& why) const;
+
+    /// Applies a decision to a response (OFFER and ACK only).
+    static void apply(const Decision& decision, isc::dhcp::Pkt4& response);
+
+    /// Cache flush: args null or {} flushes all; {"sub82_1": hex, "sub82_2": hex, "sub82_9": hex,
+    /// "mac": hex, "guid": hex} (any subset) flushes the entries matching all given fields.
+    /// Throws ConfigError for malformed arguments. Returns the count removed.
+    size_t flush(const isc::data::ConstElementPtr& args);
+
+    /// Rate-limited report of an exception caught by a callout.
+    void reportError(const std::string& where, const std::string& what);
+
+    const Config& config() const { return (cfg_); }
+    uint64_t counter(Counter c) const { return (counters_[c].load()); }
+    /// All counters as a map {"backend-calls": n, ...}.
+    isc::data::ElementPtr counters() const;
+    /// Writes the counters to Kea's StatsMgr now.
+    void publish();
+    Cache& cache() { return (cache_); }
+    DecisionPtr failureDecision() const { return (failure_); }
+
+private:
+    DecisionPtr fail();
+    void bump(Counter c);
+    DecisionPtr fetch(const std::string& key, isc::dhcp::Pkt4& query);
+    void logFailure(LogKind kind, const std::function<void(uint64_t)>& emit);
+
+    Config cfg_;
+    std::shared_ptr<Fetcher> fetcher_;
+    Now now_;
+    PoolSize pool_size_;
+    Cache cache_;
+    BackendGuard guard_;
+    RateLimiter limiter_;
+    DecisionPtr failure_;
+    std::atomic<uint64_t> counters_[COUNTER_COUNT];
+    std::atomic<int64_t> next_publish_;
+};
+
+}  // namespace remote_options
+}  // namespace isc
+
+#endif

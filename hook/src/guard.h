@@ -1,0 +1,51 @@
+// Backend guard: a bound on concurrent calls (try-acquire, never waits) and a circuit breaker.
+#ifndef REMOTE_OPTIONS_GUARD_H
+#define REMOTE_OPTIONS_GUARD_H
+
+#include "decision.h"
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+namespace isc {
+namespace remote_options {
+
+class BackendGuard {
+public:
+    enum class Admit {
+        Go,          ///< call the backend, then call release()
+        Overloaded,  ///< max concurrent calls in flight
+        Open,        ///< breaker open (or a probe already in flight)
+    };
+    /// What release() changed, so the caller can log it.
+    enum class Transition { None, Opened, Closed };
+
+    BackendGuard(unsigned max_concurrent, unsigned threshold, long open_ms);
+
+    /// limit: the effective bound for this call (0: the configured maximum).
+    Admit admit(Clock::time_point now, unsigned limit = 0);
+
+    /// transport_ok: the backend answered (any body, status < 500). Returns a breaker transition.
+    Transition release(bool transport_ok, Clock::time_point now);
+
+    unsigned inFlight() const { return (in_flight_.load()); }
+    unsigned consecutiveFailures();
+
+private:
+    const unsigned max_;
+    const unsigned threshold_;
+    const long open_ms_;
+    std::atomic<unsigned> in_flight_;
+    // admit() never locks: the breaker state it reads is atomic; release() (after a real call) locks.
+    std::atomic<bool> open_;
+    std::atomic<int64_t> open_until_;    ///< Clock ticks since its epoch
+    std::atomic<bool> probing_;
+    std::mutex mutex_;
+    unsigned failures_;
+};
+
+}  // namespace remote_options
+}  // namespace isc
+
+#endif

@@ -1,0 +1,152 @@
+"""Relay agent + DHCP client in one, with scapy: runs inside a lab container that holds the relay's address.
+
+``python dhcp_client.py <spec.json>`` reads::
+
+    {"server": "10.89.0.2", "timeout": 5.0, "parallel": false,
+     "exchanges": [{"name": "a", "giaddr": "10.90.1.1", "mac": "dc:a6:32:00:00:01", "request": true,
+                    "options": {"82": "<hex payload>", "97": "<hex>", "77": "<hex>"}}]}
+
+and prints one JSON document: per exchange the OFFER and ACK options (code → hex), yiaddr and the latency
+of each reply in ms. Option payloads are sent exactly as given (so option 82 can be malformed on purpose).
+Replies come back to giaddr:67 through the route Kea has via the relay address.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from scapy.all import BOOTP, IP, UDP, AsyncSniffer, Packet, conf, send  # type: ignore[attr-defined]
+
+MAGIC = b"\x63\x82\x53\x63"
+
+
+def parse_options(raw: bytes) -> dict[str, str]:
+    """Options of a BOOTP packet (bytes from the op field on) as code → hex; malformed tails ignored."""
+    opts: dict[str, str] = {}
+    pos = 240
+    while pos < len(raw):
+        code = raw[pos]
+        if code == 0:
+            pos += 1
+            continue
+        if code == 255 or pos + 1 >= len(raw):
+            break
+        length = raw[pos + 1]
+        opts[str(code)] = raw[pos + 2:pos + 2 + length].hex()
+        pos += 2 + length
+    return opts
+
+
+def tlv(code: int, payload: bytes) -> bytes:
+    return bytes([code, len(payload)]) + payload
+
+
+class Client:
+    def __init__(self, server: str, timeout: float) -> None:
+        self.server = server
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.waiting: dict[tuple[int, int], tuple[threading.Event, list[Any]]] = {}
+        conf.verb = 0
+        self.sniffer = AsyncSniffer(filter="udp and dst port 67", prn=self.on_packet, store=False)
+        self.sniffer.start()
+        time.sleep(0.5)
+
+    def on_packet(self, pkt: Packet) -> None:
+        if BOOTP not in pkt or pkt[BOOTP].op != 2:
+            return
+        raw = bytes(pkt[BOOTP])
+        opts = parse_options(raw)
+        mtype = int(opts.get("53", "00"), 16)
+        key = (int(pkt[BOOTP].xid), 2 if mtype == 2 else 5)
+        with self.lock:
+            slot = self.waiting.get(key)
+        if slot is not None and not slot[0].is_set():
+            slot[1].append({"time": float(pkt.time), "options": opts, "yiaddr": pkt[BOOTP].yiaddr,
+                            "type": mtype})
+            slot[0].set()
+
+    def _send_wait(self, xid: int, want: int, packet: Packet) -> tuple[dict[str, Any] | None, float]:
+        event: threading.Event = threading.Event()
+        box: list[Any] = []
+        with self.lock:
+            self.waiting[(xid, want)] = (event, box)
+        t0 = time.time()
+        send(packet)
+        event.wait(self.timeout)
+        with self.lock:
+            self.waiting.pop((xid, want), None)
+        if not box:
+            return None, -1.0
+        return box[0], (box[0]["time"] - t0) * 1000.0
+
+    def exchange(self, spec: dict[str, Any]) -> dict[str, Any]:
+        xid = random.getrandbits(32)
+        giaddr = spec["giaddr"]
+        chaddr = bytes.fromhex(spec["mac"].replace(":", ""))
+        extra = b"".join(tlv(int(code), bytes.fromhex(value))
+                         for code, value in spec.get("options", {}).items())
+        base = IP(src=giaddr, dst=self.server) / UDP(sport=67, dport=67)
+
+        def bootp(options: bytes) -> Packet:
+            return BOOTP(op=1, htype=1, hlen=len(chaddr), hops=1, xid=xid, giaddr=giaddr,
+                         chaddr=chaddr + b"\0" * (16 - len(chaddr)), options=MAGIC + options + b"\xff")
+
+        result: dict[str, Any] = {"name": spec.get("name"), "xid": xid, "offer": None, "ack": None,
+                                  "offer_ms": -1.0, "ack_ms": -1.0, "yiaddr": None}
+        offer, result["offer_ms"] = self._send_wait(xid, 2, base / bootp(tlv(53, b"\x01") + extra))
+        if offer is None:
+            return result
+        result["offer"] = offer["options"]
+        result["yiaddr"] = offer["yiaddr"]
+        if not spec.get("request", True):
+            return result
+        server_id = bytes.fromhex(offer["options"].get("54", socket.inet_aton(self.server).hex()))
+        req_opts = (tlv(53, b"\x03") + tlv(50, socket.inet_aton(offer["yiaddr"])) + tlv(54, server_id)
+                    + extra)
+        ack, result["ack_ms"] = self._send_wait(xid, 5, base / bootp(req_opts))
+        if ack is not None:
+            result["ack"] = ack["options"]
+            result["ack_type"] = ack["type"]
+        return result
+
+    def run(self, exchanges: list[dict[str, Any]], parallel: bool) -> list[dict[str, Any]]:
+        if not parallel:
+            return [self.exchange(e) for e in exchanges]
+        results: list[dict[str, Any]] = [{} for _ in exchanges]
+
+        def work(i: int) -> None:
+            results[i] = self.exchange(exchanges[i])
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(exchanges))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    def close(self) -> None:
+        self.sniffer.stop()
+
+
+def main() -> int:
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        spec = json.load(fh)
+    client = Client(spec["server"], float(spec.get("timeout", 5.0)))
+    try:
+        results = client.run(spec["exchanges"], bool(spec.get("parallel", False)))
+    finally:
+        client.close()
+    json.dump({"results": results}, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Fixtures for the Buildroot tree and installer-agent tests: test OS images, a stand-in backend on
+127.0.0.1, stand-in card files and the environment that points the unchanged agent at them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+from backend_stub import BackendStub  # noqa: E402
+
+from harness.sim.osimage import MiB, OsImage, build_image  # noqa: E402
+
+BUILDROOT = REPO / "buildroot"
+OVERLAY = BUILDROOT / "board" / "malina" / "rootfs-overlay"
+AGENT = OVERLAY / "usr" / "sbin" / "malina-agent"
+INSTALLER = OVERLAY / "usr" / "sbin" / "malina-installer"
+HOST_TOOLS = ["curl", "jq", "xz", "debugfs", "mkfs.ext4", "mtype", "mcopy", "mkfs.vfat", "sfdisk",
+              "shellcheck", "openssl", "od", "timeout"]
+SERIAL = "6e87a417"
+MAC = "dc:a6:32:00:00:01"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_tools() -> None:
+    missing = [t for t in HOST_TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"host tools missing (install them, see scripts/setup.sh): {', '.join(missing)}")
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("osimages")
+
+
+@pytest.fixture(scope="session")
+def plain_image(image_dir: Path) -> OsImage:
+    return build_image(image_dir, name="plain", layout="plain", compress=True, bmap=True, data_bytes=2 * MiB)
+
+
+@pytest.fixture(scope="session")
+def current_image(image_dir: Path) -> OsImage:
+    return build_image(image_dir, name="current", layout="current", compress=False, bmap=True, seed=2)
+
+
+@pytest.fixture
+def backend() -> Iterator[BackendStub]:
+    with BackendStub() as b:
+        yield b
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> dict[str, str]:
+    """The environment of a simulated board: its identity files, card, run dir; nothing from the host."""
+    serial = tmp_path / "serial-number"
+    serial.write_bytes(b"10000000" + SERIAL.encode() + b"\0")
+    conf = tmp_path / "agent.conf"
+    conf.write_text("# test board\nMALINA_PROGRESS_INTERVAL=1\n")
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("console=serial0,115200 quiet\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALINA_")}
+    env.update({
+        "MALINA_CONF": str(conf),
+        "MALINA_CMDLINE_FILE": str(cmdline),
+        "MALINA_DISK": str(tmp_path / "card.img"),
+        "MALINA_SERIAL_FILE": str(serial),
+        "MALINA_CPUINFO_FILE": "/nonexistent",
+        "MALINA_MAC": MAC,
+        "MALINA_IFACE": "malina-test0",
+        "MALINA_RUN_DIR": str(tmp_path / "run"),
+        "MALINA_LEASE_FILE": str(tmp_path / "no-lease"),
+        "MALINA_HTTP_RETRIES": "0",
+        "MALINA_RESULT_RETRIES": "1",
+        "MALINA_CONNECT_TIMEOUT": "2",
+        "MALINA_REBOOT_CMD": f"touch {tmp_path / 'rebooted'}",
+    })
+    return env
+
+
+def run_agent(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(AGENT), *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)

@@ -1,0 +1,311 @@
+"""``malina backend``: serve the API, migrate the database, manage machines.
+
+    malina backend serve [--host H] [--port P] [--db URL]
+    malina backend db upgrade [--db URL]
+    malina backend machine add NAME --circuit-id ID [--remote-id ID] ... | --json FILE   [--replace]
+    malina backend machine import FILE [--image-url U --image-sha256 H --image-size N] [--ssh-key KEY]
+    malina backend machine list [--json]
+    malina backend machine reinstall|set-local NAME
+    malina backend machine history NAME [--limit N] [--json]
+
+Machine commands talk to a running backend when ``--url`` (or MALINA_BACKEND_URL) is given, with ``--token``
+(or MALINA_ADMIN_TOKEN); otherwise they work on the database of ``--db`` (or MALINA_DB_URL) directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from backend import labimport, migrate
+from backend.client import Admin, AdminError, DbAdmin, HttpAdmin
+from backend.config import ConfigError, Settings, from_env
+from backend.db import Database
+from backend.identity import IdentityError, opaque_to_hex
+from backend.schemas import MachineIn
+from backend.service import Service
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="malina backend", description="the provisioning service")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP API (migrates the database first)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--db", help="database URL (default: MALINA_DB_URL or sqlite:////var/lib/malina/malina.db)")
+    s.add_argument("--tftp-server", help="option 66 for installs (default: MALINA_TFTP_SERVER)")
+    s.add_argument("--public-url", help="base of the URLs handed out (default: MALINA_PUBLIC_URL)")
+    s.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema on start")
+    s.add_argument("--access-log", action="store_true", help="log every request")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    d = sub.add_parser("db", help="database schema")
+    dsub = d.add_subparsers(dest="db_cmd", required=True)
+    for name, help_ in (("upgrade", "migrate to the newest schema"), ("current", "print its revision")):
+        x = dsub.add_parser(name, help=help_)
+        x.add_argument("--db", help="database URL (default: MALINA_DB_URL)")
+
+    m = sub.add_parser("machine", help="manage machines")
+    msub = m.add_subparsers(dest="machine_cmd", required=True)
+
+    def common(x: argparse.ArgumentParser) -> None:
+        x.add_argument("--url", default=os.environ.get("MALINA_BACKEND_URL"),
+                       help="a running backend (default: MALINA_BACKEND_URL); else the database directly")
+        x.add_argument("--token", default=os.environ.get("MALINA_ADMIN_TOKEN"),
+                       help="admin bearer token for --url (default: MALINA_ADMIN_TOKEN)")
+        x.add_argument("--db", help="database URL when no --url (default: MALINA_DB_URL)")
+        x.add_argument("--json", action="store_true", help="print JSON")
+
+    def install_opts(x: argparse.ArgumentParser) -> None:
+        x.add_argument("--image-url")
+        x.add_argument("--image-sha256", help="SHA-256 of the decompressed image")
+        x.add_argument("--image-size", type=int, help="size of the decompressed image in bytes")
+        x.add_argument("--compression", choices=["xz", "none"])
+        x.add_argument("--bmap-url")
+        x.add_argument("--ssh-key", action="append", default=[],
+                       help="an authorized key line, or @FILE with one key per line (repeatable)")
+
+    a = msub.add_parser("add", help="add a machine (or redefine it with --replace)")
+    common(a)
+    a.add_argument("name", nargs="?")
+    a.add_argument("--from-json", dest="from_json", metavar="FILE", help="the machine as admin-API JSON")
+    a.add_argument("--circuit-id", help="option 82.1: text, or hex:..")
+    a.add_argument("--remote-id", help="option 82.2: text, or hex:..")
+    a.add_argument("--vendor-specific", help="option 82.9: text, or hex:..")
+    a.add_argument("--mac")
+    a.add_argument("--serial")
+    a.add_argument("--mode", choices=["install", "local"], default="install")
+    a.add_argument("--hostname")
+    a.add_argument("--address", help="address/prefix of the installed OS, e.g. 10.90.1.50/24")
+    a.add_argument("--gateway")
+    a.add_argument("--dns", action="append", default=[])
+    a.add_argument("--interface", default="eth0")
+    install_opts(a)
+    a.add_argument("--replace", action="store_true", help="redefine the machine if it exists")
+
+    i = msub.add_parser("import", help="add or redefine machines from a YAML/JSON file or lab.yaml")
+    common(i)
+    i.add_argument("file")
+    install_opts(i)
+
+    lst = msub.add_parser("list", help="machines with their state and last progress")
+    common(lst)
+    for name in ("reinstall", "set-local"):
+        x = msub.add_parser(name, help=f"{name} a machine (flushes Kea's cache for its port)")
+        common(x)
+        x.add_argument("name")
+    h = msub.add_parser("history", help="the event history of one machine")
+    common(h)
+    h.add_argument("name")
+    h.add_argument("--limit", type=int, default=200)
+    return p
+
+
+def _settings(db: str | None) -> Settings:
+    s = from_env()
+    return s.with_(db_url=db) if db else s
+
+
+def _ssh_keys(values: list[str]) -> list[str]:
+    keys: list[str] = []
+    for v in values:
+        if v.startswith("@"):
+            try:
+                text = Path(v[1:]).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot read SSH keys from {v[1:]}: {exc.strerror}") from None
+            keys += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        else:
+            keys.append(v.strip())
+    return keys
+
+
+def _install_defaults(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    pairs = (("url", args.image_url), ("sha256", args.image_sha256), ("size", args.image_size),
+             ("compression", args.compression), ("bmap_url", args.bmap_url))
+    image = {k: v for k, v in pairs if v is not None}
+    if image:
+        out["image"] = image
+    keys = _ssh_keys(args.ssh_key)
+    if keys:
+        out["ssh_authorized_keys"] = keys
+    return out
+
+
+def _admin(args: argparse.Namespace) -> Admin:
+    if args.url:
+        if not args.token:
+            raise UsageError("--url needs --token (or MALINA_ADMIN_TOKEN)")
+        return HttpAdmin(args.url, args.token)
+    settings = _settings(args.db)
+    db = Database(settings.db_url)
+    migrate.upgrade(db.engine)
+    return DbAdmin(Service(db, settings))
+
+
+def _spec_from_args(args: argparse.Namespace) -> MachineIn:
+    if args.from_json:
+        try:
+            data = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read {args.from_json}: {exc}") from None
+        return MachineIn.model_validate(data)
+    if not args.name:
+        raise UsageError("give the machine's NAME (or --from-json FILE)")
+    try:
+        ids = {field: opaque_to_hex(value, opt) for field, value, opt in (
+            ("sub82_1", args.circuit_id, "--circuit-id"), ("sub82_2", args.remote_id, "--remote-id"),
+            ("sub82_9", args.vendor_specific, "--vendor-specific")) if value}
+    except IdentityError as exc:
+        raise UsageError(str(exc)) from None
+    install: dict[str, Any] | None = None
+    if args.hostname or args.address or args.image_url:
+        install = {"hostname": args.hostname or args.name,
+                   "network": {"interface": args.interface, "address": args.address, "dns": args.dns},
+                   **_install_defaults(args)}
+        if args.gateway:
+            install["network"]["gateway"] = args.gateway
+    return MachineIn.model_validate({"name": args.name, **ids, "mac": args.mac, "serial": args.serial,
+                                     "boot_mode": args.mode, "install": install})
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _progress(a: dict[str, Any] | None) -> str:
+    if not a:
+        return "-"
+    out = f"#{a['number']} {a['state']}"
+    if a.get("bytes_total"):
+        out += f" {100.0 * (a.get('bytes_written') or 0) / a['bytes_total']:.0f}%"
+    if a.get("rate_bps"):
+        out += f" {a['rate_bps'] / 1e6:.1f}MB/s"
+    return out
+
+
+def _print_list(machines: list[dict[str, Any]]) -> None:
+    rows = [("NAME", "MODE", "FLAG", "ATTEMPTS", "LAST ATTEMPT", "NOTE")]
+    for m in machines:
+        last = m.get("last_attempt")
+        note = m.get("flag_reason") or (last or {}).get("error") or ""
+        rows.append((m["name"], m["boot_mode"], "FLAGGED" if m["flagged"] else "-", str(m["attempts"]),
+                     _progress(last), note))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
+
+
+def _machine_cmd(args: argparse.Namespace) -> int:
+    admin = _admin(args)
+    try:
+        cmd = args.machine_cmd
+        out: Any
+        if cmd == "add":
+            out = admin.add(_spec_from_args(args), replace=args.replace)
+        elif cmd == "import":
+            try:
+                specs = labimport.load(args.file, _install_defaults(args))
+            except labimport.ImportError_ as exc:
+                raise UsageError(str(exc)) from None
+            out = admin.import_(specs)
+        elif cmd == "list":
+            out = admin.machines()
+            if not args.json:
+                _print_list(out)
+                return 0
+        elif cmd == "reinstall":
+            out = admin.reinstall(args.name)
+        elif cmd == "set-local":
+            out = admin.set_local(args.name)
+        else:
+            out = admin.history(args.name, args.limit)
+            if not args.json:
+                for e in out["events"]:
+                    attempt = f"#{e['attempt']}" if e["attempt"] is not None else "-"
+                    print(f"{_when(e['at'])}  {e['kind']:<10} {attempt:<4} {e['message']}")
+                return 0
+        if args.json or cmd in ("add", "import"):
+            print(json.dumps(out, indent=2))
+        else:
+            machine = out["machine"]
+            print(f"{machine['name']}: boot mode {machine['boot_mode']}; kea cache flush: {out['kea_flush']}")
+        return 0
+    finally:
+        admin.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.app import create_app
+
+    settings = _settings(args.db)
+    if args.tftp_server:
+        settings = settings.with_(tftp_server=args.tftp_server)
+    if args.public_url:
+        settings = settings.with_(public_url=args.public_url.rstrip("/"))
+    if not settings.tftp_server:
+        raise UsageError("the TFTP server for option 66 is not set: MALINA_TFTP_SERVER or --tftp-server")
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db = Database(settings.db_url)
+    if not args.no_migrate:
+        rev = migrate.upgrade(db.engine)
+        logging.getLogger("backend").info("database %s at schema revision %s", db.backend, rev)
+    if not (settings.read_token and settings.write_token):
+        logging.getLogger("backend").warning("MALINA_ADMIN_READ_TOKEN/WRITE_TOKEN not both set: "
+                                             "the admin API is limited")
+    app = create_app(settings, Service(db, settings))
+    gc.collect()
+    gc.freeze()  # the app's long-lived objects: keep them out of every later full collection
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    db.dispose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.cmd == "serve":
+            return _serve(args)
+        if args.cmd == "db":
+            db = Database(_settings(args.db).db_url)
+            try:
+                if args.db_cmd == "upgrade":
+                    print(f"database at schema revision {migrate.upgrade(db.engine)}")
+                else:
+                    print(migrate.current(db.engine) or "(empty)")
+            finally:
+                db.dispose()
+            return 0
+        return _machine_cmd(args)
+    except (UsageError, ConfigError, AdminError) as exc:
+        print(f"malina backend: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError | ConfigError) else 1
+    except ValidationError as exc:
+        msgs = [f"{'.'.join(str(p) for p in e['loc']) or 'machine'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()]
+        print("malina backend: invalid machine:\n  " + "\n  ".join(msgs), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Engine and sessions: a SQLite file (WAL) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.config import ConfigError
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy's default driver, psycopg2, is not installed)."""
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"not a database URL: {url!r} (e.g. sqlite:////var/lib/malina/malina.db)") from None
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    if u.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"unsupported database {u.get_backend_name()!r}: use sqlite:/// or postgresql://")
+    return u.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        path = u.database
+        if not path or path == ":memory:":
+            raise ConfigError("an in-memory SQLite database is not supported: give a file path")
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise ConfigError(f"the directory of the SQLite database does not exist: {parent}")
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 5.0}, pool_size=8, max_overflow=16
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=8, max_overflow=16, pool_recycle=1800)
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and its busy handler waits by sleeping (up to 100 ms a step):
+        # writers of this process queue on a lock instead, which wakes them at once. PostgreSQL locks rows.
+        self._write_lock: threading.Lock | None = threading.Lock() if self.backend == "sqlite" else None
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session inside one transaction: committed on success, rolled back on any exception."""
+        with self._write_lock or nullcontext(), self.sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

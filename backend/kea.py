@@ -1,0 +1,57 @@
+"""Best-effort Kea cache flushes (``remote-options-cache-flush`` through kea-ctrl-agent).
+
+When a machine's answer changes (reinstall, set-local, flagged, installed), the hook's cached answer for its
+port must go. A flush never fails the request that caused it: errors come back as text and are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("backend.kea")
+
+
+class KeaNotifier:
+    def __init__(self, url: str | None, timeout_s: float = 1.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+
+    @staticmethod
+    def command(port: dict[str, str]) -> dict[str, Any]:
+        args = {k: v for k, v in port.items() if k in ("sub82_1", "sub82_2", "sub82_9") and v}
+        return {"command": "remote-options-cache-flush", "service": ["dhcp4"], "arguments": args}
+
+    def flush(self, port: dict[str, str]) -> str:
+        """Flush the entries of one switch port now; returns ``ok``, ``disabled`` or what went wrong."""
+        if not self.url:
+            return "disabled"
+        try:
+            resp = httpx.post(self.url, json=self.command(port), timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            log.warning("kea cache flush failed: %s", exc)
+            return f"failed: {type(exc).__name__}: {exc}"
+        if resp.status_code != 200:
+            log.warning("kea cache flush: HTTP %s", resp.status_code)
+            return f"failed: HTTP {resp.status_code}"
+        try:
+            body = resp.json()
+            answer = body[0] if isinstance(body, list) else body
+            result = int(answer.get("result", 1))
+            text = str(answer.get("text", ""))
+        except (ValueError, AttributeError, IndexError, TypeError):
+            return "failed: unreadable answer from kea-ctrl-agent"
+        if result != 0:
+            log.warning("kea cache flush refused: %s", text)
+            return f"failed: result {result}: {text}"
+        return "ok"
+
+    def flush_later(self, port: dict[str, str]) -> str:
+        """Flush in a background thread (used from the DHCP hot path, where Kea is waiting on us)."""
+        if not self.url:
+            return "disabled"
+        threading.Thread(target=self.flush, args=(port,), name="kea-flush", daemon=True).start()
+        return "queued"

@@ -1,0 +1,84 @@
+"""Database tables (SQLAlchemy 2). The schema is created by the Alembic migrations in backend/migrations;
+a test checks that the migrations and these models agree.
+
+Times are UNIX seconds (float) so that SQLite and PostgreSQL store and compare them the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Machine(Base):
+    """A board, identified by the switch port it is plugged into."""
+
+    __tablename__ = "machines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    sub82_1: Mapped[str] = mapped_column(String(510))
+    sub82_2: Mapped[str] = mapped_column(String(510))
+    sub82_9: Mapped[str] = mapped_column(String(510))  # "" when the switch sends none
+    port_key: Mapped[str] = mapped_column(String(1540), unique=True)
+    mac: Mapped[str | None] = mapped_column(String(17), unique=True)
+    serial: Mapped[str | None] = mapped_column(String(8), unique=True)
+    guid_serial: Mapped[str | None] = mapped_column(String(8))  # option-97 serial bytes, wire order
+    boot_mode: Mapped[str] = mapped_column(String(7))  # install | local
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    install: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # started since the last add/reinstall
+    current_attempt_id: Mapped[int | None] = mapped_column(Integer)  # the latest attempt (no FK: a cycle)
+    mode_changed_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Attempt(Base):
+    """One install attempt and its token."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machines.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token itself is kept only while DHCP may still hand it out again (cleared when the install ends).
+    token: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+    bytes_written: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    rate_bps: Mapped[float | None] = mapped_column(Float)
+    result_status: Mapped[str | None] = mapped_column(String(7))
+    result_sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Event(Base):
+    """The history of a machine: admin actions, tokens, state changes, flags."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machines.id", ondelete="CASCADE"))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
+    at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_events_machine_id_id", "machine_id", "id"),)

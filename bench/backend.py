@@ -1,0 +1,311 @@
+"""Benchmark of the backend's hot path, ``GET /v1/dhcp/options``, on SQLite and on PostgreSQL.
+
+For each database: a fresh database with 300 machines (half in install, 40 % local, the rest asked on unknown
+ports), ``malina backend serve`` as its own process on 127.0.0.1, and from this process:
+
+1. an open-loop load of 500 requests/s for 30 s over keep-alive connections (as the hook's pooled libcurl
+   handles); latency is measured from each request's *scheduled* time, so a stalled server cannot hide
+   queueing (no coordinated omission) → p50, p99, the rate achieved, errors;
+2. the maximum sustained rate: closed-loop, 16 connections back to back for 10 s.
+
+Writes `bench/results/backend.json` and prints a one-line summary last. Target: p99 < 10 ms at 500/s on SQLite.
+
+    .venv/bin/python -m bench.backend [--seconds 30] [--rate 500] [--max-seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+from backend import migrate
+from backend.config import Settings
+from backend.db import Database
+from backend.pgcluster import PgCluster
+from backend.schemas import MachineIn
+from backend.service import Service
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "backend.json"
+MACHINES = 300
+CONNECTIONS_OPEN = 8
+CONNECTIONS_MAX = 16
+SHA = "ab" * 32
+WRITE = "bench-write-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_hex(i: int) -> tuple[str, str]:
+    return f"Gi{i // 48 + 1}/0/{i % 48 + 1}".encode().hex(), b"tor-bench".hex()
+
+
+def _mac(i: int) -> str:
+    return f"dc:a6:32:{(i >> 16) & 255:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}"
+
+
+def seed(url: str) -> None:
+    """300 machines: 150 in install, 120 in local (ports 0..269); ports 270..299 stay unknown."""
+    db = Database(url)
+    migrate.upgrade(db.engine)
+    svc = Service(db, Settings(db_url=url, tftp_server="10.89.0.4"))
+    specs = []
+    for i in range(270):
+        s1, s2 = _port_hex(i)
+        specs.append(MachineIn.model_validate({
+            "name": f"b{i:04d}", "sub82_1": s1, "sub82_2": s2, "mac": _mac(i), "serial": f"{0x10000000 + i:08x}",
+            "boot_mode": "install" if i < 150 else "local",
+            "install": {"hostname": f"b{i:04d}", "image": {"url": "http://10.89.0.5:8081/u.img.xz",
+                                                           "sha256": SHA, "size": 1 << 30},
+                        "network": {"address": f"10.{100 + i // 250}.{i % 250}.50/16"}},
+        }))
+    svc.import_machines(specs)
+    db.dispose()
+
+
+def request_paths(n: int, seed_: int = 7) -> list[bytes]:
+    """The hook's query strings (identity parameters included), in a fixed random order."""
+    rnd = random.Random(seed_)
+    out = []
+    for _ in range(n):
+        i = rnd.randrange(MACHINES)
+        s1, s2 = _port_hex(i)
+        q = {"sub82_1": s1, "sub82_2": s2, "mac": _mac(i).replace(":", "")}
+        out.append(f"GET /v1/dhcp/options?{urlencode(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return out
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def get(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except OSError:
+            pass
+
+
+@dataclass
+class Run:
+    latencies_ms: list[float]
+    errors: int
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        return (len(self.latencies_ms) + self.errors) / self.elapsed_s
+
+    def pct(self, p: float) -> float:
+        xs = sorted(self.latencies_ms)
+        if not xs:
+            return float("nan")
+        return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+async def open_loop(port: int, rate: float, seconds: float) -> Run:
+    total = int(rate * seconds)
+    paths = request_paths(total)
+    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    lat: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        conn = await Conn.open(port)
+        try:
+            while (item := await queue.get()) is not None:
+                due, raw = item
+                try:
+                    status = await conn.get(raw)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    errors += 1
+                    await conn.close()
+                    conn = await Conn.open(port)
+                    continue
+                done = time.perf_counter()
+                if status == 200:
+                    lat.append((done - due) * 1000.0)
+                else:
+                    errors += 1
+        finally:
+            await conn.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(CONNECTIONS_OPEN)]
+    await asyncio.sleep(0.2)  # connections up
+    start = time.perf_counter()
+    interval = 1.0 / rate
+    for i, raw in enumerate(paths):
+        due = start + i * interval
+        delay = due - time.perf_counter()
+        if delay > 0.0005:
+            await asyncio.sleep(delay)
+        queue.put_nowait((due, raw))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    return Run(lat, errors, time.perf_counter() - start)
+
+
+async def closed_loop(port: int, seconds: float) -> Run:
+    paths = request_paths(50_000, seed_=11)
+    lat: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(k: int) -> None:
+        nonlocal errors
+        conn = await Conn.open(port)
+        i = k
+        try:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                try:
+                    status = await conn.get(paths[i % len(paths)])
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    errors += 1
+                    await conn.close()
+                    conn = await Conn.open(port)
+                    continue
+                if status == 200:
+                    lat.append((time.perf_counter() - t0) * 1000.0)
+                else:
+                    errors += 1
+                i += CONNECTIONS_MAX
+        finally:
+            await conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(CONNECTIONS_MAX)))
+    return Run(lat, errors, time.perf_counter() - start)
+
+
+def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {**os.environ, "MALINA_DB_URL": url, "MALINA_TFTP_SERVER": "10.89.0.4",
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_ADMIN_WRITE_TOKEN": WRITE}
+    env.pop("MALINA_KEA_CONTROL_URL", None)
+    log = (workdir / f"serve-{port}.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port",
+                             str(port), "--log-level", "warning"], env=env, cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"backend did not start: {(workdir / f'serve-{port}.log').read_text()}")
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def measure(name: str, url: str, workdir: Path, rate: float, seconds: float, max_seconds: float) -> list[dict]:
+    seed(url)
+    proc, port = serve(url, workdir)
+    try:
+        asyncio.run(open_loop(port, 200, 1.0))  # warm-up: tokens issued, connections and caches warm
+        fixed = asyncio.run(open_loop(port, rate, seconds))
+        top = asyncio.run(closed_loop(port, max_seconds))
+    finally:
+        stop(proc)
+    r = int(rate)
+    print(f"{name}: {r}/s for {seconds:g}s: p50 {fixed.pct(50):.2f} ms, p99 {fixed.pct(99):.2f} ms, "
+          f"achieved {fixed.rate:.0f}/s, errors {fixed.errors}; max sustained {top.rate:.0f}/s "
+          f"(p99 {top.pct(99):.1f} ms, errors {top.errors})", flush=True)
+    return [
+        {"name": f"{name}_p50_ms_at_{r}", "value": round(fixed.pct(50), 3), "unit": "ms", "target": None},
+        {"name": f"{name}_p99_ms_at_{r}", "value": round(fixed.pct(99), 3), "unit": "ms",
+         "target": "< 10" if name == "sqlite" else None},
+        {"name": f"{name}_achieved_rate_at_{r}", "value": round(fixed.rate, 1), "unit": "req/s",
+         "target": f">= {0.95 * rate:g}"},
+        {"name": f"{name}_errors_at_{r}", "value": fixed.errors, "unit": "requests", "target": "== 0"},
+        {"name": f"{name}_max_sustained_rate", "value": round(top.rate, 1), "unit": "req/s", "target": None},
+        {"name": f"{name}_max_rate_errors", "value": top.errors, "unit": "requests", "target": "== 0"},
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--max-seconds", type=float, default=10.0)
+    ap.add_argument("--only", choices=["sqlite", "postgresql"])
+    args = ap.parse_args(argv)
+    cases: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="malina-bench-backend-") as tmp:
+        work = Path(tmp)
+        if args.only in (None, "sqlite"):
+            cases += measure("sqlite", f"sqlite:///{work / 'bench.db'}", work, args.rate, args.seconds,
+                             args.max_seconds)
+        if args.only in (None, "postgresql"):
+            with PgCluster(durable=True) as pg:
+                cases += measure("postgresql", pg.url, work, args.rate, args.seconds, args.max_seconds)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"benchmark": "backend", "cases": cases}, indent=2) + "\n")
+    by = {c["name"]: c["value"] for c in cases}
+    parts = []
+    r = int(args.rate)
+    for db in ("sqlite", "postgresql"):
+        if f"{db}_p99_ms_at_{r}" in by:
+            parts.append(f"{db} p50 {by[f'{db}_p50_ms_at_{r}']:.2f} ms p99 {by[f'{db}_p99_ms_at_{r}']:.2f} ms "
+                         f"@{r}/s, max {by[f'{db}_max_sustained_rate']:.0f}/s")
+    verdict = ""
+    if f"sqlite_p99_ms_at_{r}" in by:
+        ok = by[f"sqlite_p99_ms_at_{r}"] < 10 and by[f"sqlite_errors_at_{r}"] == 0
+        verdict = f" — target SQLite p99 < 10 ms: {'PASS' if ok else 'FAIL'}"
+    print("backend: " + "; ".join(parts) + verdict)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,8 +23,11 @@ def _mac_bytes(mac: str) -> bytes:
     return bytes.fromhex(mac.replace(":", ""))
 
 
-def _opt82(circuit: bytes, remote: bytes) -> bytes:
-    return bytes([1, len(circuit)]) + circuit + bytes([2, len(remote)]) + remote
+def _opt82(circuit: bytes, remote: bytes, vendor: bytes | None = None) -> bytes:
+    out = bytes([1, len(circuit)]) + circuit + bytes([2, len(remote)]) + remote
+    if vendor:
+        out += bytes([9, len(vendor)]) + vendor
+    return out
 
 
 def decode(pkt: Packet) -> dict[str, Any]:
@@ -33,7 +36,9 @@ def decode(pkt: Packet) -> dict[str, Any]:
     for item in pkt[DHCP].options:
         if isinstance(item, tuple) and len(item) >= 2:
             key, value = item[0], item[1]
-            opts[str(key)] = value.hex() if isinstance(value, bytes) else value
+            if isinstance(value, bytes):
+                value = value.decode() if value and all(32 <= c < 127 for c in value) else value.hex()
+            opts[str(key)] = value
     return {
         "src": pkt[IP].src,
         "dst": pkt[IP].dst,
@@ -46,7 +51,14 @@ def decode(pkt: Packet) -> dict[str, Any]:
     }
 
 
-def exchange(server: str, giaddr: str, mac: str, circuit: bytes, remote: bytes, timeout: float) -> dict[str, Any]:
+def pi4_guid(serial: str, revision: str, mac: str) -> bytes:
+    """Option 97 as the Pi 4 EEPROM documents it: type 0, fourcc "RPi4", boardrev, MAC LSBs, serial."""
+    rev = int(revision, 16).to_bytes(4, "little")
+    return b"\x00" + b"RPi4" + rev + _mac_bytes(mac)[2:] + bytes.fromhex(serial)[::-1]
+
+
+def exchange(server: str, giaddr: str, mac: str, circuit: bytes, remote: bytes, timeout: float,
+             guid: bytes | None = None, vendor: bytes | None = None) -> dict[str, Any]:
     conf.verb = 0
     xid = random.getrandbits(32)
     chaddr = _mac_bytes(mac)
@@ -65,9 +77,10 @@ def exchange(server: str, giaddr: str, mac: str, circuit: bytes, remote: bytes, 
     sniffer.start()
     time.sleep(0.5)
     base = IP(src=giaddr, dst=server) / UDP(sport=67, dport=67)
-    relay_opt = ("relay_agent_information", _opt82(circuit, remote))
+    relay_opt = ("relay_agent_information", _opt82(circuit, remote, vendor))
+    client_opts: list[Any] = [(97, guid)] if guid is not None else []
     discover = base / BOOTP(op=1, xid=xid, chaddr=chaddr, giaddr=giaddr, hops=1) / DHCP(
-        options=[("message-type", "discover"), relay_opt, "end"]
+        options=[("message-type", "discover"), *client_opts, relay_opt, "end"]
     )
     sent = [decode(discover)]
     result: dict[str, Any] = {"xid": xid, "sent": sent, "received": seen, "ok": False}
@@ -84,6 +97,7 @@ def exchange(server: str, giaddr: str, mac: str, circuit: bytes, remote: bytes, 
             ("message-type", "request"),
             ("requested_addr", offer["yiaddr"]),
             ("server_id", offer["options"].get("server_id", server)),
+            *client_opts,
             relay_opt,
             "end",
         ]
@@ -106,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--circuit-id", default="Gi1/0/1")
     ap.add_argument("--remote-id", default="tor-a-01")
     ap.add_argument("--timeout", type=float, default=5.0)
+    ap.add_argument("--pi-serial", help="send option 97 as a Pi 4 with this serial (8 hex digits)")
+    ap.add_argument("--pi-revision", default="c03111")
+    ap.add_argument("--vendor-specific", default="", help="option 82 sub-option 9 payload, hex")
     args = ap.parse_args(argv)
+    guid = pi4_guid(args.pi_serial, args.pi_revision, args.mac) if args.pi_serial else None
     out = exchange(args.server, args.giaddr, args.mac, args.circuit_id.encode(), args.remote_id.encode(),
-                   args.timeout)
+                   args.timeout, guid, bytes.fromhex(args.vendor_specific) or None)
     json.dump(out, sys.stdout)
     print()
     return 0 if out["ok"] else 1

@@ -16,9 +16,9 @@ REPO = Path(__file__).resolve().parent
 
 def pytest_configure(config: pytest.Config) -> None:
     pm = config.pluginmanager
-    if not pm.has_plugin("malina") and not pm.has_plugin("fixtures.plugin"):
-        if importlib.util.find_spec("fixtures.plugin") is not None:
-            pm.import_plugin("fixtures.plugin")
+    loaded = pm.has_plugin("malina") or pm.has_plugin("fixtures.plugin")
+    if not loaded and importlib.util.find_spec("fixtures.plugin") is not None:
+        pm.import_plugin("fixtures.plugin")
 
 
 @pytest.fixture(scope="session")

@@ -121,8 +121,9 @@ def _table(results: list[BoardResult], lab_up: float) -> str:
         token = r.install_224.rsplit("/", 1)[-1]
         url224 = r.install_224 if len(token) < 12 else r.install_224.replace(token, token[:8] + "…")
         dhcp = r.stages.get("dhcp-install", 0.0) + r.stages.get("dhcp-local", 0.0)
+        verdict = "ok" if r.ok else "FAIL: " + " ".join(r.error.split())[:120]
         rows.append([r.name, r.port, r.lease, r.install_66, url224, r.local_66, f"{dhcp:.2f}",
-                     f"{r.stages.get('set-local', 0.0):.2f}", "ok" if r.ok else "FAIL: " + " ".join(r.error.split())[:120]])
+                     f"{r.stages.get('set-local', 0.0):.2f}", verdict])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
     line = "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
     out = [f"lab up in {lab_up:.1f} s", line, "-" * len(line)]

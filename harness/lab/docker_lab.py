@@ -441,7 +441,8 @@ class LabRun:
         return str(nets[self.networks[net].name]["IPAddress"])
 
     def logs(self, role: str) -> str:
-        return self.container(role).logs().decode("utf-8", "replace")
+        raw: bytes = self.container(role).logs()
+        return raw.decode("utf-8", "replace")
 
     def exec(self, role: str, cmd: list[str]) -> tuple[int, str]:
         rc, out = self.container(role).exec_run(cmd)

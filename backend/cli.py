@@ -273,11 +273,15 @@ def _serve(args: argparse.Namespace) -> int:
     if not (settings.read_token and settings.write_token):
         logging.getLogger("backend").warning("MALINA_ADMIN_READ_TOKEN/WRITE_TOKEN not both set: "
                                              "the admin API is limited")
-    app = create_app(settings, Service(db, settings))
+    service = Service(db, settings)
+    app = create_app(settings, service)
     gc.collect()
     gc.freeze()  # the app's long-lived objects: keep them out of every later full collection
+    # The event loop serves the hot path while pool threads write; a short GIL switch interval bounds how
+    # long a writing thread can keep the loop waiting (the default is 5 ms).
+    sys.setswitchinterval(0.0005)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
-    db.dispose()
+    service.close()
     return 0
 
 

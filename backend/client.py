@@ -114,4 +114,4 @@ class DbAdmin:
         return dict(self._do(self.svc.history, name, limit).model_dump(mode="json"))
 
     def close(self) -> None:
-        self.svc.db.dispose()
+        self.svc.close()

@@ -45,9 +45,11 @@ def _free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self, *, durable: bool = False, database: str = "malina") -> None:
+    def __init__(self, *, durable: bool = False, database: str = "malina",
+                 settings: dict[str, str] | None = None) -> None:
         self.bindir = find_bindir()
         self.durable = durable
+        self.settings = settings or {}
         self.database = database
         self.dir: Path | None = None
         self.port = 0
@@ -89,6 +91,8 @@ class PgCluster:
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=100"
         if not self.durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        for key, value in self.settings.items():
+            opts += f" -c {key}={value}"
         self._run("pg_ctl", "-D", str(data), "-l", str(self.dir / "server.log"), "-o", opts, "-w", "-t", "60",
                   "start", timeout=90.0)
         self.started = True

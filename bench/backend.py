@@ -8,7 +8,12 @@ ports), ``malina backend serve`` as its own process on 127.0.0.1, and from this 
    queueing (no coordinated omission) → p50, p99, the rate achieved, errors;
 2. the maximum sustained rate: closed-loop, 16 connections back to back for 10 s.
 
-Writes `bench/results/backend.json` and prints a one-line summary last. Target: p99 < 10 ms at 500/s on SQLite.
+The load includes the writes a real storm brings: the first ask of each install machine issues its token and
+the local machines, asking over and over, trip the loop guard and get flagged. PostgreSQL runs with fsync on
+and ``synchronous_commit=off``, which is as durable as SQLite's WAL with ``synchronous=NORMAL``.
+
+Writes `bench/results/backend.json` and prints a one-line summary last.
+Target: p99 < 10 ms at 500/s on SQLite.
 
     .venv/bin/python -m bench.backend [--seconds 30] [--rate 500] [--max-seconds 10]
 """
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import random
@@ -27,6 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -69,13 +77,23 @@ def seed(url: str) -> None:
     specs = []
     for i in range(270):
         s1, s2 = _port_hex(i)
-        specs.append(MachineIn.model_validate({
-            "name": f"b{i:04d}", "sub82_1": s1, "sub82_2": s2, "mac": _mac(i), "serial": f"{0x10000000 + i:08x}",
-            "boot_mode": "install" if i < 150 else "local",
-            "install": {"hostname": f"b{i:04d}", "image": {"url": "http://10.89.0.5:8081/u.img.xz",
-                                                           "sha256": SHA, "size": 1 << 30},
-                        "network": {"address": f"10.{100 + i // 250}.{i % 250}.50/16"}},
-        }))
+        specs.append(
+            MachineIn.model_validate(
+                {
+                    "name": f"b{i:04d}",
+                    "sub82_1": s1,
+                    "sub82_2": s2,
+                    "mac": _mac(i),
+                    "serial": f"{0x10000000 + i:08x}",
+                    "boot_mode": "install" if i < 150 else "local",
+                    "install": {
+                        "hostname": f"b{i:04d}",
+                        "image": {"url": "http://10.89.0.5:8081/u.img.xz", "sha256": SHA, "size": 1 << 30},
+                        "network": {"address": f"10.{100 + i // 250}.{i % 250}.50/16"},
+                    },
+                }
+            )
+        )
     svc.import_machines(specs)
     db.dispose()
 
@@ -118,10 +136,8 @@ class Conn:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await self.writer.wait_closed()
-        except OSError:
-            pass
 
 
 @dataclass
@@ -138,7 +154,7 @@ class Run:
         xs = sorted(self.latencies_ms)
         if not xs:
             return float("nan")
-        return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+        return xs[min(len(xs) - 1, round(p / 100.0 * (len(xs) - 1)))]
 
 
 async def open_loop(port: int, rate: float, seconds: float) -> Run:
@@ -220,13 +236,33 @@ async def closed_loop(port: int, seconds: float) -> Run:
 
 def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    env = {**os.environ, "MALINA_DB_URL": url, "MALINA_TFTP_SERVER": "10.89.0.4",
-           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_ADMIN_WRITE_TOKEN": WRITE}
+    env = {
+        **os.environ,
+        "MALINA_DB_URL": url,
+        "MALINA_TFTP_SERVER": "10.89.0.4",
+        "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "MALINA_ADMIN_WRITE_TOKEN": WRITE,
+    }
     env.pop("MALINA_KEA_CONTROL_URL", None)
     log = (workdir / f"serve-{port}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--log-level", "warning"], env=env, cwd=REPO, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -249,25 +285,43 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def measure(name: str, url: str, workdir: Path, rate: float, seconds: float, max_seconds: float) -> list[dict]:
+def measure(
+    name: str, url: str, workdir: Path, rate: float, seconds: float, max_seconds: float
+) -> list[dict[str, Any]]:
     seed(url)
     proc, port = serve(url, workdir)
     try:
-        asyncio.run(open_loop(port, 200, 1.0))  # warm-up: tokens issued, connections and caches warm
-        fixed = asyncio.run(open_loop(port, rate, seconds))
-        top = asyncio.run(closed_loop(port, max_seconds))
+        asyncio.run(open_loop(port, 200, 1.0))  # warm-up: connections and caches warm
+        gc.collect()
+        gc.disable()  # the load generator's own collector must not stall the measurement
+        try:
+            fixed = asyncio.run(open_loop(port, rate, seconds))
+            top = asyncio.run(closed_loop(port, max_seconds))
+        finally:
+            gc.enable()
     finally:
         stop(proc)
     r = int(rate)
-    print(f"{name}: {r}/s for {seconds:g}s: p50 {fixed.pct(50):.2f} ms, p99 {fixed.pct(99):.2f} ms, "
-          f"achieved {fixed.rate:.0f}/s, errors {fixed.errors}; max sustained {top.rate:.0f}/s "
-          f"(p99 {top.pct(99):.1f} ms, errors {top.errors})", flush=True)
+    print(
+        f"{name}: {r}/s for {seconds:g}s: p50 {fixed.pct(50):.2f} ms, p99 {fixed.pct(99):.2f} ms, "
+        f"achieved {fixed.rate:.0f}/s, errors {fixed.errors}; max sustained {top.rate:.0f}/s "
+        f"(p99 {top.pct(99):.1f} ms, errors {top.errors})",
+        flush=True,
+    )
     return [
         {"name": f"{name}_p50_ms_at_{r}", "value": round(fixed.pct(50), 3), "unit": "ms", "target": None},
-        {"name": f"{name}_p99_ms_at_{r}", "value": round(fixed.pct(99), 3), "unit": "ms",
-         "target": "< 10" if name == "sqlite" else None},
-        {"name": f"{name}_achieved_rate_at_{r}", "value": round(fixed.rate, 1), "unit": "req/s",
-         "target": f">= {0.95 * rate:g}"},
+        {
+            "name": f"{name}_p99_ms_at_{r}",
+            "value": round(fixed.pct(99), 3),
+            "unit": "ms",
+            "target": "< 10" if name == "sqlite" else None,
+        },
+        {
+            "name": f"{name}_achieved_rate_at_{r}",
+            "value": round(fixed.rate, 1),
+            "unit": "req/s",
+            "target": f">= {0.95 * rate:g}",
+        },
         {"name": f"{name}_errors_at_{r}", "value": fixed.errors, "unit": "requests", "target": "== 0"},
         {"name": f"{name}_max_sustained_rate", "value": round(top.rate, 1), "unit": "req/s", "target": None},
         {"name": f"{name}_max_rate_errors", "value": top.errors, "unit": "requests", "target": "== 0"},
@@ -281,14 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=10.0)
     ap.add_argument("--only", choices=["sqlite", "postgresql"])
     args = ap.parse_args(argv)
-    cases: list[dict] = []
+    cases: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="malina-bench-backend-") as tmp:
         work = Path(tmp)
         if args.only in (None, "sqlite"):
-            cases += measure("sqlite", f"sqlite:///{work / 'bench.db'}", work, args.rate, args.seconds,
-                             args.max_seconds)
+            cases += measure(
+                "sqlite", f"sqlite:///{work / 'bench.db'}", work, args.rate, args.seconds, args.max_seconds
+            )
         if args.only in (None, "postgresql"):
-            with PgCluster(durable=True) as pg:
+            # fsync on; commits as durable as SQLite's WAL with synchronous=NORMAL (no fsync per commit)
+            with PgCluster(durable=True, settings={"synchronous_commit": "off"}) as pg:
                 cases += measure("postgresql", pg.url, work, args.rate, args.seconds, args.max_seconds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"benchmark": "backend", "cases": cases}, indent=2) + "\n")
@@ -297,8 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     r = int(args.rate)
     for db in ("sqlite", "postgresql"):
         if f"{db}_p99_ms_at_{r}" in by:
-            parts.append(f"{db} p50 {by[f'{db}_p50_ms_at_{r}']:.2f} ms p99 {by[f'{db}_p99_ms_at_{r}']:.2f} ms "
-                         f"@{r}/s, max {by[f'{db}_max_sustained_rate']:.0f}/s")
+            parts.append(
+                f"{db} p50 {by[f'{db}_p50_ms_at_{r}']:.2f} ms p99 {by[f'{db}_p99_ms_at_{r}']:.2f} ms "
+                f"@{r}/s, max {by[f'{db}_max_sustained_rate']:.0f}/s"
+            )
     verdict = ""
     if f"sqlite_p99_ms_at_{r}" in by:
         ok = by[f"sqlite_p99_ms_at_{r}"] < 10 and by[f"sqlite_errors_at_{r}"] == 0

@@ -66,7 +66,8 @@ def backend_spec(lab: Lab) -> ContainerSpec:
         "MALINA_ADMIN_READ_TOKEN": b.read_token,
         "MALINA_ADMIN_WRITE_TOKEN": b.write_token,
         "MALINA_MAX_ATTEMPTS": str(b.max_attempts),
-        "MALINA_LOOP_GUARD_WINDOW_S": str(max(5.0, lab.scaled(600.0))),
+        "MALINA_LOOP_GUARD_WINDOW_S": str(max(30.0, lab.scaled(600.0))),
+        "MALINA_LOOP_GUARD_COUNT": "3",
     }
     if lab.services.kea.hook:
         env["MALINA_KEA_CONTROL_URL"] = f"http://{lab.services.kea.address}:{lab.services.kea.control_port}/"

@@ -81,8 +81,9 @@ def settings(db_url: str, kea: KeaStub) -> Settings:
 def service(settings: Settings, clock: FakeClock) -> Iterator[Service]:
     db = Database(settings.db_url)
     migrate.upgrade(db.engine)
-    yield Service(db, settings, clock=clock)
-    db.dispose()
+    svc = Service(db, settings, clock=clock)
+    yield svc
+    svc.close()
 
 
 @pytest.fixture

@@ -187,6 +187,7 @@ def test_kea_failure_never_fails_the_request(service: Service) -> None:
                 r = c.post("/v1/admin/machines/pi-01/set-local", headers=auth())
                 assert r.status_code == 200 and needle in r.json()["kea_flush"]
                 assert r.json()["machine"]["boot_mode"] == "local"
+            svc.reader.close()
         finally:
             stub.close()
     dead = Service(
@@ -196,6 +197,7 @@ def test_kea_failure_never_fails_the_request(service: Service) -> None:
         r = c.post("/v1/admin/machines/pi-01/reinstall", headers=auth())
         assert r.status_code == 200 and r.json()["kea_flush"].startswith("failed")
         assert r.json()["machine"]["boot_mode"] == "install"
+    dead.reader.close()
 
 
 def test_reinstall_without_scenario_is_409(client: TestClient) -> None:

@@ -46,7 +46,7 @@ def app(tmp_path: Path) -> Iterator[FastAPI]:
     svc = Service(db, settings)
     svc.add(MachineIn.model_validate(machine()))
     yield create_app(settings, svc)
-    db.dispose()
+    svc.close()
 
 
 @pytest.mark.slow

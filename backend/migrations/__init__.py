@@ -1,0 +1,1 @@
+"""Alembic migrations of the backend (a package so that a wheel install carries them)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.console.parser import parse_bytes
@@ -29,7 +30,7 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _table(events: list[dict[str, Any]]) -> str:
+def _table(events: Sequence[Mapping[str, Any]]) -> str:
     width = max((len(e["event"]) for e in events), default=5)
     rows = []
     for e in events:

@@ -1,15 +1,19 @@
 """Pi 4 EEPROM bootloader UART output -> events.
 
-Streaming: ``ConsoleParser.feed(text)`` returns the events completed by that chunk (a DHCP reply is complete
-when the first line that does not belong to it arrives), ``finish()`` flushes what is pending and appends the
-``summary``. ``parse_text`` / ``parse_bytes`` do both at once.
+Streaming: ``ConsoleParser.feed(text)`` / ``feed_bytes(data)`` return the events completed by that chunk (a
+DHCP reply is complete when the first line that does not belong to it arrives; ``flush()`` forces it out,
+e.g. when a live console has been quiet for a while), ``finish()`` flushes what is pending and appends the
+``summary``. ``parse_text`` / ``parse_bytes`` do both at once. Nothing here raises on bad input: bytes are
+decoded as UTF-8 with ``errors="replace"``, control characters, ANSI escape sequences and undecodable bytes
+are dropped, and lines that match nothing are ignored.
 
 Handled format generations (/work/shared/pi4/README.md section 0): the 2020-21 single-line banner with
 trailing ``0x<serial> 0x<boardrev>``, the 2022 two-line banner (``BOOTMODE: … serial … boardrev …``), the
 2024+ ``"%6.2f "`` timestamp prefix (values may jump backwards) with a ``BOOTSYS`` banner pair, TAB or space
-indentation, ``op:`` lines with the next line's timestamp glued to their end, CRLF, and binary garbage.
+indentation (HDMI transcriptions too, with their ``boot: mode …`` diagnostics line), ``op:`` lines with the
+next line's timestamp glued to their end, CRLF, and binary garbage.
 
-Every event is a dict with an ``"event"`` key; see harness/console/README.md for the fields.
+Events are plain dicts typed in ``harness.console.events``; see harness/console/README.md for the fields.
 """
 
 from __future__ import annotations
@@ -18,13 +22,23 @@ import codecs
 import re
 from typing import Any
 
-Event = dict[str, Any]
+from harness.console.events import (
+    BannerEvent,
+    BootModeEvent,
+    DhcpReplyEvent,
+    Event,
+    KernelEvent,
+    LoginPromptEvent,
+    SummaryEvent,
+)
 
 # "%6.2f " prefix of 2024+ builds (also a line holding only a glued timestamp, e.g. " 18.92").
 _TS_PREFIX = re.compile(r"^[ \t]*\d{1,6}\.\d{2}(?:[ \t]+|$)")
 # A timestamp glued to the end of an "op:" line (the op line had no newline of its own).
 _TS_GLUED = re.compile(r"(?:^|[ \t]+)(\d{1,6}\.\d{2})(?:[ \t]+(.*))?$")
-# Garbage a UART shows around power cycles: control characters and undecodable bytes.
+# ANSI/VT100 escape sequences (systemd and getty colour the console), then what a UART shows around power
+# cycles: control characters and undecodable bytes.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 _JUNK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 _BANNER_ONE = re.compile(
@@ -65,27 +79,33 @@ _START_FW = re.compile(
     r"^Starting (?P<file>\S+\.elf)(?: @ (?P<addr>0x[0-9a-fA-F]+))?(?: partition (?P<part>\d+))?"
 )
 _KERNEL = re.compile(r"^\[ *\d+\.\d+\] ")
+# A console line longer than this is garbage (real lines are < 1 KiB): it is parsed as it stands and dropped,
+# so that a stream without newlines cannot grow the buffer or the work per chunk without bound.
+MAX_LINE = 64 * 1024
+_LOGIN_MAX = 256  # a partial line is checked for a login prompt only while it is this short
 _LOGIN = re.compile(r"^(?P<host>\S+) login: ?$")
 
 
 def _clean(raw: str) -> str:
-    """One physical line -> its text without CR, junk, timestamp prefix and surrounding blanks."""
-    line = _JUNK.sub("", raw.replace("\r", ""))
+    """One physical line -> its text without CR, escapes, junk, timestamp prefix and surrounding blanks."""
+    line = _JUNK.sub("", _ANSI.sub("", raw.replace("\r", "")))
     line = _TS_PREFIX.sub("", line, count=1)
     return line.strip()
 
 
 class ConsoleParser:
-    """Incremental parser; feed it text as it arrives."""
+    """Incremental parser; feed it text or bytes as they arrive. One parser per console stream."""
 
     def __init__(self) -> None:
-        self._buf = ""
+        self._parts: list[str] = []  # the current partial line, in chunks
+        self._part_len = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._reply: Event | None = None
-        self._banner_head: Event | None = None
-        self._kernel_seen = False
+        self._reply: DhcpReplyEvent | None = None
+        self._banner_head: dict[str, Any] | None = None
+        self._kernel_seen = False  # a kernel line since the last banner
+        self._any_kernel = False
         self._partial_login = False
-        self._boot_modes: list[Event] = []
+        self._boot_modes: list[BootModeEvent] = []
         self._tftp_paths: list[str] = []
         self._dhcp_types: list[str | None] = []
         self._serial: str | None = None
@@ -93,30 +113,53 @@ class ConsoleParser:
 
     # -- public API ----------------------------------------------------------------------------------
     def feed(self, text: str) -> list[Event]:
+        """Events completed by ``text`` (any chunking: partial lines wait for the rest)."""
         out: list[Event] = []
-        self._buf += text
-        *lines, self._buf = self._buf.split("\n")
-        for raw in lines:
-            was_partial_login = self._partial_login
-            self._partial_login = False
-            self._line(raw, out, login_already=was_partial_login)
+        if "\n" in text:
+            first, *rest = text.split("\n")
+            lines = ["".join([*self._parts, first]), *rest]
+            tail = lines.pop()
+            self._parts, self._part_len = [tail], len(tail)
+            for raw in lines:
+                self._complete_line(raw, out)
+        else:
+            self._parts.append(text)
+            self._part_len += len(text)
+        if self._part_len > MAX_LINE:
+            self._complete_line("".join(self._parts), out)
+            self._parts, self._part_len = [], 0
         # A login prompt has no newline after it: report it as soon as it is complete on the wire.
-        if not self._partial_login and _LOGIN.match(_clean(self._buf)):
-            self._flush_pending(out)
-            out.append(self._login_event(_clean(self._buf)))
-            self._partial_login = True
+        if not self._partial_login and 0 < self._part_len <= _LOGIN_MAX:
+            partial = _clean("".join(self._parts))
+            if _LOGIN.match(partial):
+                self._flush_pending(out)
+                out.append(self._login_event(partial))
+                self._partial_login = True
         return out
+
+    def _complete_line(self, raw: str, out: list[Event]) -> None:
+        was_partial_login = self._partial_login
+        self._partial_login = False
+        self._line(raw, out, login_already=was_partial_login)
 
     def feed_bytes(self, data: bytes) -> list[Event]:
         return self.feed(self._decoder.decode(data))
 
+    def flush(self) -> list[Event]:
+        """Emit a DHCP reply or banner still waiting for its next line (a quiet live console)."""
+        out: list[Event] = []
+        self._flush_pending(out)
+        return out
+
     def finish(self) -> list[Event]:
+        """End of input: the partial last line, anything pending, then the ``summary``. Idempotent."""
         if self._finished:
             return []
         self._finished = True
         out: list[Event] = []
         tail = self._decoder.decode(b"", final=True)
-        rest, self._buf = self._buf + tail, ""
+        rest = "".join([*self._parts, tail])
+        self._parts, self._part_len = [], 0
         if rest:
             self._line(rest, out, login_already=self._partial_login)
         self._flush_pending(out)
@@ -150,15 +193,15 @@ class ConsoleParser:
             return
         m = _BOOT_MODE.match(line) or _BOOT_MODE_HDMI.match(line)
         if m:
-            ev: Event = {"event": "boot_mode", "mode": m["mode"], "nibble": int(m["nibble"], 16),
-                         "order": m["order"]}
+            ev: BootModeEvent = {"event": "boot_mode", "mode": m["mode"], "nibble": int(m["nibble"], 16),
+                                 "order": m["order"].lower()}
             self._boot_modes.append(ev)
             out.append(ev)
             return
         m = _DHCP_SRC.match(line)
         if m:
             self._reply = {"event": "dhcp_reply", "server_mac": m["mac"].lower(), "server_ip": m["ip"],
-                           "type": None, "yiaddr": None, "siaddr": None, "options": {}, "pxe_options": {}}
+                           "type": None, "yiaddr": None, "options": {}, "siaddr": None, "pxe_options": {}}
             return
         m = _NET4.match(line)
         if m:
@@ -172,8 +215,8 @@ class ConsoleParser:
         m = _TFTP_GET.match(line)
         if m:
             self._tftp_paths.append(m["path"])
-            out.append({"event": "tftp_get", "server_mac": m["mac"].lower(), "server_ip": m["ip"],
-                        "path": m["path"]})
+            out.append({"event": "tftp_get", "server_ip": m["ip"], "path": m["path"],
+                        "server_mac": m["mac"].lower()})
             return
         m = _TFTP_ERR.match(line)
         if m:
@@ -192,8 +235,9 @@ class ConsoleParser:
             return
         if _KERNEL.match(line):
             if not self._kernel_seen:
-                self._kernel_seen = True
-                out.append({"event": "kernel", "line": line})
+                self._kernel_seen = self._any_kernel = True
+                kernel: KernelEvent = {"event": "kernel", "line": line}
+                out.append(kernel)
             return
         if _LOGIN.match(line) and not login_already:
             out.append(self._login_event(line))
@@ -242,25 +286,26 @@ class ConsoleParser:
     def _emit_banner(self, head: dict[str, Any], tail: dict[str, Any], out: list[Event]) -> None:
         serial = tail.get("serial")
         boardrev = tail.get("boardrev")
-        ev: Event = {
+        ev: BannerEvent = {
             "event": "banner",
-            "stage": head["stage"],
             "version": head["version"],
-            "date": head["date"],
-            "time": head["time"],
             "serial": f"{int(serial, 16):08x}" if serial else None,
             "boardrev": f"{int(boardrev, 16):x}" if boardrev else None,
+            "stage": "BOOTSYS" if head["stage"] == "BOOTSYS" else "BOOTLOADER",
+            "date": head["date"],
+            "time": head["time"],
         }
         if ev["serial"] and self._serial is None:
             self._serial = ev["serial"]
+        self._kernel_seen = False  # a new boot: its kernel's first line is reported again
         out.append(ev)
 
     @staticmethod
-    def _login_event(line: str) -> Event:
+    def _login_event(line: str) -> LoginPromptEvent:
         m = _LOGIN.match(line)
-        return {"event": "login_prompt", "host": m["host"] if m else None}
+        return {"event": "login_prompt", "host": m["host"] if m else ""}
 
-    def _summary(self) -> Event:
+    def _summary(self) -> SummaryEvent:
         boot_order = None
         if self._boot_modes:
             first = self._boot_modes[0]
@@ -272,7 +317,7 @@ class ConsoleParser:
             "tftp_paths": list(self._tftp_paths),
             "serial": self._serial,
             "dhcp_types": list(self._dhcp_types),
-            "kernel": self._kernel_seen,
+            "kernel": self._any_kernel,
         }
 
 

@@ -19,7 +19,7 @@ advance a board-time cursor by their transmit time at 115200 baud, so lines prin
 (true) times. ``open_console(generation, stream, *, time_factor=1.0, clock=None, exact_msecs=False)`` wraps a
 ``UartLog`` whose clock is real elapsed time / ``time_factor`` (board time) in a ``UartConsole`` whose
 ``event(name, **fields)`` writes each event's text to ``stream`` at once (flushed).
-``render`` raises ``ValueError`` for an unknown event name or generation.
+``render`` raises ``ValueError`` for an unknown event name or generation, or a missing field.
 
 Generations (/work/shared/pi4/README.md section 0):
 
@@ -221,7 +221,10 @@ class UartLog:
         if method is None:
             raise ValueError(f"uartlog: unknown event {name!r}")
         out: list[str] = []
-        method(out, **fields)
+        try:
+            method(out, **fields)
+        except (TypeError, KeyError) as exc:  # a missing field: say which event lacked what
+            raise ValueError(f"uartlog: event {name!r}: {exc}") from exc
         return "".join(out)
 
     def render_all(self, events: Iterable[tuple[str, dict[str, Any]]]) -> str:
@@ -265,9 +268,9 @@ class UartLog:
         else:
             self._raw(out, "\n")
 
-    def _at(self, offset: float) -> None:
-        """Board-time cursor to ``offset`` seconds after the current time (banner sequences)."""
-        self._cursor = max(self._cursor, offset)
+    def _at(self, when: float) -> None:
+        """Move the board-time cursor forward to ``when`` (the banner's fixed stage times)."""
+        self._cursor = max(self._cursor, when)
 
     def _rx_line(self, out: list[str], packets: int = 1) -> None:
         self._rx += packets

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from harness.console.parser import ConsoleParser, parse_bytes, parse_text
 
 Events = list[dict[str, Any]]
@@ -134,3 +136,74 @@ def test_dhcp_reply_emitted_when_next_unrelated_line_arrives() -> None:
     out = parser.feed("Boot mode: SD (01) order f\n")
     assert kinds(out) == ["dhcp_reply", "boot_mode"]
     assert out[0]["type"] == "NACK"
+
+
+def test_ansi_escapes_around_lines_and_login_prompt() -> None:
+    text = ("\x1b[0m\x1b[1;32mBoot mode: SD (01) order f\x1b[0m\r\n"
+            "\x1b[?25h\x1b[0;1;39mUbuntu 24.04 LTS pi-01 ttyS0\x1b[0m\r\n\r\n"
+            "\x1b[0mpi-01 login: ")
+    ev = parse_text(text)
+    assert kinds(ev) == ["boot_mode", "login_prompt", "summary"]
+    assert ev[1] == {"event": "login_prompt", "host": "pi-01"}
+
+
+def test_hdmi_diagnostics_boot_line() -> None:
+    ev = parse_text("   boot: mode NETWORK 2 order f2 retry 0/0 restart 0/-1\n")
+    assert ev[0] == {"event": "boot_mode", "mode": "NETWORK", "nibble": 2, "order": "f2"}
+    assert ev[-1]["boot_order"] == "0xf22"
+
+
+def test_flush_emits_a_reply_on_a_quiet_console() -> None:
+    parser = ConsoleParser()
+    assert parser.feed("DHCP src: 02:00:00:00:00:01 10.89.2.1\nYI_ADDR 10.90.1.100\nOPTIONS:-\n"
+                       "\top: 53 len:   1 DHCP recv OFFER (2) expect OFFER\n") == []
+    (reply,) = parser.flush()
+    assert (reply["event"], reply["yiaddr"], reply["type"]) == ("dhcp_reply", "10.90.1.100", "OFFER")
+    assert parser.flush() == []
+    assert kinds(parser.finish()) == ["summary"]
+
+
+def test_kernel_reported_once_per_boot_on_a_live_feed() -> None:
+    boot = ("RPi: BOOTLOADER release VERSION:0fc8fc8e DATE: 2022/12/07 TIME: 14:24:15\n"
+            "BOOTMODE: 0x06 partition 0 build-ts BUILD_TIMESTAMP=1670423055 serial 8eb25f41 boardrev c03111 stc 1\n"
+            "Boot mode: {mode}\n"
+            "[    0.000000] Booting Linux on physical CPU 0x0000000000 [0x410fd083]\n"
+            "[    0.000000] Linux version 6.8.0\n")
+    ev = parse_text(boot.format(mode="NETWORK (02) order f1") + boot.format(mode="SD (01) order f"))
+    assert kinds(ev) == ["banner", "boot_mode", "kernel", "banner", "boot_mode", "kernel", "summary"]
+    assert ev[-1]["modes"] == ["NETWORK", "SD"]
+    assert ev[-1]["kernel"] is True
+
+
+def test_events_have_exactly_their_typed_fields() -> None:
+    """Every emitted dict has exactly the keys of its TypedDict in harness.console.events."""
+    from typing import get_args, get_type_hints
+
+    from harness.console.events import EVENT_NAMES, Event
+
+    by_name = {get_args(get_type_hints(t)["event"])[0]: t for t in get_args(Event)}
+    assert set(by_name) == set(EVENT_NAMES)
+    texts = [NETBOOT_2021, NETBOOT_2021.replace("\n", "\r\n")]
+    seen = set()
+    for text in texts:
+        for e in parse_text(text):
+            assert set(e) == set(get_type_hints(by_name[e["event"]])), e
+            seen.add(e["event"])
+    assert seen >= {"banner", "boot_mode", "dhcp_reply", "tftp_get", "tftp_error", "summary"}
+
+
+@pytest.mark.timeout(120)  # hang guard only: a quadratic buffer would take hours here
+def test_endless_line_without_newlines_stays_bounded() -> None:
+    """The EEPROM updater's '+++…' progress line or binary noise with no newline, fed in small chunks."""
+    from harness.console.parser import MAX_LINE
+
+    parser = ConsoleParser()
+    chunk = b"+" * 63 + b"\xff"
+    out = []
+    for _ in range(4 * 1024 * 1024 // len(chunk)):
+        out += parser.feed_bytes(chunk)
+    assert out == []
+    assert sum(len(p) for p in parser._parts) <= MAX_LINE
+    out += parser.feed_bytes(b"\nBoot mode: SD (01) order f\nmalina-01 login: ")
+    assert kinds(out) == ["boot_mode", "login_prompt"]
+    assert kinds(parser.finish()) == ["summary"]

@@ -213,3 +213,40 @@ def test_streaming_in_small_chunks_matches_whole(name: str) -> None:
         streamed += parser.feed_bytes(data[i:i + 7])
     streamed += parser.finish()
     assert streamed == parse_bytes(data)
+
+
+def test_netboot_success_event_order() -> None:
+    ev = load("netboot-success-01.log")
+    assert [e["event"] for e in ev] == [
+        "boot_mode", "dhcp_reply", "dhcp_reply", "net_config", "net_config", "tftp_get", "summary",
+    ]
+    offer = of(ev, "dhcp_reply")[0]
+    assert offer["options"] == {"53": "DHCP recv OFFER (2) expect OFFER", "54": "192.168.20.1", "51": "",
+                                "1": "255.255.255.0", "3": "192.168.20.1",
+                                "66": "192.168.20.105[66]: 192.168.20.105"}
+    assert summary(ev)["dhcp_types"] == ["OFFER", "ACK"]
+
+
+def test_pi5_proxy_and_router_addresses() -> None:
+    proxy, offer, ack = of(load("related-pi5-netboot-dhcp-01.log"), "dhcp_reply")
+    assert (proxy["server_mac"], proxy["siaddr"], proxy["pxe_options"]) == (
+        "08:00:27:00:d4:68", None, {"6": "", "10": "", "9": ""})
+    assert (offer["server_mac"], offer["siaddr"]) == ("08:00:27:62:1e:81", "10.14.0.1")
+    assert ack["options"] == {"53": "DHCP recv ACK (5) expect ACK"}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LOGS.glob("*.log")))
+def test_every_log_gives_typed_events_and_the_cli_agrees(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    from typing import get_args, get_type_hints
+
+    from harness.console.cli import main
+    from harness.console.events import Event
+
+    fields = {get_args(get_type_hints(t)["event"])[0]: set(get_type_hints(t)) for t in get_args(Event)}
+    ev = load(name)
+    for e in ev:
+        assert set(e) == fields[e["event"]], e
+    assert [e["event"] for e in ev].count("summary") == 1 and ev[-1]["event"] == "summary"
+    assert main(["parse", str(LOGS / name), "--json"]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == ev

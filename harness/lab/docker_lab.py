@@ -179,7 +179,7 @@ def forget_bridge(bridge: str) -> None:
         pass
 
 
-def _put_files(container: Container, files: dict[str, bytes]) -> None:
+def put_files(container: Container, files: dict[str, bytes]) -> None:
     if not files:
         return
     buf = io.BytesIO()
@@ -398,7 +398,7 @@ class LabRun:
         self.containers[spec.role if name is None else name] = container
         for net, ip in nets[1:]:
             self.networks[net].connect(container, ipv4_address=ip) if ip else self.networks[net].connect(container)
-        _put_files(container, spec.files)
+        put_files(container, spec.files)
         container.start()
         if spec.routes_via_relay:
             self._route_via_relay(container)

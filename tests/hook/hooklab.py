@@ -16,9 +16,7 @@ tests (``tests/hook``) and the benchmark (``bench/hook.py``)::
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.lab import keaconfig, services
-from harness.lab.docker_lab import LabRun
+from harness.lab.docker_lab import LabRun, put_files
 from harness.lab.model import Lab
 from harness.lab.services import ContainerSpec
 
@@ -36,18 +34,6 @@ TOOLS = "/opt/hooktest"
 BENCH_SUBNET = "10.200.0.0/16"   # only in Kea's config: replies go to giaddr, never to these addresses
 BENCH_POOL = "10.200.0.10 - 10.200.255.250"
 PI_GUID_TAIL = bytes.fromhex("11 31 c0 00 00 00 00 01 6e 87 a4 17".replace(" ", ""))
-
-
-def put_files(container: Any, files: dict[str, bytes]) -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path, content in files.items():
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size = len(content)
-            info.mode = 0o644
-            info.mtime = int(time.time())
-            tar.addfile(info, io.BytesIO(content))
-    container.put_archive("/", buf.getvalue())
 
 
 def pi_guid(fourcc: str = "RPi4") -> bytes:

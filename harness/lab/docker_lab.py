@@ -300,6 +300,7 @@ class LabRun:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "tftp").mkdir(exist_ok=True)
         (self.workdir / "files").mkdir(exist_ok=True)
+        (self.workdir / "logs" / "tftp").mkdir(parents=True, exist_ok=True)
         for role in self.roles:
             self.start_spec(self._spec(role))
         for name in self.board_names:
@@ -318,7 +319,7 @@ class LabRun:
         if role == "backend":
             return services.backend_spec(self.lab)
         if role == "tftp":
-            return services.tftp_spec(self.lab, self.workdir / "tftp")
+            return services.tftp_spec(self.lab, self.workdir / "tftp", self.workdir / "logs" / "tftp")
         if role == "files":
             return services.files_spec(self.lab, self.workdir / "files")
         if role == "relay":
@@ -404,6 +405,10 @@ class LabRun:
             self._route_via_relay(container)
         return container
 
+    def reroute(self, container: Container) -> None:
+        """Re-add the route to the access subnets (after a restart of a server-side container)."""
+        self._route_via_relay(container)
+
     def _route_via_relay(self, container: Container) -> None:
         via = str(self.lab.services.relay.address)
         for net in self.lab.access_supernet():
@@ -411,11 +416,26 @@ class LabRun:
             if rc != 0:
                 raise LabError(f"{container.name}: adding the route to {net} via the relay failed: {out!r}")
 
-    def start_board(self, name: str) -> Container:
+    def start_board(self, name: str, *, port: str | None = None) -> Container:
+        """Start the board's container (powered off), on its own switch port or, to simulate a board moved by
+        hand, on ``port``. Its card (``<workdir>/cards/<name>.img``) outlives the container."""
         from harness.sim import boardspec  # imported late: the sim is optional for infra-only runs
 
-        spec = boardspec.board_spec(self, self.lab.board(name))
+        board = self.lab.board(name)
+        if port is not None and port != board.port:
+            self.lab.switch.port(port)  # KeyError for a typo
+            board = board.model_copy(update={"port": port})
+        spec = boardspec.board_spec(self, board)
         return self.start_spec(spec, name=f"board-{name}")
+
+    def stop_board(self, name: str) -> None:
+        """Remove the board's container (a hard power cut); the card file stays."""
+        container = self.containers.pop(f"board-{name}", None)
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except NotFound:
+                pass
 
     # -- accessors ------------------------------------------------------------------------------------------
     def container(self, role: str) -> Container:

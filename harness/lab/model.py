@@ -50,6 +50,7 @@ class Network(_Strict):
 
 class KeaService(_Strict):
     address: ipaddress.IPv4Address
+    log: str | None = Field(default=None, description="rack: kea-dhcp4's log file as the harness host sees it")
     user_class: str = "malina"
     machine_guid: str = "RPi4"
     connect_timeout_ms: int = Field(default=200, ge=10, le=10_000)
@@ -73,6 +74,8 @@ class BackendService(_Strict):
 
 class TftpService(_Strict):
     address: ipaddress.IPv4Address
+    root: str | None = Field(default=None, description="rack: the TFTP root as the harness host sees it")
+    log: str | None = Field(default=None, description="rack: the TFTP server's JSON-lines transfer log")
 
 
 class FilesService(_Strict):
@@ -268,6 +271,8 @@ class LabInfo(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,20}$")]
     kind: Literal["sim", "rack"] = "sim"
     time_factor: float = Field(default=1.0, gt=0.0, le=1.0)
+    capture_interface: str | None = Field(
+        default=None, description="rack: the harness host's interface on the server network (DHCP traces)")
 
 
 class Networks(_Strict):

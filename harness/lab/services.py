@@ -83,7 +83,10 @@ def backend_spec(lab: Lab) -> ContainerSpec:
     )
 
 
-def tftp_spec(lab: Lab, root: Path) -> ContainerSpec:
+def tftp_spec(lab: Lab, root: Path, logdir: Path | None = None) -> ContainerSpec:
+    binds = {str(root): "/srv/tftp:ro"}
+    if logdir is not None:  # the transfer log on the host, for the harness's TFTP driver
+        binds[str(logdir)] = "/var/log/malina"
     return ContainerSpec(
         role="tftp",
         image="runtime",
@@ -91,7 +94,7 @@ def tftp_spec(lab: Lab, root: Path) -> ContainerSpec:
                  "/var/log/malina/tftp.jsonl"],
         networks={"server": str(lab.services.tftp.address)},
         cap_add=["NET_ADMIN"],
-        binds={str(root): "/srv/tftp:ro"},
+        binds=binds,
         routes_via_relay=True,
     )
 

@@ -239,6 +239,10 @@ class Board:
 async def serve(cfg: BoardConfig, config_path: str) -> None:
     board = Board(cfg, config_path)
     try:
+        bootloader_link.claim_name(cfg.iface, cfg.mgmt_ip)
+    except bootloader_link.LinkError as exc:
+        print(f"board {cfg.name}: cannot name the access interface {cfg.iface}: {exc}", file=sys.stderr, flush=True)
+    try:
         bootloader_link.set_mac(cfg.iface, cfg.mac)
     except bootloader_link.LinkError as exc:
         print(f"board {cfg.name}: cannot set the MAC of {cfg.iface}: {exc}", file=sys.stderr, flush=True)

@@ -88,6 +88,7 @@ def board_config(lab: Lab, board: Board) -> BoardConfig:
         eeprom_file=EEPROM_CONF,
         card=CARD_IN_CONTAINER,
         iface="eth0",
+        mgmt_ip=str(mgmt_address(lab, board)),
         power_port=POWER_PORT,
         console_port=CONSOLE_PORT,
     )

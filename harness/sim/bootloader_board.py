@@ -30,6 +30,7 @@ class BoardConfig:
     eeprom_file: str = "/etc/malina/eeprom.conf"
     card: str = "/dev/mmcblk0"
     iface: str = "eth0"  # the access interface (the Pi's eth0)
+    mgmt_ip: str = ""  # the board's address on the lab's mgmt network (power API, console); never the Pi's eth0
     power_port: int = 7000
     console_port: int = 7001
     uart_log: str = "/var/log/malina/uart.log"

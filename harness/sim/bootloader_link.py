@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import select
 import socket
 import struct
@@ -44,6 +45,37 @@ def flush(iface: str) -> None:
         ip_cmd("-4", "route", "flush", "dev", iface)
     with contextlib.suppress(LinkError):
         ip_cmd("-4", "neigh", "flush", "dev", iface)
+
+
+def iface_with_address(ip: str) -> str | None:
+    """The interface that carries ``ip`` (``ip -j -4 addr``), or None."""
+    try:
+        out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, timeout=10, check=True).stdout
+        links = json.loads(out or "[]")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    for link in links:
+        if any(a.get("local") == ip for a in link.get("addr_info", [])):
+            return str(link.get("ifname"))
+    return None
+
+
+def claim_name(iface: str, mgmt_ip: str) -> None:
+    """Make ``iface`` the access interface: docker orders a container's interfaces by its own rules, so when the
+    mgmt address sits on ``iface``, the two interfaces swap names (addresses and routes stay with the links)."""
+    holder = iface_with_address(mgmt_ip) if mgmt_ip else None
+    if holder is None or holder != iface:
+        return
+    others = [p.name for p in Path("/sys/class/net").iterdir() if p.name not in ("lo", iface)]
+    if len(others) != 1:
+        raise LinkError(f"cannot tell the access interface among {sorted(others)}")
+    other = others[0]
+    tmp = "mlbswap0"
+    for a, b in ((iface, tmp), (other, iface), (tmp, other)):
+        ip_cmd("link", "set", "dev", a, "down")
+        ip_cmd("link", "set", "dev", a, "name", b)
+    for name in (iface, other):  # addresses stay with their links; the on-link routes come back with "up"
+        ip_cmd("link", "set", "dev", name, "up")
 
 
 def set_mac(iface: str, mac: str) -> None:

@@ -13,6 +13,10 @@ it (docs/ARCHITECTURE.md "Installed OS contract"):
   to ``booted-url.done`` so that later boots do not call it again.
 
 Then a getty on the console: the login prompt, answering input as an unknown login would.
+
+What an SSH user looks at is materialised from the card into the board container's own filesystem at boot
+(``SHOWN``: hostname, the netplan file with its mode, the cloud-init switch, os-release), since the sim does not
+mount the card as its root: SSH sees what the installer wrote, read back from the card on every boot.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from harness.sim.bootloader_sd import CardError, Partition, ext4_read, ext4_rena
 NETPLAN = "/etc/netplan/90-malina.yaml"
 BOOTED = "/etc/malina/booted-url"
 KEYS = "/home/ubuntu/.ssh/authorized_keys"
+SHOWN = ("/etc/hostname", NETPLAN, "/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg", "/etc/os-release")
 BOOTED_RETRIES = 30  # curl --retry 30 in malina-booted.service
 BOOTED_RETRY_DELAY_S = 5.0  # --retry-delay 5, scaled by the time factor
 
@@ -163,6 +168,24 @@ def _text(card: Path, part: Partition, path: str) -> str | None:
     return None if data is None else data.decode("utf-8", "replace")
 
 
+def show_card_files(card: Path, part: Partition, root: Path = Path("/")) -> list[str]:
+    """Copy ``SHOWN`` from the card into ``root`` (stale copies of files the card lacks are removed)."""
+    shown = []
+    for path in SHOWN:
+        target = root / path.lstrip("/")
+        data = ext4_read(card, part, path)
+        with contextlib.suppress(OSError):
+            if data is None:
+                if path != "/etc/os-release":
+                    target.unlink(missing_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            target.chmod(0o600 if path == NETPLAN else 0o644)
+            shown.append(path)
+    return shown
+
+
 def run(cfg: BoardConfig) -> None:
     card = Path(cfg.card)
     state = Path(cfg.state_dir)
@@ -175,6 +198,7 @@ def run(cfg: BoardConfig) -> None:
         say(f"[    3.100000] VFS: Cannot open root device: {exc}\n")
         while True:
             time.sleep(3600)
+    show_card_files(card, part)
     pretty = "Ubuntu"
     os_release = _text(card, part, "/etc/os-release") or ""
     for line in os_release.splitlines():

@@ -1,0 +1,99 @@
+"""The SSH driver (paramiko): a typed, context-managed connection to an installed board.
+
+``SshConnection(host, user, key_path, port)``: ``connect(timeout)`` retries until the board's sshd answers
+and accepts the key (then ``SshError``, an infrastructure failure the strategy may re-classify), ``run`` gives a
+``CommandResult``, ``read_file`` reads over SFTP (``cat`` when the server has no SFTP). Host keys are accepted
+as they come: boards are reinstalled all the time. ``ensure_keypair(path)`` makes the harness's ed25519 key.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import paramiko
+
+from harness.drivers.base import CommandResult, SshError
+
+
+def ensure_keypair(path: Path) -> str:
+    """The public key line of ``path`` (an ed25519 key made with ssh-keygen when missing)."""
+    pub = path.with_name(path.name + ".pub")
+    if not path.exists() or not pub.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "malina-harness", "-f", str(path)],
+                       check=True, capture_output=True, timeout=30)
+    return pub.read_text().strip()
+
+
+class SshConnection:
+    def __init__(self, host: str, user: str, key_path: Path, *, port: int = 22) -> None:
+        self.host, self.user, self.key_path, self.port = host, user, key_path, port
+        self.client: paramiko.SSHClient | None = None
+
+    def connect(self, timeout: float = 60.0) -> SshConnection:
+        try:
+            key = paramiko.Ed25519Key.from_private_key_file(str(self.key_path))
+        except (OSError, paramiko.SSHException) as exc:
+            raise SshError(f"cannot load the SSH key {self.key_path}: {exc}") from None
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                left = max(1.0, min(10.0, deadline - time.monotonic()))
+                client.connect(self.host, port=self.port, username=self.user, pkey=key, timeout=left,
+                               banner_timeout=left, auth_timeout=left, allow_agent=False, look_for_keys=False)
+                self.client = client
+                return self
+            except (TimeoutError, OSError, paramiko.SSHException, EOFError) as exc:
+                client.close()
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= deadline:
+                raise SshError(f"ssh {self.user}@{self.host}:{self.port}: no session within {timeout:.0f} s ({last})")
+            time.sleep(0.5)
+
+    def _client(self) -> paramiko.SSHClient:
+        if self.client is None:
+            raise SshError(f"ssh {self.user}@{self.host}: not connected")
+        return self.client
+
+    def run(self, command: str, timeout: float = 30.0) -> CommandResult:
+        try:
+            _, stdout, stderr = self._client().exec_command(command, timeout=timeout)
+            out = stdout.read().decode("utf-8", "replace")
+            err = stderr.read().decode("utf-8", "replace")
+            status = stdout.channel.recv_exit_status()
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
+            raise SshError(f"ssh {self.host}: {command!r}: {type(exc).__name__}: {exc}") from None
+        return CommandResult(command, status, out, err)
+
+    def read_file(self, path: str) -> bytes:
+        try:
+            with self._client().open_sftp() as sftp, sftp.open(path, "rb") as f:
+                return bytes(f.read())
+        except (paramiko.SSHException, EOFError):
+            res = self.run(f"cat {path!r}")
+            if not res.ok:
+                raise SshError(f"ssh {self.host}: cannot read {path}: {res.stderr.strip()}") from None
+            return res.stdout.encode()
+        except OSError as exc:
+            raise SshError(f"ssh {self.host}: cannot read {path}: {exc}") from None
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def __enter__(self) -> SshConnection:
+        if self.client is None:
+            self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

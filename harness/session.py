@@ -1,0 +1,323 @@
+"""A lab session: the lab's services and boards, each behind its driver, for the fixtures, the demo and the
+benchmarks.
+
+``open_session(lab, workdir=...)`` gives a ``SimSession`` for a ``kind: sim`` lab (it brings the docker lab
+up: relay, Kea with the hook, backend, TFTP and file servers, then boards on demand) or a ``RackSession`` for a
+``kind: rack`` lab (the services already run beside the rack; nothing is started). Both offer the same things:
+
+- ``backend`` (``HttpBackend``), ``kea`` (``DockerKea`` / ``AgentKea``), ``tftp`` (``DirTftp``), ``image``
+  (what the backend hands out as the install image), ``ssh_public_key``;
+- ``target(name, port=None) -> Target``: one board with its console, power and SSH (labgrid's *target*:
+  resources + drivers), on a sim lab a freshly started board container (``port`` plugs it into another
+  switch port, as a board moved by hand);
+- ``trace(point, pcap)``: a DHCP capture (``"server"``: relayed traffic with option 82; ``"port-<name>"``: a
+  board's own side);
+- ``define(name, mode=..., image=...)``: (re)defines a machine in the backend, clearing its history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from harness.drivers.backend import HttpBackend, machines_for_lab
+from harness.drivers.base import InfraFailure, Kea, Power
+from harness.drivers.console import SerialConsole
+from harness.drivers.dhcptrace import ScapyTrace
+from harness.drivers.kea import AgentKea, DockerKea
+from harness.drivers.power import SimPower, power_for
+from harness.drivers.ssh import SshConnection, ensure_keypair
+from harness.drivers.tftp import DirTftp
+from harness.lab.model import Board, Lab
+
+Printer = Callable[[str], None]
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Target:
+    """One board as a scenario sees it."""
+
+    board: Board
+    lab: Lab
+    console: SerialConsole
+    power: Power
+    ssh_key: Path
+    card: Path | None = None  # sim only: the card image file
+    port: str = ""
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.board.name
+
+    @property
+    def ssh_host(self) -> str:
+        return self.board.ssh.host or str(self.board.install.address.ip)
+
+    def ssh(self, timeout: float = 60.0) -> SshConnection:
+        conn = SshConnection(self.ssh_host, self.board.ssh.user, self.ssh_key, port=self.board.ssh.port)
+        conn.connect(timeout)
+        return conn
+
+    def card_digest(self) -> str | None:
+        if self.card is None:
+            return None
+        h = hashlib.sha256()
+        with self.card.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()
+
+    def card_head(self, size: int = 512) -> bytes | None:
+        if self.card is None:
+            return None
+        with self.card.open("rb") as f:
+            return f.read(size)
+
+    def close(self) -> None:
+        self.console.close()
+
+
+class Session:
+    """What both kinds of lab offer (see the module docstring)."""
+
+    lab: Lab
+    workdir: Path
+    backend: HttpBackend
+    kea: Kea
+    tftp: DirTftp
+    image: dict[str, Any]
+    ssh_key: Path
+    ssh_public_key: str
+
+    def __init__(self, say: Printer = _say) -> None:
+        self.say = say
+        self.targets: dict[str, Target] = {}
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for t in list(self.targets.values()):
+            t.close()
+        self.targets.clear()
+
+    def machine_spec(self, name: str, *, image: dict[str, Any] | None = None, port: str | None = None,
+                     mode: str = "install") -> dict[str, Any]:
+        board = self.lab.board(name)
+        if port is not None:
+            board = board.model_copy(update={"port": port})
+        lab = self.lab.model_copy(update={"boards": [board]})
+        spec = machines_for_lab(lab, [board], image or self.image, [self.ssh_public_key])[0]
+        spec["boot_mode"] = mode
+        return spec
+
+    def define(self, name: str, *, mode: str = "install", image: dict[str, Any] | None = None,
+               port: str | None = None) -> dict[str, Any]:
+        """Define the machine afresh: a changed definition resets its attempts, flag and token; an unchanged one
+        is reset explicitly (reinstall / set-local)."""
+        spec = self.machine_spec(name, image=image, port=port, mode=mode)
+        self.backend.put_machine(spec)
+        if mode == "install":
+            self.backend.reinstall(name)
+        else:
+            self.backend.set_local(name)
+        return self.backend.machine(name)
+
+    def forget(self, name: str) -> None:
+        """Make the backend not know the machine's port (it keeps the record under another port id)."""
+        spec = self.machine_spec(name)
+        spec["sub82_1"] = (b"unplugged-" + name.encode()).hex()
+        self.backend.put_machine(spec)
+
+    def target(self, name: str, *, port: str | None = None) -> Target:
+        raise NotImplementedError
+
+    def release(self, target: Target) -> None:
+        target.close()
+        self.targets.pop(target.name, None)
+
+    def trace(self, point: str, pcap: Path) -> ScapyTrace:
+        raise NotImplementedError
+
+
+class SimSession(Session):
+    """The docker lab (``kind: sim``)."""
+
+    def __init__(self, lab: Lab, *, workdir: Path | None = None, say: Printer = _say,
+                 image_size_mib: int = 64) -> None:
+        super().__init__(say)
+        from harness.lab.docker_lab import LabRun
+
+        self.requested = lab
+        self.image_size_mib = image_size_mib
+        self.run = LabRun(lab, workdir=workdir, say=say)
+        self.lab = lab
+
+    def __enter__(self) -> SimSession:
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def open(self) -> None:
+        from harness.sim.osimage import build_image
+        from harness.sim.tftptree import standin_tree
+
+        run = self.run
+        run.__enter__()
+        self.lab = run.lab
+        self.workdir = run.workdir
+        b = self.lab.services.backend
+        self.backend = HttpBackend(b.url, b.read_token, b.write_token)
+        kea = self.lab.services.kea
+        self.kea = DockerKea(run.container("kea"), f"http://{kea.address}:{kea.control_port}/")
+        log = self.workdir / "logs" / "tftp" / "tftp.jsonl"
+        self.tftp = DirTftp(self.workdir / "tftp", lambda: log.read_text() if log.exists() else "")
+        self.ssh_key = self.workdir / "ssh" / "id_ed25519"
+        self.ssh_public_key = ensure_keypair(self.ssh_key).strip()
+        self.say(f"lab: building the {self.image_size_mib} MiB test Ubuntu image")
+        img = build_image(self.workdir / "files", size=self.image_size_mib * 1024 * 1024, compress=True)
+        self.image = {"url": f"{self.lab.services.files.url}/{img.path.name}", "sha256": img.sha256,
+                      "size": img.size, "compression": "xz"}
+        self.image_raw = img.raw
+        tree = standin_tree({"progress_interval": "1"})
+        for board in self.lab.boards:
+            self.tftp.stage(board.serial, tree)
+        self.backend.wait_healthy(60.0)
+        machines = [self.machine_spec(bd.name) for bd in self.lab.boards]
+        self.backend.import_machines(machines)
+        self.say(f"lab: {len(machines)} machines defined in the backend; TFTP trees staged")
+
+    def close(self) -> None:
+        super().close()
+        self.run.down()
+
+    def target(self, name: str, *, port: str | None = None, card: bytes | Path | None = None) -> Target:
+        """Start (or restart) the board's container, powered off, with a blank card unless ``card`` is given
+        (an image file or bytes to start from), and connect its console."""
+        from harness.sim import boardspec
+
+        old = self.targets.pop(name, None)
+        if old is not None:
+            old.close()
+        self.run.stop_board(name)
+        board = self.lab.board(name)
+        path = boardspec.card_path(self.workdir, board)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            if isinstance(card, Path):
+                with card.open("rb") as src:
+                    while chunk := src.read(1 << 20):
+                        f.write(chunk)
+            elif card is not None:
+                f.write(card)
+            f.truncate(boardspec.CARD_SIZE)
+        self.run.start_board(name, port=port)
+        plugged = board if port is None else board.model_copy(update={"port": port})
+        logdir = self.workdir / "logs" / "console"
+        logdir.mkdir(parents=True, exist_ok=True)
+        console = SerialConsole(boardspec.console_url(self.lab, board), log_path=logdir / f"{name}.log")
+        power = SimPower(boardspec.power_url(self.lab, board))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                power.state()
+                console.open()
+                break
+            except InfraFailure:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        t = Target(plugged, self.lab, console, power, self.ssh_key, card=path, port=plugged.port)
+        self.targets[name] = t
+        return t
+
+    def release(self, target: Target) -> None:
+        super().release(target)
+        with contextlib.suppress(Exception):
+            self.run.stop_board(target.name)
+
+    def installed_card(self, name: str) -> Path:
+        """A card image as the installer would have left it for this board (see ``harness.sim.cards``)."""
+        from harness.sim.cards import preinstalled_card
+
+        board = self.lab.board(name)
+        return preinstalled_card(self.image_raw, self.workdir / "cards" / f"{name}.installed.img", board,
+                                 str(self.lab.port_of(board).gateway), self.ssh_public_key)
+
+    def trace(self, point: str, pcap: Path) -> ScapyTrace:
+        return ScapyTrace(self.run.bridge(point), pcap)
+
+    def stop_service(self, role: str) -> None:
+        self.run.container(role).stop(timeout=2)
+
+    def start_service(self, role: str) -> None:
+        c = self.run.container(role)
+        c.start()
+        if role in ("backend", "tftp", "files", "kea"):
+            self.run.reroute(c)
+        if role == "backend":
+            self.backend.wait_healthy(60.0)
+
+
+class RackSession(Session):
+    """A rack (``kind: rack``): Kea, backend and TFTP already run beside it; boards are connected, not started."""
+
+    def __init__(self, lab: Lab, *, workdir: Path, say: Printer = _say) -> None:
+        super().__init__(say)
+        self.lab = lab
+        self.workdir = workdir
+        b = lab.services.backend
+        self.backend = HttpBackend(b.url, b.read_token, b.write_token)
+        kea = lab.services.kea
+        self.kea = AgentKea(f"http://{kea.address}:{kea.control_port}/",
+                            log_path=Path(kea.log) if kea.log else None)
+        t = lab.services.tftp
+        if t.root is None:
+            raise InfraFailure("a rack lab needs services.tftp.root (the TFTP root as this host sees it)")
+        log = Path(t.log) if t.log else None
+        self.tftp = DirTftp(Path(t.root), lambda: log.read_text() if log is not None and log.exists() else "")
+        self.ssh_key = (Path(lab.source).parent / lab.boards[0].ssh.key) if lab.boards else workdir / "id"
+        self.ssh_public_key = ensure_keypair(self.ssh_key).strip()
+        self.image = {}
+
+    def target(self, name: str, *, port: str | None = None, card: bytes | Path | None = None) -> Target:
+        if port is not None or card is not None:
+            raise InfraFailure("a rack board cannot be re-plugged or given a card by the harness")
+        board = self.lab.board(name)
+        console = SerialConsole(board.console.url, log_path=self.workdir / "console" / f"{name}.log")
+        console.open()
+        key = Path(self.lab.source).parent / board.ssh.key
+        t = Target(board, self.lab, console, power_for(board, sim_url=None), key, port=board.port)
+        self.targets[name] = t
+        return t
+
+    def trace(self, point: str, pcap: Path) -> ScapyTrace:
+        iface = self.lab.lab.capture_interface
+        if iface is None:
+            raise InfraFailure("a rack lab needs lab.capture_interface for DHCP traces")
+        return ScapyTrace(iface, pcap)
+
+
+def open_session(lab: Lab, *, workdir: Path | None = None, say: Printer = _say) -> Session:
+    if lab.lab.kind == "sim":
+        return SimSession(lab, workdir=workdir, say=say)
+    return RackSession(lab, workdir=workdir or Path("build/rack"), say=say)

@@ -1,0 +1,39 @@
+"""Scenario 4: the TFTP server is down. The board is told to netboot (66 = the TFTP server, 224 = an install
+URL), the transfer fails, and the bootloader falls back to the SD card; nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.drivers.backend import HttpBackend
+from harness.drivers.base import DhcpTrace
+from harness.session import SimSession, Target
+from harness.strategy.boot import BootStrategy
+from scenarios.checks import acks, assert_network_then_sd, events_of, option
+
+
+@pytest.mark.sim_only
+def test_tftp_down_falls_back_to_sd(board: Target, lab_session: SimSession, dhcp_trace: DhcpTrace,
+                                    backend: HttpBackend) -> None:
+    target = lab_session.target(board.name, card=lab_session.installed_card(board.name))
+    before = target.card_digest()
+    tftp_ip = str(lab_session.lab.services.tftp.address)
+    lab_session.stop_service("tftp")
+    try:
+        strategy = BootStrategy(target)
+        ssh = strategy.boot_local()
+        strategy.attach()
+        assert ssh is not None
+        ssh.close()
+    finally:
+        lab_session.start_service("tftp")
+    net = strategy.report.facts["net"]
+    assert net is not None and net["tftp"] == tftp_ip, net
+    got = acks(dhcp_trace, target)
+    assert option(got[0], 66) == tftp_ip and 224 in got[0].options
+    events = strategy.console_events()
+    assert_network_then_sd(events, int(target.board.eeprom.get("NET_BOOT_MAX_RETRIES", 1)))
+    assert not events_of(events, "start_firmware")[0].get("file", "start4.elf").startswith("/")
+    assert target.card_digest() == before
+    m = backend.machine(target.name)
+    assert m["boot_mode"] == "install" and (m["last_attempt"] or {}).get("state") in (None, "pending"), m

@@ -1,0 +1,204 @@
+"""The boot state machine against a fake console and power (unit level: the neighbours are fakes; the
+scenarios run it against real boards): stage order and timing, failure classification, quarantine hook,
+timestamped (2024) console lines."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from harness.drivers.base import ConsoleDeath, ConsoleMatch, ConsoleTimeout, InfraFailure, ProductFailure
+from harness.lab.model import load_lab
+from harness.session import Target
+from harness.strategy.boot import STAGES, BootStrategy
+
+REPO = Path(__file__).resolve().parents[2]
+SERIAL = "6e87a417"
+
+
+def netboot_install(ts: bool) -> list[str]:
+    p = "  1.23 " if ts else ""
+    return [
+        f"{p}RPi: BOOTLOADER release VERSION:8ba17717 DATE: 2022/09/08 TIME: 10:18:10",
+        f"{p}Boot mode: NETWORK (02) order f1",
+        f"{p}NET 10.90.1.100 255.255.255.0 gw 10.90.1.1 tftp 10.89.0.4",
+        f"{p}TFTP_GET: 02:42:0a:59:00:04 10.89.0.4 {SERIAL}/start4.elf",
+        f"{p}Starting start4.elf @ 0xfec00200 partition 0",
+        "[    0.000000] Booting Linux on physical CPU 0x0000000000 [0x410fd083]",
+        "malina: install URL http://10.89.0.3:8080/v1/install/tok",
+        "malina: image verified: 67108864 bytes, sha256 ab, 1.2 s",
+        "malina: INSTALL OK in 3 s",
+        f"{p}RPi: BOOTLOADER release VERSION:8ba17717 DATE: 2022/09/08 TIME: 10:18:10",
+        f"{p}Boot mode: NETWORK (02) order f1",
+        f"{p}NET 10.90.1.100 255.255.255.0 gw 10.90.1.1 tftp 0.0.0.0",
+        f"{p}Firmware not found",
+        f"{p}Boot mode: SD (01) order f",
+        f"{p}Starting start4.elf @ 0xfec00200 partition 1",
+        "",
+        "Ubuntu 24.04 LTS pi-01 ttyS0",
+        "",
+        "pi-01 login: ",
+    ]
+
+
+class FakeConsole:
+    url = "fake://"
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+        self.lock = threading.Lock()
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def feed(self, lines: list[str], delay: float = 0.005) -> None:
+        def run() -> None:
+            for line in lines:
+                time.sleep(delay)
+                with self.lock:
+                    self.buf += line.encode() + (b"" if line.endswith(": ") else b"\n")
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def expect(self, patterns: str | Sequence[str], timeout: float, *, since: int | None = None,
+               deaths: Sequence[str] | None = None) -> ConsoleMatch:
+        pats = [patterns] if isinstance(patterns, str) else list(patterns)
+        start = self.pos if since is None else since
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                data = self.buf
+            for d in deaths or ():
+                dm = re.search(d.encode(), data[start:])
+                if dm:
+                    raise ConsoleDeath(f"death string: {dm.group(0)!r}")
+            hits = [m for m in (re.search(p.encode(), data[start:], re.M) for p in pats) if m]
+            if hits:
+                m = min(hits, key=lambda x: x.start())
+                self.pos = start + m.end()
+                return ConsoleMatch(m.re.pattern.decode(), m, self.pos, data[start : start + m.start()])
+            if time.monotonic() > deadline:
+                raise ConsoleTimeout(f"timeout waiting for {pats}")
+            time.sleep(0.005)
+
+    def mark(self) -> int:
+        with self.lock:
+            return len(self.buf)
+
+    def slice(self, start: int, end: int | None = None) -> bytes:
+        return self.buf[start:end]
+
+    def log(self) -> bytes:
+        return self.buf
+
+    def send(self, data: bytes) -> None:
+        pass
+
+
+class FakePower:
+    def __init__(self, console: FakeConsole, script: list[str], *, broken: bool = False) -> None:
+        self.console, self.script, self.broken, self.st = console, script, broken, "off"
+
+    def on(self) -> None:
+        if not self.broken:
+            self.console.feed(self.script)
+        self.st = "on"
+
+    def off(self) -> None:
+        self.st = "off"
+
+    def cycle(self) -> None:
+        self.off()
+        self.on()
+
+    def state(self) -> str:
+        return self.st
+
+
+class FakeSsh:
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def run(self, command: str, timeout: float = 30.0) -> object:
+        from harness.drivers.base import CommandResult
+
+        return CommandResult(command, 0, self.host + "\n", "")
+
+    def close(self) -> None:
+        pass
+
+
+def target(script: list[str], *, broken: bool = False) -> tuple[Target, FakeConsole]:
+    lab = load_lab(REPO / "lab.yaml")
+    console = FakeConsole()
+    t = Target(lab.boards[0], lab, console, FakePower(console, script, broken=broken), Path("/nonexistent"))  # type: ignore[arg-type]
+    t.ssh = lambda timeout=60.0: FakeSsh("pi-01")  # type: ignore[method-assign,assignment,misc]
+    return t, console
+
+
+@pytest.mark.parametrize("ts", [False, True], ids=["plain", "timestamped"])
+def test_install_walks_every_stage_in_order(ts: bool) -> None:
+    t, _ = target(netboot_install(ts))
+    s = BootStrategy(t)
+    s.install(tftp_server="10.89.0.4")
+    names = [st.name for st in s.report.stages]
+    assert names == [x for x in STAGES if x != "sd-boot" and x != "ssh-ready"] + ["dhcp", "sd-boot", "ssh-ready"]
+    assert all(st.ok and st.seconds >= 0 for st in s.report.stages)
+    assert s.report.facts["install_url"] == "http://10.89.0.3:8080/v1/install/tok"
+    assert s.report.facts["bytes_written"] == 67108864
+    assert s.report.facts["hostname"] == "pi-01" and s.report.facts["ssh_hostname"] == "pi-01"
+    assert "writing" in s.report.table() and "total" in s.report.table()
+    kinds = [e["event"] for e in s.console_events()]
+    assert kinds.count("banner") == 2 and "login_prompt" in kinds
+
+
+def test_wrong_tftp_server_is_a_product_failure() -> None:
+    t, _ = target(netboot_install(False))
+    s = BootStrategy(t)
+    with pytest.raises(ProductFailure, match="option 66"):
+        s.install(tftp_server="10.89.0.99")
+    assert s.report.failed is not None and s.report.failed.name == "dhcp"
+    assert s.report.failed.kind == "product"
+
+
+def test_no_banner_is_infrastructure_and_quarantines() -> None:
+    t, _ = target([], broken=True)
+    seen: list[InfraFailure] = []
+    s = BootStrategy(t, timeouts={"power-on": 0.3}, on_infra=seen.append)
+    with pytest.raises(InfraFailure, match="banner") as info:
+        s.install()
+    assert info.value.stage == "power-on" and info.value.board == "pi-01"
+    assert len(seen) == 1 and s.report.failed is not None and s.report.failed.kind == "infrastructure"
+
+
+def test_install_failure_is_product_and_named() -> None:
+    script = [*netboot_install(False)[:7], "malina: INSTALL FAILED: sha256 mismatch: got 12, want 00"]
+    t, _ = target(script)
+    s = BootStrategy(t, timeouts={"writing": 2.0})
+    with pytest.raises(ProductFailure) as info:
+        s.install()
+    assert "INSTALL FAILED" in str(info.value) and info.value.stage == "writing"
+
+
+def test_no_dhcp_reply_is_infrastructure() -> None:
+    script = netboot_install(False)[:2]
+    t, _ = target(script)
+    s = BootStrategy(t, timeouts={"dhcp": 0.3})
+    with pytest.raises(InfraFailure, match="DHCP"):
+        s.install()
+
+
+def test_boot_local_refuses_a_netboot() -> None:
+    t, _ = target(netboot_install(False))  # the board netboots although it must boot local
+    s = BootStrategy(t, timeouts={"netboot-fails": 1.0, "sd-boot": 1.0})
+    with pytest.raises(ProductFailure):
+        s.boot_local()

@@ -160,11 +160,17 @@ class Service:
             self._end_attempt(tx, m, a, f"cancelled: machine flagged: {reason}")
         self._event(tx, m, "flagged", reason)
         log.warning("machine %s flagged: %s", m.name, reason)
-        (tx.flush_later if hot else tx.flush_now).append(_port(m))
+        pending = tx.flush_later if hot else tx.flush_now
+        if _port(m) not in pending:
+            pending.append(_port(m))
 
     def _attempt_failed(self, tx: _Tx, m: Machine, a: Attempt, error: str, hot: bool) -> None:
-        """A failed attempt; at the attempt cap the machine goes to local and is flagged."""
+        """A failed attempt; at the attempt cap the machine goes to local and is flagged. The hook's cache of the
+        port is flushed: it may still hold the dead token, which the board's next boot must not get."""
         self._end_attempt(tx, m, a, error)
+        pending = tx.flush_later if hot else tx.flush_now
+        if _port(m) not in pending:
+            pending.append(_port(m))
         if m.attempts >= self.settings.max_attempts and m.boot_mode == "install":
             m.boot_mode = "local"
             m.mode_changed_at = self.clock()

@@ -4,8 +4,8 @@ must boot local from their cards; no board ever receives another machine's insta
 from __future__ import annotations
 
 import pytest
-from harness.drivers.backend import HttpBackend
 
+from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
 from harness.session import SimSession, Target
 from harness.strategy.boot import BootStrategy

@@ -286,3 +286,16 @@ def test_bad_bodies_are_422_and_change_nothing(client: TestClient) -> None:
         == 422
     )
     assert get_machine(client)["last_attempt"]["state"] == "pending"
+
+
+def test_a_failed_attempt_flushes_the_hooks_cache(client: TestClient, kea: KeaStub) -> None:
+    """The hook may still cache the dead token for its TTL: the board's next boot must not be handed it."""
+    token = setup_machine(client)
+    progress(client, token, "writing")
+    before = len(kea.commands)
+    r = result(client, token, sha="cd" * 32)
+    assert r.status_code == 200 and r.json()["state"] == "failed"
+    got = kea.wait(before + 1)
+    flushes = [c for c in got[before:] if c["command"] == "remote-options-cache-flush"]
+    assert len(flushes) == 1, got[before:]
+    assert flushes[0]["arguments"]["sub82_1"] == get_machine(client)["sub82_1"]

@@ -39,7 +39,7 @@ def _json(data: Any) -> bytes:
 def kea_spec(lab: Lab, *, with_hook: bool | None = None) -> ContainerSpec:
     hook = lab.services.kea.hook if with_hook is None else with_hook
     script = (
-        "set -e; mkdir -p /run/kea /var/lib/kea; "
+        "set -e; mkdir -p /run/kea /var/lib/kea; rm -f /run/kea/*.pid /run/kea/*.lock; "  # restarts: stale pids
         "kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & "
         "exec kea-dhcp4 -c /etc/kea/kea-dhcp4.conf"
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from harness.drivers.backend import HttpBackend
 
+from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
 from harness.session import Session, Target
 from harness.sim.bootloader_sd import ext4_read, root_partition

@@ -19,6 +19,7 @@ import io
 import ipaddress
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +49,8 @@ HOST_LABEL = "malina.host"
 LAB_LABEL = "malina.lab"
 INFRA = ("kea", "backend", "tftp", "files", "relay")
 MAX_SHIFT = 40
+SHM = Path("/dev/shm")
+SHM_MIN_FREE = 4 << 30  # cards are sparse; a run writes about an image per board
 
 Printer = Callable[[str], None]
 
@@ -115,6 +118,10 @@ def _remove_run(client: docker.DockerClient, run_id: str) -> int:
     return removed
 
 
+def shm_cards(run_id: str) -> Path:
+    return SHM / f"malina-{run_id}-cards"
+
+
 def list_runs(client: docker.DockerClient) -> dict[str, dict[str, str]]:
     runs: dict[str, dict[str, str]] = {}
     for obj in [*client.containers.list(all=True, filters={"label": RUN_LABEL}),
@@ -139,7 +146,13 @@ def reap_stale(client: docker.DockerClient, say: Printer = _say) -> list[str]:
             continue
         if not _pid_alive(pid):
             _remove_run(client, rid)
+            shutil.rmtree(shm_cards(rid), ignore_errors=True)
             reaped.append(rid)
+    live = set(list_runs(client))
+    for d in SHM.glob("malina-*-cards") if SHM.is_dir() else []:
+        rid = d.name.removeprefix("malina-").removesuffix("-cards")
+        if rid not in live:  # its run has no container or network left: nobody can use the cards
+            shutil.rmtree(d, ignore_errors=True)
     if reaped:
         say(f"lab: removed leftovers of dead runs {', '.join(reaped)}")
     return reaped
@@ -149,6 +162,7 @@ def remove_all(client: docker.DockerClient) -> list[str]:
     runs = list(list_runs(client))
     for rid in runs:
         _remove_run(client, rid)
+        shutil.rmtree(shm_cards(rid), ignore_errors=True)
     return runs
 
 
@@ -301,6 +315,7 @@ class LabRun:
         (self.workdir / "tftp").mkdir(exist_ok=True)
         (self.workdir / "files").mkdir(exist_ok=True)
         (self.workdir / "logs" / "tftp").mkdir(parents=True, exist_ok=True)
+        self._cards_in_ram()
         for role in self.roles:
             self.start_spec(self._spec(role))
         for name in self.board_names:
@@ -481,12 +496,30 @@ class LabRun:
         raise LabError(f"{host}:{port} did not accept connections within {timeout:.0f} s ({last})")
 
     # -- tear-down ------------------------------------------------------------------------------------------
+    def _cards_in_ram(self) -> None:
+        """Simulated SD cards live in RAM (``/dev/shm``) when it has room: the installer syncs every card it
+        writes, and sixteen boards syncing to the host's disk at once would measure the disk, not the lab.
+        ``<workdir>/cards`` is a symlink to the run's directory there (removed with the run)."""
+        cards = self.workdir / "cards"
+        ram = shm_cards(self.run_id)
+        if cards.exists() or cards.is_symlink() or not SHM.is_dir():
+            return
+        try:
+            st = os.statvfs(SHM)
+            if st.f_bavail * st.f_frsize < SHM_MIN_FREE:
+                return
+            ram.mkdir(mode=0o700)
+            cards.symlink_to(ram)
+        except OSError:
+            cards.unlink(missing_ok=True)
+
     def down(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
             _remove_run(self.client, self.run_id)
+            shutil.rmtree(shm_cards(self.run_id), ignore_errors=True)
         finally:
             self.containers.clear()
             self.networks.clear()

@@ -163,7 +163,7 @@ def test_install_walks_every_stage_in_order(ts: bool) -> None:
 
 def test_wrong_tftp_server_is_a_product_failure() -> None:
     t, _ = target(netboot_install(False))
-    s = BootStrategy(t)
+    s = BootStrategy(t, timeouts={"dhcp": 1.0})
     with pytest.raises(ProductFailure, match="option 66"):
         s.install(tftp_server="10.89.0.99")
     assert s.report.failed is not None and s.report.failed.name == "dhcp"
@@ -202,3 +202,15 @@ def test_boot_local_refuses_a_netboot() -> None:
     s = BootStrategy(t, timeouts={"netboot-fails": 1.0, "sd-boot": 1.0})
     with pytest.raises(ProductFailure):
         s.boot_local()
+
+
+def test_a_boot_local_answer_then_the_retry_installs() -> None:
+    """The hook's failure policy answered the first attempt (backend slow): the bootloader's retry gets the
+    install options, and the strategy follows it, recording both answers."""
+    script = netboot_install(False)
+    retry = [script[0], script[1], "NET 10.90.1.100 255.255.255.0 gw 10.90.1.1 tftp 0.0.0.0", "Firmware not found",
+             "Boot mode: NETWORK (02) order f1"]
+    t, _ = target(retry + script[2:])
+    s = BootStrategy(t)
+    s.install(tftp_server="10.89.0.4")
+    assert s.report.facts["dhcp_answers"][:2] == ["0.0.0.0", "10.89.0.4"]

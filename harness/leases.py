@@ -25,7 +25,12 @@ from typing import Any
 
 
 class NoBoardFree(RuntimeError):
-    """No board of the lab satisfies the request right now."""
+    """No board of the lab satisfies the request right now (``permanent``: not in this run, since too many of
+    the candidates are quarantined or there are too few)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def _alive(pid: int, host: str) -> bool:
@@ -104,9 +109,12 @@ class LeaseRegistry:
                 if self._free(entry):
                     free.append(name)
             if len(free) < count:
-                busy = {n: table.get(n, {}).get("owner") for n in candidates if n not in free}
-                raise NoBoardFree(f"{count} board(s) wanted among {list(candidates)}, free: {free}, "
-                                  f"busy or quarantined: {busy}")
+                quarantined = {n: table[n]["quarantined"] for n in candidates
+                               if table.get(n, {}).get("quarantined") and table[n].get("quarantine_run") == self.run_id}
+                busy = {n: table.get(n, {}).get("owner") for n in candidates if n not in free and n not in quarantined}
+                raise NoBoardFree(f"{count} board(s) wanted among {list(candidates)}, free: {free}, busy: {busy}, "
+                                  f"quarantined this run: {quarantined}",
+                                  permanent=len(candidates) - len(quarantined) < count)
             chosen = free[:count]
             for name in chosen:
                 keep = {k: v for k, v in table.get(name, {}).items() if k.startswith("quarantine")}
@@ -120,8 +128,8 @@ class LeaseRegistry:
         while True:
             try:
                 return self.acquire(candidates, owner, count=count)
-            except NoBoardFree:
-                if time.monotonic() > deadline:
+            except NoBoardFree as exc:
+                if exc.permanent or time.monotonic() > deadline:
                     raise
                 time.sleep(1.0)
 

@@ -112,3 +112,18 @@ def test_heartbeat_renews(tmp_path: Path) -> None:
         time.sleep(0.3)
     expires = json.loads((tmp_path / "sim.json").read_text())["pi-01"]["expires"]
     assert expires == pytest.approx(clock.now + 60)
+
+
+def test_quarantine_of_every_candidate_fails_at_once(tmp_path: Path) -> None:
+    import time
+
+    reg = LeaseRegistry(tmp_path, "sim", run_id="r1")
+    reg.quarantine("pi-01", "power API down")
+    t0 = time.monotonic()
+    with pytest.raises(NoBoardFree, match="power API down") as info:
+        reg.wait_acquire(["pi-01"], "w1", timeout=30)
+    assert info.value.permanent and time.monotonic() - t0 < 5
+    busy = reg.acquire(["pi-02"], "w1")
+    with pytest.raises(NoBoardFree) as info2:
+        reg.wait_acquire(["pi-02"], "w2", timeout=0.5)
+    assert not info2.value.permanent and busy

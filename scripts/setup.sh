@@ -23,6 +23,8 @@ APT_PACKAGES=(
     postgresql nginx-light
     # installer agent and card images on the host
     curl jq xz-utils e2fsprogs mtools dosfstools fdisk util-linux bmap-tools openssl
+    # the install benchmark's throttled SD card (a FUSE file: libfuse2 for fusepy, fusermount3)
+    libfuse2 fuse3
     # harness tests: a real sshd for paramiko, captures, shell lint
     openssh-server openssh-client tcpdump shellcheck
     # python venv

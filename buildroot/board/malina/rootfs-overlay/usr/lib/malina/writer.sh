@@ -102,7 +102,8 @@ _write_body() {
 	dd if=/dev/zero bs="$head_bytes" count=1 conv=notrunc,fsync status=none >&7 || exit 23
 	touch "$run/card.touched"
 	if [[ -z $ranges ]]; then
-		tee "$run/hash.fifo" >&7 || exit 24
+		# tee writes in 8 KiB pieces; dd regroups them into 4 MiB writes for the card (fd 7's offset is shared)
+		tee "$run/hash.fifo" | dd bs=4M iflag=fullblock conv=notrunc status=none >&7 || exit 24
 		_fd_pos "$BASHPID" 7 >"$run/stream.bytes"
 		exit 0
 	fi

@@ -1,8 +1,10 @@
-// Kea hook entry points: load/unload/version/multi_threading_compatible, the pkt4_receive and
-// pkt4_send callouts and the remote-options-cache-flush command.
+// Kea hook entry points: load/unload/version/multi_threading_compatible, the pkt4_send callout and
+// the remote-options-cache-flush command.
 //
-// pkt4_receive decides once per query (cache, then at most one bounded backend call) and keeps
-// the decision in the callout context; pkt4_send applies it to the OFFER or ACK.
+// pkt4_send is the only per-packet callout: Kea prepares a callout handle and its arguments for every
+// packet at every hook point that has callouts, so one point instead of two halves what clients that do
+// not match pay. For a matching query it decides (cache, then at most one bounded backend call) and
+// applies the decision to the OFFER or ACK at once.
 
 #include "hook_config.h"
 #include "engine.h"
@@ -27,7 +29,6 @@ using namespace isc::remote_options;
 
 namespace {
 
-const char* const CONTEXT_KEY = "remote-options-decision";
 const char* const FLUSH_COMMAND = "remote-options-cache-flush";
 const char* const STATS_COMMAND = "remote-options-stats";
 
@@ -52,26 +53,6 @@ int multi_threading_compatible() {
     return (1);
 }
 
-int pkt4_receive(CalloutHandle& handle) {
-    if (!engine) {
-        return (0);
-    }
-    try {
-        Pkt4Ptr query;
-        handle.getArgument("query4", query);
-        if (!query) {
-            return (0);
-        }
-        DecisionPtr decision = engine->decide(*query);
-        if (decision) {
-            handle.setContext(CONTEXT_KEY, decision);
-        }
-    } catch (const std::exception& ex) {
-        logCalloutError("pkt4_receive", ex.what());
-    }
-    return (0);
-}
-
 int pkt4_send(CalloutHandle& handle) {
     if (!engine) {
         return (0);
@@ -79,19 +60,18 @@ int pkt4_send(CalloutHandle& handle) {
     try {
         Pkt4Ptr query;
         handle.getArgument("query4", query);
-        // Cheap re-check (no allocation for non-matching clients) before touching the context.
+        // Cheap check first (no allocation for non-matching clients).
         if (!query || !engine->matches(*query)) {
-            return (0);
-        }
-        DecisionPtr decision;
-        try {
-            handle.getContext(CONTEXT_KEY, decision);
-        } catch (const isc::hooks::NoSuchCalloutContext&) {
             return (0);
         }
         Pkt4Ptr response;
         handle.getArgument("response4", response);
-        if (decision && response) {
+        if (!response || (response->getType() != isc::dhcp::DHCPOFFER
+                          && response->getType() != isc::dhcp::DHCPACK)) {
+            return (0);  // a NAK (or anything else) is left as Kea made it, and costs no backend call
+        }
+        DecisionPtr decision = engine->decide(*query);
+        if (decision) {
             Engine::apply(*decision, *response);
         }
     } catch (const std::exception& ex) {

@@ -239,7 +239,7 @@ DecisionPtr Engine::decide(Pkt4& query) {
         }
         return (fetch(key, query));
     } catch (const std::exception& ex) {
-        reportError("pkt4_receive", ex.what());
+        reportError("pkt4_send", ex.what());
         return (matched ? fail() : DecisionPtr());
     }
 }

@@ -37,8 +37,12 @@ LINK_S = 2.8  # "wait for link" → "Link ready" on a CM4 (CMP43)
 MODE_SWITCH_S = 2.0  # LED error pattern between modes: "every few seconds" (E140), inferred
 TFTP_RETRY_PAUSE_S = 5.0  # "wait 5 seconds before retrying" after a TFTP failure (RN 2020-06-03)
 CARD_POLL_S = 1.0  # SD CARD DETECT: how often the sim looks for a newly inserted card
-SELF_UPDATE_PROBES = ("pieeprom.sig", "pieeprom.upd", "vl805.sig")  # ENABLE_SELF_UPDATE=1 (USB214, DOC-BL)
-RECOVERY_PROBES = ("recover4.elf", "recovery.elf")  # W-E74
+# Probes between config.txt and start4.elf, in the order a real loader asked for them:
+# ENABLE_SELF_UPDATE=1 (the default): the 2024 build's sequence as an RPIBOOT server saw it (USB214, DOC-BL);
+# without self-update: the Dec-2019 beta's recovery probes (W-E74).
+SELF_UPDATE_PROBES = ("vl805.sig", "pieeprom.sig", "pieeprom.upd", "recover4.elf", "fixup4rc.dat", "recovery.elf",
+                      "fixup_rc.dat")
+RECOVERY_PROBES = ("recover4.elf", "recovery.elf")
 START4_STAGE = ("config.txt", "cmdline.txt", "kernel8.img")
 
 
@@ -285,9 +289,7 @@ class Bootloader:
         cfg = self._get(server, mac, prefix + "config.txt", probe=False)
         if cfg.status == "ok":
             files["config.txt"] = cfg.data
-        probes: tuple[str, ...] = RECOVERY_PROBES
-        if self.config.enable_self_update:
-            probes = SELF_UPDATE_PROBES + probes
+        probes = SELF_UPDATE_PROBES if self.config.enable_self_update else RECOVERY_PROBES
         for name in probes:
             self._get(server, mac, prefix + name, probe=True)
         start = self._get(server, mac, prefix + "start4.elf", probe=False)

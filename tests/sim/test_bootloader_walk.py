@@ -108,9 +108,11 @@ def test_tftp_request_sequence_probes_then_loads() -> None:
     reqs = [(p, probe) for _, p, probe in net.tftp.requests]
     assert reqs[0] == ("6e87a417/start4.elf", True)  # probe, aborted with "Early terminate"
     assert reqs[1] == ("6e87a417/config.txt", False)
-    probed = [p for p, probe in reqs if probe]
-    for name in ("pieeprom.sig", "pieeprom.upd", "vl805.sig", "recover4.elf", "recovery.elf"):
-        assert f"6e87a417/{name}" in probed
+    # between config.txt and start4.elf: the 2024 loader's self-update and recovery probes, in its order (USB214)
+    probed = [p for p, probe in reqs[2:] if probe]
+    assert probed == [f"6e87a417/{n}" for n in ("vl805.sig", "pieeprom.sig", "pieeprom.upd", "recover4.elf",
+                                                "fixup4rc.dat", "recovery.elf", "fixup_rc.dat")]
+    assert reqs[2 + len(probed)] == ("6e87a417/start4.elf", False)
     loads = [p for p, probe in reqs if not probe]
     assert loads.index("6e87a417/start4.elf") < loads.index("6e87a417/fixup4.dat") < loads.index(
         "6e87a417/kernel8.img")
@@ -118,6 +120,14 @@ def test_tftp_request_sequence_probes_then_loads() -> None:
     assert errors and all(e["code"] == 1 and e["message"] == "File not found" for e in errors)
     gets = [f["path"] for f in uart.of("tftp_get")]
     assert "6e87a417/kernel8.img" not in gets  # start4.elf's reads are silent with BOOT_UART only
+
+
+def test_without_self_update_only_recovery_files_are_probed() -> None:
+    boot, _, net, _ = make("ENABLE_SELF_UPDATE=0")
+    boot.boot()
+    reqs = [(p, probe) for _, p, probe in net.tftp.requests]
+    assert [p for p, probe in reqs[2:] if probe][:2] == ["6e87a417/recover4.elf", "6e87a417/recovery.elf"]
+    assert not any("pieeprom" in p or "vl805" in p for p, _ in reqs)
 
 
 def test_prefix_cleared_when_serial_dir_is_absent() -> None:

@@ -387,7 +387,7 @@ class LabRun:
         """Create, configure and start a container from a spec (also used for boards and test clients)."""
         image = self.image_tags.get(spec.image) or lab_images.ensure_image(self.client, spec.image, self.say)
         self.image_tags[spec.image] = image
-        cname = name or self.name(spec.role)
+        cname = self.name(name or spec.role)  # docker names carry the run id: concurrent runs never collide
         nets = list(spec.networks.items())
         first_net, first_ip = nets[0]
         api = self.client.api

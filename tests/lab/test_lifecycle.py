@@ -51,6 +51,10 @@ def test_two_runs_at_once_do_not_collide(default_lab: Lab, docker_engine: docker
         for run in (a, b):
             run.container("kea").reload()
             assert run.container("kea").status == "running"
+        # the same board in both runs: container names carry the run id (docker names are global)
+        board = default_lab.boards[0].name
+        names = [run.start_board(board).name for run in (a, b)]
+        assert names[0] != names[1] and all(run.run_id in n for run, n in zip((a, b), names, strict=True))
     assert _leftovers(docker_engine, a.run_id) == [] and _leftovers(docker_engine, b.run_id) == []
 
 

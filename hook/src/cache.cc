@@ -22,9 +22,10 @@ DecisionPtr Cache::get(const std::string& key, Clock::time_point now) {
         return (DecisionPtr());
     }
     if (it->second.expires <= now) {
-        shard.map.erase(it);
+        shard.erase(it);
         return (DecisionPtr());
     }
+    shard.order.splice(shard.order.end(), shard.order, it->second.pos);
     return (it->second.value);
 }
 
@@ -37,22 +38,16 @@ void Cache::put(const std::string& key, const DecisionPtr& value, long ttl_ms, C
     std::lock_guard<std::mutex> lock(shard.mutex);
     auto it = shard.map.find(key);
     if (it != shard.map.end()) {
-        it->second = Entry{value, expires};
+        it->second.value = value;
+        it->second.expires = expires;
+        shard.order.splice(shard.order.end(), shard.order, it->second.pos);
         return;
     }
-    if (shard.map.size() >= per_shard_) {
-        for (auto e = shard.map.begin(); e != shard.map.end();) {
-            if (e->second.expires <= now) {
-                e = shard.map.erase(e);
-            } else {
-                ++e;
-            }
-        }
-        if (shard.map.size() >= per_shard_) {
-            return;
-        }
+    while (shard.map.size() >= per_shard_ && !shard.order.empty()) {
+        shard.erase(shard.map.find(*shard.order.front()));   // the least recently used
     }
-    shard.map.emplace(key, Entry{value, expires});
+    auto added = shard.map.emplace(key, Entry{value, expires, shard.order.end()}).first;
+    added->second.pos = shard.order.insert(shard.order.end(), &added->first);
 }
 
 size_t Cache::flush(const std::function<bool(const std::string&)>& pred) {
@@ -61,6 +56,7 @@ size_t Cache::flush(const std::function<bool(const std::string&)>& pred) {
         std::lock_guard<std::mutex> lock(shard.mutex);
         for (auto e = shard.map.begin(); e != shard.map.end();) {
             if (pred(e->first)) {
+                shard.order.erase(e->second.pos);
                 e = shard.map.erase(e);
                 ++removed;
             } else {
@@ -77,6 +73,7 @@ size_t Cache::flushAll() {
         std::lock_guard<std::mutex> lock(shard.mutex);
         removed += shard.map.size();
         shard.map.clear();
+        shard.order.clear();
     }
     return (removed);
 }

@@ -5,6 +5,7 @@
 #include "decision.h"
 
 #include <functional>
+#include <list>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -17,11 +18,11 @@ public:
     /// max_entries: total bound (0 disables the cache).
     explicit Cache(size_t max_entries);
 
-    /// The live entry for key, or null.
+    /// The live entry for key (now the shard's most recently used), or null.
     DecisionPtr get(const std::string& key, Clock::time_point now);
 
-    /// Stores (replaces) an entry valid for ttl_ms. Full shards drop expired entries first;
-    /// a shard still full after that refuses the entry. ttl_ms <= 0 stores nothing.
+    /// Stores (replaces) an entry valid for ttl_ms. A full shard evicts its least recently used
+    /// entry (O(1), expired or not): a new entry is always stored. ttl_ms <= 0 stores nothing.
     void put(const std::string& key, const DecisionPtr& value, long ttl_ms, Clock::time_point now);
 
     /// Removes entries whose key satisfies pred; returns how many.
@@ -37,10 +38,17 @@ private:
     struct Entry {
         DecisionPtr value;
         Clock::time_point expires;
+        std::list<const std::string*>::iterator pos;   ///< in Shard::order
     };
     struct Shard {
         std::mutex mutex;
         std::unordered_map<std::string, Entry> map;
+        /// The map's own keys (node addresses are stable), least recently used first.
+        std::list<const std::string*> order;
+        void erase(std::unordered_map<std::string, Entry>::iterator it) {
+            order.erase(it->second.pos);
+            map.erase(it);
+        }
     };
     Shard& shardFor(const std::string& key);
 

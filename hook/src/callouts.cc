@@ -1,5 +1,5 @@
-// Kea hook entry points: load/unload/version/multi_threading_compatible, the pkt4_send callout and
-// the remote-options-cache-flush command.
+// Kea hook entry points: load/unload/version/multi_threading_compatible, the pkt4_send callout,
+// dhcp4_srv_configured (the single-thread warning) and the remote-options commands.
 //
 // pkt4_send is the only per-packet callout: Kea prepares a callout handle and its arguments for every
 // packet at every hook point that has callouts, so one point instead of two halves what clients that do
@@ -17,6 +17,7 @@
 #include <hooks/hooks.h>
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <sstream>
 
@@ -34,6 +35,21 @@ const char* const STATS_COMMAND = "remote-options-stats";
 
 Engine* engine = 0;
 bool curl_initialised = false;
+
+/// Keeps libcurl mapped for the life of the process: a name resolution abandoned on a timeout
+/// (CURLOPT_QUICK_EXIT) leaves a detached thread in libcurl's code until getaddrinfo returns, and a
+/// reconfiguration unloads this library (and with it libcurl, its dependency) meanwhile.
+void pinLibcurl() {
+    static bool pinned = false;
+    if (pinned) {
+        return;
+    }
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&curl_easy_init), &info) && info.dli_fname) {
+        // Already loaded: RTLD_NOLOAD only takes a reference, marked never to be unloaded.
+        pinned = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != 0;
+    }
+}
 
 void logCalloutError(const char* where, const std::string& what) {
     if (engine) {
@@ -76,6 +92,31 @@ int pkt4_send(CalloutHandle& handle) {
         }
     } catch (const std::exception& ex) {
         logCalloutError("pkt4_send", ex.what());
+    }
+    return (0);
+}
+
+/// After Kea has applied a configuration (its multi-threading settings included): warn once when
+/// it serves packets on a single thread.
+int dhcp4_srv_configured(CalloutHandle& handle) {
+    try {
+        if (engine) {
+            // Kea 2.2 applies the new multi-threading settings to MultiThreadingMgr only after this
+            // callout: read them from the configuration it passes (the "Dhcp4" map as given; no
+            // "multi-threading" is Kea 2.2's default, off).
+            ConstElementPtr json;
+            handle.getArgument("json_config", json);
+            if (json && json->getType() == Element::map && json->get("Dhcp4")) {
+                json = json->get("Dhcp4");
+            }
+            if (json && json->getType() == Element::map) {
+                engine->warnIfSingleThreaded(Engine::configuredThreads(json->get("multi-threading")));
+            } else {
+                engine->warnIfSingleThreaded();
+            }
+        }
+    } catch (const std::exception& ex) {
+        logCalloutError("dhcp4_srv_configured", ex.what());
     }
     return (0);
 }
@@ -126,6 +167,7 @@ int remote_options_stats(CalloutHandle& handle) {
 int load(LibraryHandle& handle) {
     try {
         Config cfg = parseConfig(handle.getParameters());
+        pinLibcurl();
         if (!curl_initialised) {
             if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 isc_throw(ConfigError, "curl_global_init failed");
@@ -153,6 +195,10 @@ int load(LibraryHandle& handle) {
             .arg(cfg.max_concurrent_requests);
     } catch (const std::exception& ex) {
         LOG_ERROR(remote_options_logger, REMOTE_OPTIONS_LOAD_FAILED).arg(ex.what());
+        if (curl_initialised && !engine) {
+            curl_global_cleanup();   // Kea will not call unload() for a library that failed to load
+            curl_initialised = false;
+        }
         return (1);
     }
     return (0);

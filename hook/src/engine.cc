@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 using isc::data::ConstElementPtr;
 using isc::data::Element;
@@ -125,7 +126,7 @@ unsigned Engine::effectiveConcurrency() const {
 Engine::Engine(const Config& cfg, std::shared_ptr<Fetcher> fetcher, Now now, PoolSize pool_size)
     : cfg_(cfg), fetcher_(fetcher), now_(now), pool_size_(pool_size), cache_(cfg.max_cache_entries),
       guard_(cfg.max_concurrent_requests, cfg.breaker_threshold, cfg.breaker_open_ms),
-      limiter_(cfg.log_interval_ms), next_publish_(0) {
+      limiter_(cfg.log_interval_ms), next_publish_(0), threading_warned_(false) {
     for (auto& c : counters_) {
         c.store(0);
     }
@@ -136,6 +137,40 @@ Engine::Engine(const Config& cfg, std::shared_ptr<Fetcher> fetcher, Now now, Poo
     }
     failure_ = failure;
     publish();
+}
+
+bool Engine::singleThreaded() const {
+    return ((pool_size_ ? pool_size_() : 0) <= 1);
+}
+
+unsigned Engine::configuredThreads(const ConstElementPtr& mt) {
+    if (!mt || mt->getType() != Element::map) {
+        return (0);
+    }
+    ConstElementPtr enabled = mt->get("enable-multi-threading");
+    if (!enabled || enabled->getType() != Element::boolean || !enabled->boolValue()) {
+        return (0);
+    }
+    ConstElementPtr size = mt->get("thread-pool-size");
+    int64_t n = (size && size->getType() == Element::integer) ? size->intValue() : 0;
+    if (n <= 0) {
+        n = std::thread::hardware_concurrency();   // Kea's own choice for 0 (auto)
+    }
+    return (static_cast<unsigned>(n));
+}
+
+bool Engine::warnIfSingleThreaded() {
+    return (warnIfSingleThreaded(pool_size_ ? pool_size_() : 0));
+}
+
+bool Engine::warnIfSingleThreaded(unsigned pool) {
+    if (pool > 1 || threading_warned_.exchange(true)) {
+        return (false);
+    }
+    LOG_WARN(remote_options_logger, REMOTE_OPTIONS_SINGLE_THREADED)
+        .arg(pool == 0 ? std::string("off") : std::string("on with 1 thread"))
+        .arg(cfg_.request_timeout_ms).arg(cfg_.breaker_threshold).arg(cfg_.max_concurrent_requests + 1);
+    return (true);
 }
 
 bool Engine::matches(Pkt4& query) const {
@@ -245,18 +280,26 @@ DecisionPtr Engine::decide(Pkt4& query) {
 }
 
 DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
-    BackendGuard::Admit admit = guard_.admit(now_(), effectiveConcurrency());
-    if (admit == BackendGuard::Admit::Overloaded) {
+    // Every failure is cached for negative-cache-ttl-ms, refusals included: the REQUEST of an
+    // exchange whose DISCOVER was refused gets the same answer (the OFFER and the ACK agree)
+    // instead of a second try that might reach the backend.
+    auto negative = [&]() {
+        DecisionPtr d = fail();
+        cache_.put(key, d, cfg_.negative_cache_ttl_ms, now_());
+        return (d);
+    };
+    BackendGuard::Ticket ticket = guard_.admit(now_(), effectiveConcurrency());
+    if (ticket.admit == BackendGuard::Admit::Overloaded) {
         bump(OVERLOADED);
         unsigned in_flight = guard_.inFlight();
         logFailure(LogKind::Overloaded, [&](uint64_t s) {
             LOG_WARN(remote_options_logger, REMOTE_OPTIONS_OVERLOADED).arg(in_flight).arg(s);
         });
-        return (fail());
+        return (negative());
     }
-    if (admit == BackendGuard::Admit::Open) {
+    if (ticket.admit == BackendGuard::Admit::Open) {
         bump(BREAKER_OPEN);
-        return (fail());   // the opening was logged once
+        return (negative());   // the opening was logged once
     }
     bump(BACKEND_CALLS);
     FetchResult r;
@@ -268,19 +311,13 @@ DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
     }
     bool transport_ok = (r.kind == FetchResult::Ok || r.kind == FetchResult::TooLarge
                          || (r.kind == FetchResult::HttpStatus && r.status > 0 && r.status < 500));
-    BackendGuard::Transition t = guard_.release(transport_ok, now_());
+    BackendGuard::Transition t = guard_.release(ticket, transport_ok, now_());
     if (t == BackendGuard::Transition::Opened) {
         LOG_ERROR(remote_options_logger, REMOTE_OPTIONS_CIRCUIT_OPEN)
             .arg(cfg_.url).arg(cfg_.breaker_threshold).arg(cfg_.breaker_open_ms);
     } else if (t == BackendGuard::Transition::Closed) {
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_CIRCUIT_CLOSED).arg(cfg_.url);
     }
-
-    auto negative = [&]() {
-        DecisionPtr d = fail();
-        cache_.put(key, d, cfg_.negative_cache_ttl_ms, now_());
-        return (d);
-    };
     switch (r.kind) {
     case FetchResult::Ok:
         break;

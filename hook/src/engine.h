@@ -52,6 +52,21 @@ public:
     /// thread-pool-size - 1 so one packet thread always stays free for other clients.
     unsigned effectiveConcurrency() const;
 
+    /// True when Kea serves packets on at most one thread (multi-threading off, or a pool of 1):
+    /// then every backend call holds the whole server for up to request-timeout-ms.
+    bool singleThreaded() const;
+
+    /// Logs REMOTE_OPTIONS_SINGLE_THREADED when Kea serves packets on `pool` <= 1 threads, at most
+    /// once per engine (one engine per configuration). Called from dhcp4_srv_configured with the
+    /// new configuration's pool (configuredThreads); without an argument: Kea's current pool.
+    /// Returns true when it logged.
+    bool warnIfSingleThreaded(unsigned pool);
+    bool warnIfSingleThreaded();
+
+    /// Packet threads a "multi-threading" configuration map asks for: 0 when disabled (or absent),
+    /// thread-pool-size, or the hardware concurrency for 0 (Kea's "auto").
+    static unsigned configuredThreads(const isc::data::ConstElementPtr& mt);
+
     /// Null for queries the hook ignores (not DISCOVER/REQUEST/INFORM, not relayed, not
     /// matching). Otherwise the decision for the response. Never throws.
     DecisionPtr decide(isc::dhcp::Pkt4& query);
@@ -98,6 +113,7 @@ private:
     DecisionPtr failure_;
     std::atomic<uint64_t> counters_[COUNTER_COUNT];
     std::atomic<int64_t> next_publish_;
+    std::atomic<bool> threading_warned_;
 };
 
 }  // namespace remote_options

@@ -37,7 +37,10 @@ CurlFetcher::~CurlFetcher() {
 
 bool CurlFetcher::asyncDns() {
     const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
-    return (info && (info->features & CURL_VERSION_ASYNCHDNS));
+    // A threaded resolver alone is not enough: on a timeout, libcurl joins the resolver thread
+    // (waiting out getaddrinfo, 5-10 s with a silent DNS server) unless CURLOPT_QUICK_EXIT (7.87)
+    // lets it abandon the thread.
+    return (info && (info->features & CURL_VERSION_ASYNCHDNS) && info->version_num >= 0x075700);
 }
 
 void* CurlFetcher::borrow() {
@@ -54,6 +57,9 @@ void* CurlFetcher::borrow() {
         return (0);
     }
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    // On a timeout during name resolution, detach the resolver thread instead of joining it: the
+    // call returns at its connect timeout; the thread ends when getaddrinfo does.
+    curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, opts_.connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, opts_.request_timeout_ms);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);

@@ -40,7 +40,8 @@ public:
     ~CurlFetcher();
     FetchResult get(const std::string& url) override;
 
-    /// True when the linked libcurl resolves names asynchronously (bounded by the timeouts).
+    /// True when the linked libcurl resolves names in a thread and can abandon that thread on a
+    /// timeout (CURLOPT_QUICK_EXIT, libcurl >= 7.87): name resolution bounded by the timeouts.
     static bool asyncDns();
 
 private:

@@ -16,35 +16,43 @@ int64_t ticks(Clock::time_point t) {
 
 }  // namespace
 
-BackendGuard::Admit BackendGuard::admit(Clock::time_point now, unsigned limit) {
+BackendGuard::Ticket BackendGuard::admit(Clock::time_point now, unsigned limit) {
     const unsigned bound = (limit == 0 || limit > max_) ? max_ : limit;
-    bool probe = false;
+    Ticket t;
     if (open_.load(std::memory_order_acquire)) {
         if (ticks(now) < open_until_.load(std::memory_order_acquire)) {
-            return (Admit::Open);
+            t.admit = Admit::Open;
+            return (t);
         }
         bool expected = false;
         if (!probing_.compare_exchange_strong(expected, true)) {
-            return (Admit::Open);   // half-open: another call is the probe
+            t.admit = Admit::Open;   // half-open: another call is the probe
+            return (t);
         }
-        probe = true;
+        t.probe = true;
     }
     unsigned cur = in_flight_.load();
     do {
         if (cur >= bound) {
-            if (probe) {
+            if (t.probe) {
                 probing_.store(false);
+                t.probe = false;
             }
-            return (Admit::Overloaded);
+            t.admit = Admit::Overloaded;
+            return (t);
         }
     } while (!in_flight_.compare_exchange_weak(cur, cur + 1));
-    return (Admit::Go);
+    t.admit = Admit::Go;
+    return (t);
 }
 
-BackendGuard::Transition BackendGuard::release(bool transport_ok, Clock::time_point now) {
+BackendGuard::Transition BackendGuard::release(const Ticket& ticket, bool transport_ok,
+                                               Clock::time_point now) {
     in_flight_.fetch_sub(1);
     std::lock_guard<std::mutex> lock(mutex_);
-    probing_.store(false);
+    if (ticket.probe) {
+        probing_.store(false);   // only the probe's own release ends the half-open probe
+    }
     if (transport_ok) {
         failures_ = 0;
         if (open_.load()) {
@@ -56,7 +64,9 @@ BackendGuard::Transition BackendGuard::release(bool transport_ok, Clock::time_po
     ++failures_;
     const int64_t until = ticks(now + std::chrono::milliseconds(open_ms_));
     if (open_.load()) {
-        open_until_.store(until, std::memory_order_release);   // a failed probe: another period
+        if (ticket.probe) {
+            open_until_.store(until, std::memory_order_release);   // a failed probe: another period
+        }
         return (Transition::None);
     }
     if (failures_ >= threshold_ && open_ms_ > 0) {

@@ -20,14 +20,24 @@ public:
     };
     /// What release() changed, so the caller can log it.
     enum class Transition { None, Opened, Closed };
+    /// admit()'s answer. A Go ticket must be handed back to release(); `probe` marks the one call let
+    /// through a half-open breaker (only its release ends the probe, so a second probe never starts
+    /// while it is in flight).
+    struct Ticket {
+        Admit admit = Admit::Open;
+        bool probe = false;
+        bool go() const { return (admit == Admit::Go); }
+    };
 
     BackendGuard(unsigned max_concurrent, unsigned threshold, long open_ms);
 
     /// limit: the effective bound for this call (0: the configured maximum).
-    Admit admit(Clock::time_point now, unsigned limit = 0);
+    Ticket admit(Clock::time_point now, unsigned limit = 0);
 
-    /// transport_ok: the backend answered (any body, status < 500). Returns a breaker transition.
-    Transition release(bool transport_ok, Clock::time_point now);
+    /// ticket: what admit() gave (Go). transport_ok: the backend answered (any body, status < 500).
+    /// A failed probe opens another period; a failure of a call admitted before the breaker opened
+    /// does not extend it. Any success closes the breaker. Returns a breaker transition.
+    Transition release(const Ticket& ticket, bool transport_ok, Clock::time_point now);
 
     unsigned inFlight() const { return (in_flight_.load()); }
     unsigned consecutiveFailures();

@@ -250,6 +250,108 @@ TEST_F(EngineTest, ConcurrencyBoundFailsFastWhileCallsInFlight) {
     EXPECT_TRUE(first_decision->from_backend);
 }
 
+TEST_F(EngineTest, OverloadedDecisionIsCachedSoOfferAndAckAgree) {
+    cfg_.max_concurrent_requests = 1;
+    cfg_.negative_cache_ttl_ms = 1000;
+    std::mutex m;
+    std::condition_variable cv;
+    bool entered = false, release = false;
+    auto engine = make([&](const std::string& url) {
+        if (url.find("sub82_1=4769312f302f31&") != std::string::npos) {   // client 1 blocks
+            std::unique_lock<std::mutex> lock(m);
+            entered = true;
+            cv.notify_all();
+            cv.wait(lock, [&] { return (release); });
+        }
+        return (test::ok(INSTALL));
+    });
+    std::thread t([&] { engine->decide(*test::parsedQuery(client(1))); });
+    {
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return (entered); });
+    }
+    test::PacketSpec two = client(2);
+    Pkt4Ptr offer = exchange(*engine, two, isc::dhcp::DHCPOFFER);   // refused: the slot is taken
+    EXPECT_EQ("0.0.0.0", test::optionText(*offer, 66));
+    {
+        std::lock_guard<std::mutex> lock(m);
+        release = true;
+    }
+    cv.notify_all();
+    t.join();
+    // The slot is free again, but the REQUEST of the same exchange gets the OFFER's answer.
+    two.type = isc::dhcp::DHCPREQUEST;
+    Pkt4Ptr ack = exchange(*engine, two, isc::dhcp::DHCPACK);
+    EXPECT_EQ("0.0.0.0", test::optionText(*ack, 66));
+    EXPECT_EQ("(absent)", test::optionText(*ack, 224));
+    EXPECT_EQ(1, fetcher_->calls.load());
+    EXPECT_EQ(1u, engine->counter(OVERLOADED));
+    EXPECT_EQ(2u, engine->counter(FAILURES));
+    // After the negative TTL the client is asked about again.
+    now_ += std::chrono::milliseconds(cfg_.negative_cache_ttl_ms);
+    Pkt4Ptr later = exchange(*engine, two, isc::dhcp::DHCPACK);
+    EXPECT_EQ("10.89.0.4", test::optionText(*later, 66));
+    EXPECT_EQ(2, fetcher_->calls.load());
+}
+
+TEST_F(EngineTest, BreakerOpenDecisionIsCachedSoOfferAndAckAgree) {
+    cfg_.breaker_threshold = 1;
+    cfg_.breaker_open_ms = 500;
+    cfg_.negative_cache_ttl_ms = 1000;
+    std::atomic<int> n{0};
+    auto engine = make([&n](const std::string&) {
+        return (n++ == 0 ? test::failure(FetchResult::Timeout) : test::ok(INSTALL));
+    });
+    engine->decide(*test::parsedQuery(client(1)));   // fails: the breaker opens
+    test::PacketSpec two = client(2);
+    Pkt4Ptr offer = exchange(*engine, two, isc::dhcp::DHCPOFFER);
+    EXPECT_EQ("0.0.0.0", test::optionText(*offer, 66));
+    EXPECT_EQ(1u, engine->counter(BREAKER_OPEN));
+    // The breaker is half-open by the time the REQUEST comes: no probe for this exchange, same answer.
+    now_ += std::chrono::milliseconds(600);
+    two.type = isc::dhcp::DHCPREQUEST;
+    Pkt4Ptr ack = exchange(*engine, two, isc::dhcp::DHCPACK);
+    EXPECT_EQ("0.0.0.0", test::optionText(*ack, 66));
+    EXPECT_EQ(1, fetcher_->calls.load());
+    // Another client is the probe, and gets the backend's answer.
+    Pkt4Ptr three = exchange(*engine, client(3), isc::dhcp::DHCPOFFER);
+    EXPECT_EQ("10.89.0.4", test::optionText(*three, 66));
+    EXPECT_EQ(2, fetcher_->calls.load());
+}
+
+TEST_F(EngineTest, SingleThreadWarningOncePerEngine) {
+    std::shared_ptr<Fetcher> f(new test::FakeFetcher([](const std::string&) { return (test::ok("{}")); }));
+    unsigned pool = 4;
+    Engine multi(cfg_, f, &Clock::now, [&pool]() { return (pool); });
+    EXPECT_FALSE(multi.singleThreaded());
+    EXPECT_FALSE(multi.warnIfSingleThreaded());
+    for (unsigned single : {0u, 1u}) {
+        pool = single;
+        Engine engine(cfg_, f, &Clock::now, [&pool]() { return (pool); });
+        EXPECT_TRUE(engine.singleThreaded()) << single;
+        EXPECT_TRUE(engine.warnIfSingleThreaded()) << single;
+        EXPECT_FALSE(engine.warnIfSingleThreaded()) << single;   // once per configuration
+    }
+    pool = 2;
+    EXPECT_FALSE(multi.singleThreaded());
+    Engine other(cfg_, f, &Clock::now, [&pool]() { return (pool); });
+    EXPECT_FALSE(other.warnIfSingleThreaded(4));
+    EXPECT_TRUE(other.warnIfSingleThreaded(1));   // the configuration's pool, not Kea's current one
+}
+
+TEST_F(EngineTest, ConfiguredThreadsFromMultiThreadingMap) {
+    auto threads = [](const char* json) {
+        return (Engine::configuredThreads(Element::fromJSON(json)));
+    };
+    EXPECT_EQ(0u, threads(R"({"enable-multi-threading": false, "thread-pool-size": 8})"));
+    EXPECT_EQ(0u, threads("{}"));
+    EXPECT_EQ(1u, threads(R"({"enable-multi-threading": true, "thread-pool-size": 1})"));
+    EXPECT_EQ(12u, threads(R"({"enable-multi-threading": true, "thread-pool-size": 12})"));
+    EXPECT_EQ(std::max(1u, std::thread::hardware_concurrency()),
+              std::max(1u, threads(R"({"enable-multi-threading": true, "thread-pool-size": 0})")));
+    EXPECT_EQ(0u, Engine::configuredThreads(isc::data::ConstElementPtr()));
+}
+
 TEST_F(EngineTest, EffectiveConcurrencyLeavesOnePacketThreadFree) {
     cfg_.max_concurrent_requests = 8;
     std::shared_ptr<Fetcher> f(new test::FakeFetcher([](const std::string&) { return (test::ok("{}")); }));

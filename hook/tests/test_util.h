@@ -39,8 +39,12 @@ inline Bytes concat(std::initializer_list<Bytes> parts) {
 
 /// The Pi 4 option 97 payload: type 0 + GUID starting with the fourcc (wire order given).
 inline Bytes piGuid(const std::string& fourcc) {
-    Bytes out{0x00};
-    out.insert(out.end(), fourcc.begin(), fourcc.end());
+    Bytes out;
+    out.reserve(1 + fourcc.size() + 12);
+    out.push_back(0x00);
+    for (char c : fourcc) {
+        out.push_back(static_cast<uint8_t>(c));
+    }
     Bytes rest{0x11, 0x31, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x01, 0x6e, 0x87, 0xa4, 0x17};
     out.insert(out.end(), rest.begin(), rest.end());
     return (out);

@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 TOOLS = "/opt/hooktest"
 BENCH_SUBNET = "10.200.0.0/16"   # only in Kea's config: replies go to giaddr, never to these addresses
 BENCH_POOL = "10.200.0.10 - 10.200.255.250"
+DNS_SINK_PORT = 53   # the stand-in backend also swallows DNS queries (a resolver that never answers)
 PI_GUID_TAIL = bytes.fromhex("11 31 c0 00 00 00 00 01 6e 87 a4 17".replace(" ", ""))
 
 
@@ -89,7 +90,8 @@ class HookLab:
             role="backend",
             image="runtime",
             command=["python", f"{TOOLS}/stub_backend.py", "--port", str(backend.port),
-                     "--tftp", str(lab.services.tftp.address), "--public", backend.url],
+                     "--tftp", str(lab.services.tftp.address), "--public", backend.url,
+                     "--dns-sink", str(DNS_SINK_PORT)],
             networks={"server": str(backend.address)},
             files={f"{TOOLS}/stub_backend.py": (HERE / "stub_backend.py").read_bytes()},
         )
@@ -191,6 +193,29 @@ class HookLab:
 
     def kea_logs(self) -> str:
         return self.run.logs("kea")
+
+    def wait_log_count(self, text: str, count: int, timeout: float = 10.0) -> None:
+        """Waits until Kea's log holds text at least count times."""
+        deadline = time.monotonic() + timeout
+        while self.kea_logs().count(text) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text} logged {self.kea_logs().count(text)} times, expected {count}")
+            time.sleep(0.2)
+
+    @contextmanager
+    def silent_dns(self) -> Iterator[None]:
+        """Kea's resolver pointed at the stand-in backend's DNS sink (it never answers: glibc would wait
+        5 s per attempt, 2 attempts); the original resolv.conf is put back afterwards."""
+        sink = str(self.lab.services.backend.address)
+        script = ("cp /etc/resolv.conf /tmp/resolv.conf.orig && "
+                  f"printf 'nameserver {sink}\noptions timeout:5 attempts:2\n' > /etc/resolv.conf")
+        rc, out = self.run.exec("kea", ["sh", "-c", script])
+        if rc != 0:
+            raise RuntimeError(f"pointing Kea's resolver at the DNS sink failed: {out}")
+        try:
+            yield
+        finally:
+            self.run.exec("kea", ["sh", "-c", "cat /tmp/resolv.conf.orig > /etc/resolv.conf"])
 
     # -- clients --------------------------------------------------------------------------------------------
     def client(self, n: int, *, port: int = 0, guid: str | None = "RPi4", user_class: str | None = None,

@@ -4,10 +4,15 @@
 recorded. Control endpoints (used by the tests from the host):
 
 - ``POST /_mode`` ``{"mode": "<mode>", "delay_ms": <int>}`` switches the behaviour (and releases hung calls);
-- ``GET /_requests`` → ``{"count": n, "queries": [...]}`` (the last 10 000); ``POST /_reset`` clears them.
+- ``GET /_requests`` → ``{"count": n, "queries": [...], "dns_queries": m}`` (the last 10 000 queries; m: UDP
+  datagrams received by the DNS sink); ``POST /_reset`` clears them.
+
+``--dns-sink PORT`` also binds UDP PORT and swallows every datagram (a DNS server that never answers: the
+name-resolution test points Kea's resolv.conf at it).
 
 Modes: ``install`` (66 + 224, the token derived from the query), ``local`` (66 = 0.0.0.0), ``slow`` (install
-after ``delay_ms``), ``garbage`` (not JSON), ``array`` (JSON list), ``badkey`` (key 300), ``badtype``
+after ``delay_ms``), ``garbage`` (not JSON), ``array`` (JSON list), ``badkey`` (key 300), ``key0``, ``key255``,
+``nonnumeric`` (a key that is not a number), ``badtype``
 (``"66": 5``), ``huge`` (10 MB body), ``redirect`` (302 to itself, a loop), ``status500``, ``notallowed``
 (66 + 224 + option 6), ``hang`` (reads the request, never answers).
 """
@@ -24,8 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-MODES = ("install", "local", "slow", "garbage", "array", "badkey", "badtype", "huge", "redirect",
-         "status500", "notallowed", "hang")
+MODES = ("install", "local", "slow", "garbage", "array", "badkey", "key0", "key255", "nonnumeric", "badtype",
+         "huge", "redirect", "status500", "notallowed", "hang")
 HUGE = b"[" + b"0," * (5 * 1024 * 1024) + b"0]"  # ~10 MB of valid-looking JSON
 
 
@@ -37,6 +42,7 @@ class State:
         self.release = threading.Event()
         self.queries: deque[str] = deque(maxlen=10_000)
         self.count = 0
+        self.dns_queries = 0
         self.tftp = tftp
         self.public = public
 
@@ -74,7 +80,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             if parts.path == "/_requests":
                 with state.lock:
-                    self._json(200, {"count": state.count, "queries": list(state.queries)})
+                    self._json(200, {"count": state.count, "queries": list(state.queries),
+                                     "dns_queries": state.dns_queries})
                 return
             if parts.path == "/_health":
                 self._json(200, {"ok": True})
@@ -106,6 +113,12 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 self._json(200, ["66", "10.89.0.4"])
             elif mode == "badkey":
                 self._json(200, {"300": "x", "66": "10.89.0.4"})
+            elif mode == "key0":
+                self._json(200, {"0": "x", "66": "10.89.0.4"})
+            elif mode == "key255":
+                self._json(200, {"255": "x", "66": "10.89.0.4"})
+            elif mode == "nonnumeric":
+                self._json(200, {"tftp": "10.89.0.4", "66": "10.89.0.4"})
             elif mode == "badtype":
                 self._json(200, {"66": 5, "224": "http://x/"})
             elif mode == "huge":
@@ -125,6 +138,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 with state.lock:
                     state.queries.clear()
                     state.count = 0
+                    state.dns_queries = 0
                 self._json(200, {"ok": True})
                 return
             if path != "/_mode":
@@ -149,13 +163,27 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def dns_sink(state: State, port: int) -> None:
+    """Receives UDP datagrams on port and never answers (a resolver that swallows queries)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", port))
+    while True:
+        sock.recv(4096)
+        with state.lock:
+            state.dns_queries += 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--tftp", default="10.89.0.4")
     ap.add_argument("--public", default="http://10.89.0.3:8080")
+    ap.add_argument("--dns-sink", type=int, default=0, help="UDP port of a DNS server that never answers")
     args = ap.parse_args()
-    server = ThreadingHTTPServer(("0.0.0.0", args.port), make_handler(State(args.tftp, args.public)))
+    state = State(args.tftp, args.public)
+    if args.dns_sink:
+        threading.Thread(target=dns_sink, args=(state, args.dns_sink), daemon=True).start()
+    server = ThreadingHTTPServer(("0.0.0.0", args.port), make_handler(state))
     server.daemon_threads = True
     server.request_queue_size = 128
     server.serve_forever()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from typing import Any
 
 import pytest
@@ -54,6 +55,7 @@ def test_hook_loaded_with_multithreading(hook_lab: HookLab) -> None:
     logs = hook_lab.kea_logs()
     assert "REMOTE_OPTIONS_LOAD_OK" in logs
     assert "DHCP4_MULTI_THREADING_INFO enabled: yes" in logs
+    assert "REMOTE_OPTIONS_SINGLE_THREADED" not in logs
 
 
 def test_offer_and_ack_carry_backend_options_one_call(fresh: HookLab) -> None:
@@ -119,6 +121,9 @@ BAD_ANSWERS = {
     "garbage": "REMOTE_OPTIONS_BACKEND_BAD_JSON",
     "array": "REMOTE_OPTIONS_BACKEND_BAD_JSON",
     "badkey": "REMOTE_OPTIONS_BACKEND_BAD_JSON",
+    "key0": "REMOTE_OPTIONS_BACKEND_BAD_JSON",
+    "key255": "REMOTE_OPTIONS_BACKEND_BAD_JSON",
+    "nonnumeric": "REMOTE_OPTIONS_BACKEND_BAD_JSON",
     "badtype": "REMOTE_OPTIONS_OPTION_BAD_VALUE",
     "huge": "REMOTE_OPTIONS_BACKEND_BODY_TOO_LARGE",
     "redirect": "REMOTE_OPTIONS_BACKEND_HTTP_STATUS",
@@ -213,8 +218,10 @@ def test_hung_backend_does_not_delay_other_clients(fresh: HookLab) -> None:
         assert r["offer"] is not None and text(r["offer"], 66) == "0.0.0.0", r
     for r in results[2:]:
         assert r["offer"] is not None, r
-        # The other clients never wait for the hung backend (their packets go to free threads).
-        assert r["offer_ms"] < timeout_ms / 2, f"non-matching OFFER took {r['offer_ms']:.0f} ms"
+        # The other clients never wait for the hung backend (their packets go to free threads). Issue 3
+        # asks p99 < 10 ms under load (the benchmark's isolation case); here 100 ms leaves room for a
+        # loaded 2-core machine and scapy's own latency, and is still a tenth of the 1000 ms timeout.
+        assert r["offer_ms"] < 100, f"non-matching OFFER took {r['offer_ms']:.0f} ms (timeout {timeout_ms})"
 
 
 def test_backend_stopped(fresh: HookLab) -> None:
@@ -231,6 +238,69 @@ def test_backend_stopped(fresh: HookLab) -> None:
         fresh.run.wait_tcp(str(fresh.lab.services.backend.address), fresh.lab.services.backend.port)
     [ok] = fresh.exchange([new_client(fresh)])
     assert_install(fresh, ok)
+
+
+def test_name_resolution_bounded_by_timeout(hook_lab: HookLab) -> None:
+    """The url names a host and the DNS server never answers (glibc would wait 2 x 5 s): the OFFER still
+    comes with the failure policy within about the connect timeout (libcurl abandons the resolver thread,
+    CURLOPT_QUICK_EXIT), and the ACK from the negative cache."""
+    base = dict(hook_lab.params)
+    port = hook_lab.lab.services.backend.port
+    url = f"http://options-backend.malina.test:{port}/v1/dhcp/options"
+    hook_lab.set_mode("install")
+    hook_lab.reconfigure({**base, "url": url})
+    try:
+        hook_lab.reset_backend()
+        with hook_lab.silent_dns():
+            before = hook_lab.kea_logs().count("REMOTE_OPTIONS_BACKEND_TIMEOUT")
+            [result] = hook_lab.exchange([new_client(hook_lab)], timeout=12.0)
+            seen = hook_lab.backend_requests()
+        assert seen["dns_queries"] >= 1, f"the resolver never asked the sink: {seen}"
+        assert seen["count"] == 0
+        assert_boot_local(result)
+        timeout_ms = base["request-timeout-ms"]
+        assert result["offer_ms"] < timeout_ms + 500, \
+            f"OFFER after {result['offer_ms']:.0f} ms: name resolution not bounded (timeout {timeout_ms} ms)"
+        assert result["ack_ms"] < 500, f"ACK after {result['ack_ms']:.0f} ms (negative cache)"
+        assert hook_lab.kea_logs().count("REMOTE_OPTIONS_BACKEND_TIMEOUT") > before
+    finally:
+        hook_lab.reconfigure(base)   # unloads the hook while the abandoned resolver thread still waits
+    started = time.monotonic()
+    [ok] = hook_lab.exchange([new_client(hook_lab)])
+    assert_install(hook_lab, ok)
+    # The abandoned getaddrinfo returns (10 s after it started) into libcurl, which the hook keeps
+    # loaded: Kea is still serving afterwards.
+    time.sleep(max(0.0, 11.0 - (time.monotonic() - started)))
+    [later] = hook_lab.exchange([new_client(hook_lab)])
+    assert_install(hook_lab, later)
+
+
+def test_single_threaded_kea_warns_once_per_configuration(hook_lab: HookLab) -> None:
+    """Multi-threading off: one REMOTE_OPTIONS_SINGLE_THREADED per configuration; the hook still calls
+    the backend. Multi-threaded again: no new warning."""
+    name = "REMOTE_OPTIONS_SINGLE_THREADED"
+    before = hook_lab.kea_logs().count(name)
+    config = hook_lab.dhcp4_config()
+    config["Dhcp4"]["multi-threading"] = {"enable-multi-threading": False}
+    try:
+        answer = hook_lab.command("config-set", config)
+        assert answer["result"] == 0, answer
+        hook_lab.wait_log_count(name, before + 1)
+        hook_lab.set_mode("install")
+        hook_lab.reset_backend()
+        [result] = hook_lab.exchange([new_client(hook_lab)])
+        assert_install(hook_lab, result)
+        assert hook_lab.backend_requests()["count"] == 1
+        assert hook_lab.kea_logs().count(name) == before + 1, "once per configuration, not per packet"
+        config["Dhcp4"]["multi-threading"] = {"enable-multi-threading": True, "thread-pool-size": 1}
+        answer = hook_lab.command("config-set", config)
+        assert answer["result"] == 0, answer
+        hook_lab.wait_log_count(name, before + 2)
+    finally:
+        hook_lab.reconfigure(dict(hook_lab.params))   # multi-threaded again (4 threads)
+    [ok] = hook_lab.exchange([new_client(hook_lab)])
+    assert_install(hook_lab, ok)
+    assert hook_lab.kea_logs().count(name) == before + 2, "no warning with a multi-threaded pool"
 
 
 def test_breaker_opens_then_no_calls(hook_lab: HookLab) -> None:

@@ -241,6 +241,8 @@ class ProgressIn(_In):
     bytes_written: Annotated[int, Field(ge=0, le=2**50)] = 0
     bytes_total: Annotated[int, Field(ge=0, le=2**50)] = 0
     rate_bps: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = 0.0
+    # seconds left at the current rate (the agent's console ETA); null while no rate is known
+    eta_s: Annotated[float | None, Field(ge=0, le=1e9, allow_inf_nan=False)] = None
 
 
 class ResultIn(_In):

@@ -2,8 +2,10 @@
 
 Implements the agent's side of the backend HTTP contract (docs/ARCHITECTURE.md): the scenario, the
 netplan file, progress/result/booted POSTs (recorded), and ``/files/<name>`` serving image files with
-faults on demand: ``truncate_at`` (close after N bytes), ``corrupt_at`` (flip one byte) and
-``rate_bps`` (throttle, so a test can cut the power mid-write).
+faults on demand: ``truncate_at`` (close after N bytes), ``corrupt_at`` (flip one byte), ``rate_bps``
+(throttle, so a test can cut the power mid-write) and ``stall_at`` (send N bytes, then nothing while the
+connection stays open). ``progress_delay`` makes each "writing" progress POST take that long before it is recorded,
+and ``events`` keeps the order in which progress and result POSTs were recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class FileFault:
     truncate_at: int | None = None
     corrupt_at: int | None = None
     rate_bps: int | None = None
+    stall_at: int | None = None
 
 
 @dataclass
@@ -34,6 +37,9 @@ class StubState:
     results: list[dict[str, Any]] = field(default_factory=list)
     booted: int = 0
     requests: list[str] = field(default_factory=list)
+    progress_delay: float = 0.0
+    events: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -76,6 +82,16 @@ class _Handler(BaseHTTPRequestHandler):
                     chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1:]
                 if fault.truncate_at is not None and sent + len(chunk) > fault.truncate_at:
                     chunk = chunk[: fault.truncate_at - sent]
+                if fault.stall_at is not None and sent + len(chunk) > fault.stall_at:
+                    chunk = chunk[: fault.stall_at - sent]
+                    try:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+                    self.server.state.stop.wait(120)  # the connection stays open, nothing more comes
+                    self.close_connection = True
+                    return
                 try:
                     self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
@@ -100,9 +116,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(422, b'{"detail": "bad json"}')
             return
         if self.path == "/v1/install/tok/progress":
+            if st.progress_delay and body.get("phase") == "writing":
+                time.sleep(st.progress_delay)
             st.progress.append(body)
+            st.events.append(f"progress {body.get('phase')}")
         elif self.path == "/v1/install/tok/result":
             st.results.append(body)
+            st.events.append(f"result {body.get('status')}")
         elif self.path == "/v1/install/tok/booted":
             st.booted += 1
         else:
@@ -133,6 +153,7 @@ class BackendStub:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.state.stop.set()
         self._server.shutdown()
         self._server.server_close()
 

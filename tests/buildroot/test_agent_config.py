@@ -102,3 +102,16 @@ def test_serial_from_cpuinfo_fallback(board: dict[str, str], tmp_path: Path) -> 
     r = subprocess.run(["bash", "-c", script], env=dict(env, MALINA_LIB=str(OVERLAY / "usr/lib/malina")),
                        capture_output=True, text=True, check=True)
     assert r.stdout == "6e87a417"
+
+
+def test_cmdline_words_are_never_globbed(board: dict[str, str], tmp_path: Path) -> None:
+    """A "*" on the kernel command line stays a word: it must not expand to the names of files in the
+    working directory (a file named like a setting would inject it)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "malina.progress_interval=bogus").touch()
+    Path(board["MALINA_CMDLINE_FILE"]).write_text(f"console=serial0,115200 * quiet\nmalina.url={URL}\n")
+    r = subprocess.run([str(OVERLAY / "usr" / "sbin" / "malina-agent"), "url"], env=board, cwd=cwd,
+                       capture_output=True, text=True, timeout=30, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == URL

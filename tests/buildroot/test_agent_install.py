@@ -190,7 +190,7 @@ def test_image_server_unreachable_card_untouched(backend: BackendStub, board: di
     backend.set_scenario(image_url="http://127.0.0.1:9/nothing.img.xz", sha256=plain_image.sha256,
                          size=plain_image.size, compression="xz")
     r = run_agent(board, "install", "--url", backend.url)
-    assert r.returncode == 6
+    assert r.returncode == 5, r.stderr  # nothing was written
     assert _sha(card) == before
     assert backend.state.results[0]["status"] == "failure"
 
@@ -229,9 +229,10 @@ def test_card_too_small_refused_before_writing(backend: BackendStub, board: dict
     before = _sha(card)
     _setup(backend, plain_image)
     r = run_agent(board, "install", "--url", backend.url)
-    assert r.returncode == 6
+    assert r.returncode == 5, r.stderr  # "nothing written", not "card left unbootable"
     assert _sha(card) == before
     assert "card too small" in backend.state.results[0]["error"]
+    assert "card is not touched" in backend.state.results[0]["error"]
     assert not any(q.startswith("GET /files/image ") or q == "GET /files/image"
                    for q in backend.state.requests)
 

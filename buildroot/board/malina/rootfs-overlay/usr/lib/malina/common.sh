@@ -24,6 +24,8 @@ MALINA_SETTINGS=(
 	"MALINA_PROGRESS_INTERVAL=3"
 	"MALINA_CONNECT_TIMEOUT=5"
 	"MALINA_HTTP_TIMEOUT=30"
+	"MALINA_STALL_SPEED=1024"
+	"MALINA_STALL_TIME=30"
 	"MALINA_HTTP_RETRIES=3"
 	"MALINA_RESULT_RETRIES=10"
 	"MALINA_REBOOT_CMD=reboot"
@@ -58,6 +60,7 @@ _malina_assign() {
 
 malina_load_config() {
 	local entry name line key value word
+	local -a words=()
 	local -A from_env=()
 	for entry in "${MALINA_SETTINGS[@]}"; do
 		name=${entry%%=*}
@@ -84,7 +87,9 @@ malina_load_config() {
 		done <"$MALINA_CONF"
 	fi
 	if [[ -r $MALINA_CMDLINE_FILE ]]; then
-		for word in $(<"$MALINA_CMDLINE_FILE"); do
+		# the whole file, split on blanks and newlines, never globbed
+		read -r -d '' -a words <"$MALINA_CMDLINE_FILE" || true
+		for word in "${words[@]}"; do
 			[[ $word =~ ^malina\.([a-z0-9_.-]+)=(.*)$ ]] || continue
 			key=${BASH_REMATCH[1]^^}
 			key=MALINA_${key//[.-]/_}
@@ -97,7 +102,8 @@ malina_load_config() {
 	[[ -n $MALINA_DHCP_ENV ]] || MALINA_DHCP_ENV=$MALINA_RUN_DIR/dhcp.env
 	local n
 	for n in MALINA_PROGRESS_INTERVAL MALINA_CONNECT_TIMEOUT MALINA_HTTP_TIMEOUT MALINA_HTTP_RETRIES \
-		MALINA_RESULT_RETRIES MALINA_DHCP_TIMEOUT MALINA_FAILURE_REBOOT_DELAY MALINA_SSH_UID; do
+		MALINA_STALL_SPEED MALINA_STALL_TIME MALINA_RESULT_RETRIES MALINA_DHCP_TIMEOUT \
+		MALINA_FAILURE_REBOOT_DELAY MALINA_SSH_UID; do
 		[[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a non-negative integer, got '${!n}'"
 	done
 	export "${!MALINA_@}"
@@ -111,11 +117,11 @@ http_get() {
 		--retry "$MALINA_HTTP_RETRIES" --retry-delay 1 --retry-connrefused -o "$2" -- "$1"
 }
 
-# http_post_json URL JSON [RETRIES]: POST a JSON body; returns curl's status.
+# http_post_json URL JSON [RETRIES [MAX_TIME]]: POST a JSON body; returns curl's status.
 http_post_json() {
-	local retries=${3:-0}
+	local retries=${3:-0} max_time=${4:-$MALINA_HTTP_TIMEOUT}
 	printf '%s' "$2" | curl -fsS -o /dev/null --connect-timeout "$MALINA_CONNECT_TIMEOUT" \
-		--max-time "$MALINA_HTTP_TIMEOUT" --retry "$retries" --retry-delay 2 --retry-connrefused \
+		--max-time "$max_time" --retry "$retries" --retry-delay 2 --retry-connrefused \
 		-H 'Content-Type: application/json' -X POST --data-binary @- -- "$1"
 }
 

@@ -1,16 +1,25 @@
 """Benchmark of the simulated lab: wall time of the full sequence for 1, 4 and 16 boards at once.
 
 One docker lab with 16 switch ports and 16 simulated boards (the default lab.yaml's services and networks,
-ports and boards added in the same pattern) is brought up once. Then, for N = 1, 4, 16: every board of the
-round gets a fresh container and a blank card and is defined afresh in the backend (mode install); all N are
-powered on at the same moment and driven through the boot state machine (power on → DHCP through the relay and
-the hook → TFTP → installer → verified write → reboot → option 66 = 0.0.0.0 → SD boot → SSH); the round's wall
-time runs from the power-on to the last board answering SSH with the backend at booted-ok.
+ports and boards added in the same pattern) is brought up per time factor. Then, for N = 1, 4, 16: every board
+of the round gets a fresh container and a blank card and is defined afresh in the backend (mode install); all
+N are powered on at the same moment and driven through the boot state machine (power on → DHCP through the
+relay and the hook → TFTP → installer → verified write → reboot → option 66 = 0.0.0.0 → SD boot → SSH); the
+round's wall time runs from the power-on to the last board answering SSH with the backend at booted-ok.
+
+Two timings, in one run:
+- **real-hardware timing** (time factor 1.0: the bootloader's documented delays unscaled — power-on, link,
+  mode switch, DHCP and TFTP timeouts). The issue's targets apply here: one board ≤ 30 s; 16 boards ≤ 2 x
+  one board. This is what the ratio is about: on a rack a board's sequence is mostly waiting, and the lab
+  (relay, Kea + hook, backend, TFTP, files) must not serialise boards.
+- **compressed timing** (the default lab's time factor, 0.05, as `make test` runs it): reported without
+  targets. Waiting shrinks 20x, so the boards' own CPU (agent: decompress, hash, write; the simulated
+  firmware) dominates; the report adds the CPU floor of the 16/1 ratio (boards' CPU / cores / one board's
+  wall time), which no lab design can beat on this machine.
 
 Writes `bench/results/sim.json` and prints a one-line summary last.
-Targets: one board ≤ 30 s; 16 boards ≤ 2 x one board.
 
-    .venv/bin/python -m bench.sim [--rounds 1,4,16]
+    .venv/bin/python -m bench.sim [--rounds 1,4,16] [--no-compressed]
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +45,9 @@ RESULTS = REPO / "bench" / "results" / "sim.json"
 MAX_BOARDS = 16
 
 
-def bench_lab(base: Lab, count: int) -> Lab:
-    """``base`` with ``count`` ports and boards (port N: 10.90.N.0/24, board pi-NN on it)."""
+def bench_lab(base: Lab, count: int, time_factor: float | None = None) -> Lab:
+    """``base`` with ``count`` ports and boards (port N: 10.90.N.0/24, board pi-NN on it), at ``time_factor``
+    (the base's when None)."""
     doc: dict[str, Any] = base.model_dump(mode="json", exclude_none=True)
     first = ipaddress.IPv4Network(doc["switch"]["ports"][0]["subnet"])
     template = doc["boards"][0]
@@ -49,6 +60,8 @@ def bench_lab(base: Lab, count: int) -> Lab:
                        "install": {**template["install"], "hostname": f"pi-{i:02d}",
                                    "address": f"{net.network_address + 50}/24"}})
     doc["lab"]["name"] = "bench"
+    if time_factor is not None:
+        doc["lab"]["time_factor"] = time_factor
     doc["switch"]["ports"] = ports
     doc["boards"] = boards
     return Lab.model_validate(doc)
@@ -70,11 +83,11 @@ def _cpu_seconds(session: SimSession, names: list[str]) -> float:
     return total
 
 
-def one_round(session: SimSession, names: list[str]) -> tuple[float, float, list[BootReport]]:
+def one_round(session: SimSession, names: list[str], scale: float) -> tuple[float, float, list[BootReport]]:
     for n in names:
         session.define(n, mode="install")
     targets = {n: session.target(n) for n in names}
-    strategies = {n: BootStrategy(t, scale=3.0 if len(names) > 4 else 1.0) for n, t in targets.items()}
+    strategies = {n: BootStrategy(t, scale=scale) for n, t in targets.items()}
     cpu0 = _cpu_seconds(session, names)
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
@@ -86,50 +99,83 @@ def one_round(session: SimSession, names: list[str]) -> tuple[float, float, list
     return wall, cpu, reports
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.sim", description=__doc__)
-    ap.add_argument("--rounds", default="1,4,16", help="board counts, comma-separated (default 1,4,16)")
-    args = ap.parse_args(argv)
-    rounds = [int(x) for x in args.rounds.split(",")]
-    lab = bench_lab(load_lab(REPO / "lab.yaml"), max(rounds))
-    walls: dict[int, float] = {}
-    cpus: dict[int, float] = {}
-    failures: dict[int, list[str]] = {}
-    stages: dict[int, dict[str, float]] = {}
+@dataclass
+class Timing:
+    label: str
+    time_factor: float | None  # None: the default lab's
+    targets: bool
+    walls: dict[int, float] = field(default_factory=dict)
+    cpus: dict[int, float] = field(default_factory=dict)
+    failures: dict[int, list[str]] = field(default_factory=dict)
+    stages: dict[int, dict[str, float]] = field(default_factory=dict)
+
+
+def measure(timing: Timing, rounds: list[int]) -> None:
+    lab = bench_lab(load_lab(REPO / "lab.yaml"), max(rounds), timing.time_factor)
+    timing.time_factor = lab.lab.time_factor
     with SimSession(lab) as session:
         for n in rounds:
             names = [b.name for b in session.lab.boards[:n]]
-            print(f"bench-sim: {n} board(s) at once ...", file=sys.stderr, flush=True)
-            wall, cpus[n], reports = one_round(session, names)
-            walls[n] = wall
-            failures[n] = [f"{r.board}: {r.facts['error']}" for r in reports if "error" in r.facts]
-            stages[n] = {s: max(r.seconds(s) for r in reports) for s in ("dhcp", "tftp", "writing", "sd-boot")}
-            print(f"bench-sim: {n} board(s): {wall:.1f} s, {len(failures[n])} failed "
-                  + " ".join(f"{k}≤{v:.1f}s" for k, v in stages[n].items()), file=sys.stderr, flush=True)
+            print(f"bench-sim: {timing.label}: {n} board(s) at once ...", file=sys.stderr, flush=True)
+            # stage timeouts only matter on failure: generous for many boards sharing 2 cores
+            wall, timing.cpus[n], reports = one_round(session, names, 3.0 if n > 4 else 1.0)
+            timing.walls[n] = wall
+            timing.failures[n] = [f"{r.board}: {r.facts['error']}" for r in reports if "error" in r.facts]
+            timing.stages[n] = {s: max(r.seconds(s) for r in reports) for s in ("dhcp", "tftp", "writing", "sd-boot")}
+            print(f"bench-sim: {timing.label}: {n} board(s): {wall:.1f} s, {len(timing.failures[n])} failed "
+                  + " ".join(f"{k}≤{v:.1f}s" for k, v in timing.stages[n].items()), file=sys.stderr, flush=True)
+
+
+def cases_of(timing: Timing) -> list[dict[str, Any]]:
+    tag = f"{timing.label}, time factor {timing.time_factor:g}"
     cases: list[dict[str, Any]] = []
-    for n in rounds:
-        case: dict[str, Any] = {"name": f"full sequence, {n} board(s) at once", "value": round(walls[n], 2),
-                                "unit": "s", "failed_boards": len(failures[n]), "slowest_stage_s": stages[n],
-                                "board_cpu_s_per_board": round(cpus[n] / n, 3)}
-        if n == 1:
+    for n, wall in timing.walls.items():
+        case: dict[str, Any] = {"name": f"full sequence, {n} board(s) at once ({tag})", "value": round(wall, 2),
+                                "unit": "s", "failed_boards": len(timing.failures[n]),
+                                "slowest_stage_s": {k: round(v, 2) for k, v in timing.stages[n].items()},
+                                "board_cpu_s_per_board": round(timing.cpus[n] / n, 3)}
+        if n == 1 and timing.targets:
             case["target"] = "<= 30"
         cases.append(case)
-    if 1 in walls and 16 in walls:
-        cases.append({"name": "16 boards / 1 board wall time", "value": round(walls[16] / walls[1], 3),
-                      "unit": "ratio", "target": "<= 2.0"})
+    if 1 in timing.walls and 16 in timing.walls:
+        ratio: dict[str, Any] = {"name": f"16 boards / 1 board wall time ({tag})",
+                                 "value": round(timing.walls[16] / timing.walls[1], 3), "unit": "ratio"}
+        if timing.targets:
+            ratio["target"] = "<= 2.0"
+        cases.append(ratio)
         cores = os.cpu_count() or 1
-        floor = cpus[16] / cores / walls[1]
-        cases.append({"name": f"CPU floor of that ratio on this machine ({cores} cores: boards' CPU / cores / "
-                              "one board's wall time)", "value": round(floor, 3), "unit": "ratio"})
+        cases.append({"name": f"CPU floor of that ratio on this machine ({tag}; {cores} cores: boards' CPU / "
+                              "cores / one board's wall time)",
+                      "value": round(timing.cpus[16] / cores / timing.walls[1], 3), "unit": "ratio"})
+    return cases
+
+
+def summary(timing: Timing) -> str:
+    w = timing.walls
+    one = f"1 board {w[1]:.1f} s" + (" (target <= 30)" if timing.targets else "") if 1 in w else ""
+    ratio = (f", 16/1 = {w[16] / w[1]:.2f}x" + (" (target <= 2)" if timing.targets else "")
+             if 1 in w and 16 in w else "")
+    return f"{timing.label}: {one}{ratio} [" + ", ".join(f"{n}: {v:.1f} s" for n, v in w.items()) + "]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.sim", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", default="1,4,16", help="board counts, comma-separated (default 1,4,16)")
+    ap.add_argument("--no-compressed", action="store_true", help="skip the rounds at the default lab's timing")
+    args = ap.parse_args(argv)
+    rounds = [int(x) for x in args.rounds.split(",")]
+    timings = [Timing("real-hardware timing", 1.0, targets=True)]
+    if not args.no_compressed:
+        timings.append(Timing("compressed timing", None, targets=False))
+    for timing in timings:
+        measure(timing, rounds)
+    cases = [c for t in timings for c in cases_of(t)]
+    failures = {f"{t.label} {k}": v for t in timings for k, v in t.failures.items() if v}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "sim", "cases": cases,
-                                   "failures": {str(k): v for k, v in failures.items() if v}}, indent=2) + "\n")
-    ok = all(not v for v in failures.values())
-    ratio = f", 16/1 = {walls[16] / walls[1]:.2f}x (target <= 2)" if 1 in walls and 16 in walls else ""
-    one = f"1 board {walls[1]:.1f} s (target <= 30)" if 1 in walls else ""
-    print(f"bench-sim: {one}{ratio}; " + ", ".join(f"{n}: {walls[n]:.1f} s" for n in rounds)
-          + ("" if ok else "; SOME BOARDS FAILED"))
-    return 0 if ok else 1
+    RESULTS.write_text(json.dumps({"benchmark": "sim", "cases": cases, "failures": failures}, indent=2) + "\n")
+    print("bench-sim: " + "; ".join(summary(t) for t in timings) + ("; SOME BOARDS FAILED" if failures else ""))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

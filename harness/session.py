@@ -44,6 +44,15 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _file_reader(path: Path) -> Callable[[], str]:
+    """A log file's text when read (empty while it does not exist yet)."""
+
+    def read() -> str:
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    return read
+
+
 @dataclass
 class Target:
     """One board as a scenario sees it."""
@@ -148,9 +157,16 @@ class Session:
     def target(self, name: str, *, port: str | None = None) -> Target:
         raise NotImplementedError
 
+    def current(self, target: Target) -> Target:
+        """The board's target now: a scenario may have re-created it (``target(name, ...)``) since ``target``."""
+        return self.targets.get(target.name, target)
+
     def release(self, target: Target) -> None:
+        """Close ``target`` and the board's current target when a scenario re-created it since."""
+        current = self.targets.pop(target.name, None)
         target.close()
-        self.targets.pop(target.name, None)
+        if current is not None and current is not target:
+            current.close()
 
     def trace(self, point: str, pcap: Path) -> ScapyTrace:
         raise NotImplementedError
@@ -189,8 +205,7 @@ class SimSession(Session):
         self.backend = HttpBackend(b.url, b.read_token, b.write_token)
         kea = self.lab.services.kea
         self.kea = DockerKea(run.container("kea"), f"http://{kea.address}:{kea.control_port}/")
-        log = self.workdir / "logs" / "tftp" / "tftp.jsonl"
-        self.tftp = DirTftp(self.workdir / "tftp", lambda: log.read_text() if log.exists() else "")
+        self.tftp = DirTftp(self.workdir / "tftp", _file_reader(self.workdir / "logs" / "tftp" / "tftp.jsonl"))
         self.ssh_key = self.workdir / "ssh" / "id_ed25519"
         self.ssh_public_key = ensure_keypair(self.ssh_key).strip()
         self.say(f"lab: building the {self.image_size_mib} MiB test Ubuntu image")
@@ -293,11 +308,13 @@ class RackSession(Session):
         t = lab.services.tftp
         if t.root is None:
             raise InfraFailure("a rack lab needs services.tftp.root (the TFTP root as this host sees it)")
-        log = Path(t.log) if t.log else None
-        self.tftp = DirTftp(Path(t.root), lambda: log.read_text() if log is not None and log.exists() else "")
+        self.tftp = DirTftp(Path(t.root), _file_reader(Path(t.log)) if t.log else None)
         self.ssh_key = (Path(lab.source).parent / lab.boards[0].ssh.key) if lab.boards else workdir / "id"
         self.ssh_public_key = ensure_keypair(self.ssh_key).strip()
-        self.image = {}
+        image = lab.services.files.image
+        if image is None:  # the model requires it on a rack; a lab built in code may still lack it
+            raise InfraFailure("a rack lab needs services.files.image (the image the backend hands out)")
+        self.image = image.spec()
 
     def target(self, name: str, *, port: str | None = None, card: bytes | Path | None = None) -> Target:
         if port is not None or card is not None:

@@ -2,7 +2,8 @@
 
 ``HttpBackend(url, read_token, write_token)``: machines, import, define (PUT), reinstall, set-local, history,
 health, and ``wait_state`` (polling the last install attempt). An unreachable backend or a refused call is a
-``BackendError`` (infrastructure) with the backend's explanation. ``machines_for_lab`` builds the import payload
+``BackendError`` (infrastructure) with the backend's explanation; a backend that answers but whose machine never
+reaches the wanted state is a ``ProductFailure``. ``machines_for_lab`` builds the import payload
 for lab boards (the backend's own lab.yaml import, plus the harness's SSH key).
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from harness.drivers.base import BackendError
+from harness.drivers.base import BackendError, ProductFailure
 from harness.lab.model import Board, Lab
 
 
@@ -87,9 +88,9 @@ class HttpBackend:
             state = (m.get("last_attempt") or {}).get("state")
             if state in want:
                 return m
-            if time.monotonic() > deadline:
-                raise BackendError(f"{name}: install state {state!r} after {timeout:.0f} s, wanted {sorted(want)}; "
-                                   f"last events: {self.history(name, 5)['events']}")
+            if time.monotonic() > deadline:  # the backend answers all along: the product is in the wrong state
+                raise ProductFailure(f"{name}: install state {state!r} after {timeout:.0f} s, wanted "
+                                     f"{sorted(want)}; last events: {self.history(name, 5)['events']}")
             time.sleep(0.25)
 
     def close(self) -> None:

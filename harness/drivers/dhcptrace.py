@@ -1,26 +1,31 @@
 """The DHCP trace driver: capture DHCP at one point of the lab (scapy), decode it into packets and exchanges,
 and show it as a table.
 
-``ScapyTrace(iface, pcap_path)``: ``start()`` / ``stop()`` an ``AsyncSniffer`` on ``iface`` (a docker lab bridge
-from ``LabRun.bridge(net)`` — ``server`` shows the relayed traffic with option 82; ``port-<name>`` a board's
-own side — or a rack interface); ``stop`` writes the pcap. ``ScapyTrace.from_pcap(path)`` decodes a saved
-capture. Decoding never raises: packets that are not BOOTP/DHCP or are malformed are counted in ``malformed``.
+``ScapyTrace(iface, pcap_path)``: ``start()`` (returns once capturing) / ``stop()`` an ``AsyncSniffer`` on
+``iface`` (a docker lab bridge from ``LabRun.bridge(net)`` — ``server`` shows the relayed traffic with option
+82; ``port-<name>`` a board's own side — or a rack interface); ``stop`` writes the pcap.
+``ScapyTrace.from_pcap(path)`` decodes a saved capture. Decoding never raises: packets that are not BOOTP/DHCP
+or are malformed are counted in ``malformed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from scapy.config import conf
 from scapy.layers.dhcp import BOOTP
 from scapy.layers.inet import IP, UDP
 from scapy.packet import Packet
 from scapy.sendrecv import AsyncSniffer
 from scapy.utils import rdpcap, wrpcap
 
-from harness.drivers.base import DhcpExchange, DhcpPacket
+from harness.drivers.base import DhcpExchange, DhcpPacket, InfraFailure
 
 MSG_TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE",
              8: "INFORM"}
@@ -84,6 +89,21 @@ def _show(raw: bytes | None) -> str:
     return "0x" + raw.hex()
 
 
+def _refresh_interfaces(iface: str) -> None:
+    """Make scapy's interface table agree with the kernel about ``iface``: scapy caches interface indexes, and
+    a lab bridge or veth re-created under the same name has a new one (the capture would fail with ENODEV)."""
+    try:
+        index = socket.if_nametoindex(iface)
+    except OSError:
+        raise InfraFailure(f"the DHCP capture on {iface} did not start: no such interface") from None
+    try:
+        cached = conf.ifaces.dev_from_name(iface).index
+    except (ValueError, KeyError, AttributeError):
+        cached = None
+    if cached != index:
+        conf.ifaces.reload()
+
+
 class ScapyTrace:
     def __init__(self, iface: str | None, pcap_path: Path, bpf: str = "udp and (port 67 or port 68)") -> None:
         self.iface = iface
@@ -103,11 +123,26 @@ class ScapyTrace:
             raise ValueError(f"cannot read the capture {path}: {exc}") from None
         return trace
 
-    def start(self) -> None:
+    def start(self, timeout: float = 10.0) -> None:
+        """Start capturing; returns once the capture socket is open (scapy's ``started_callback``), so a packet
+        sent right after ``start()`` (the board's first DISCOVER) is in the trace."""
         if self.iface is None:
             raise ValueError("a trace read from a file cannot capture")
-        self._sniffer = AsyncSniffer(iface=self.iface, filter=self.bpf, store=False, prn=self._keep)
-        self._sniffer.start()
+        _refresh_interfaces(self.iface)
+        started = threading.Event()
+        sniffer = AsyncSniffer(iface=self.iface, filter=self.bpf, store=False, prn=self._keep,
+                               started_callback=started.set)
+        self._sniffer = sniffer
+        sniffer.start()
+        deadline = time.monotonic() + timeout
+        while not started.wait(0.05):
+            thread = getattr(sniffer, "thread", None)
+            if time.monotonic() > deadline or (thread is not None and not thread.is_alive()):
+                self._sniffer = None
+                with contextlib.suppress(Exception):
+                    sniffer.stop(join=False)
+                raise InfraFailure(f"the DHCP capture on {self.iface} did not start within {timeout:.0f} s"
+                                   f"({sniffer.exception or 'root or CAP_NET_RAW needed?'})")
 
     def _keep(self, pkt: Packet) -> None:
         with self._lock:

@@ -3,10 +3,11 @@ PDUs). ``power_for(board, sim_url=...)`` picks one from the board's ``power:`` s
 
 - ``SimPower(url)``: ``GET /power``, ``POST /power/on|off|cycle`` of the board controller (``off`` is a hard
   cut; ``cycle`` is the controller's own).
-- ``SnmpPower(host, port_index, community, group)``: POWER-ETHERNET-MIB ``pethPsePortAdminEnable``
+- ``SnmpPower(host, port_index, community, group, port, off_time)``: POWER-ETHERNET-MIB ``pethPsePortAdminEnable``
   (1.3.6.1.2.1.105.1.1.1.3.<group>.<port>; 1 = true = powered, 2 = false), SNMP v2c SET / GET.
-- ``CommandPower(on, off, state=None)``: shell commands with a timeout; ``state()`` runs ``state`` (exit 0 =
-  on, 1 = off) or says ``unknown``.
+- ``CommandPower(on, off, state=None, off_time)``: shell commands with a timeout; ``state()`` runs ``state``
+  (exit 0 = on, 1 = off) or says ``unknown``.
+``off_time`` (lab.yaml ``power.off_time``) is how long ``cycle()`` keeps the board off.
 Every failure is a ``PowerError`` (an infrastructure failure) naming what was asked of whom.
 """
 
@@ -162,6 +163,7 @@ def power_for(board: Board, *, sim_url: str | None) -> Power:
         return SimPower(sim_url)
     if cfg.driver == "snmp":
         assert cfg.host is not None and cfg.port_index is not None  # the model checks it
-        return SnmpPower(cfg.host, cfg.port_index, community=cfg.community)
+        return SnmpPower(cfg.host, cfg.port_index, community=cfg.community, group=cfg.group, port=cfg.snmp_port,
+                         off_time=cfg.off_time)
     assert cfg.on is not None and cfg.off is not None
-    return CommandPower(cfg.on, cfg.off)
+    return CommandPower(cfg.on, cfg.off, cfg.state, off_time=cfg.off_time)

@@ -2,12 +2,15 @@
 
 ``SshConnection(host, user, key_path, port)``: ``connect(timeout)`` retries until the board's sshd answers
 and accepts the key (then ``SshError``, an infrastructure failure the strategy may re-classify), ``run`` gives a
-``CommandResult``, ``read_file`` reads over SFTP (``cat`` when the server has no SFTP). Host keys are accepted
+``CommandResult``, ``read_file`` reads over SFTP (``cat`` when the server has no SFTP; a missing or unreadable
+file is a ``ProductFailure``: the board answered). Host keys are accepted
 as they come: boards are reinstalled all the time. ``ensure_keypair(path)`` makes the harness's ed25519 key.
 """
 
 from __future__ import annotations
 
+import errno
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +18,10 @@ from types import TracebackType
 
 import paramiko
 
-from harness.drivers.base import CommandResult, SshError
+from harness.drivers.base import CommandResult, ProductFailure, SshError
+
+# what the board's SFTP server answers about the file itself: the product's fault, not the lab's
+PRODUCT_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR})
 
 
 def ensure_keypair(path: Path) -> str:
@@ -73,15 +79,22 @@ class SshConnection:
         return CommandResult(command, status, out, err)
 
     def read_file(self, path: str) -> bytes:
+        """The file's bytes. The board answered but the file is missing or unreadable: ``ProductFailure`` (the
+        installed system is wrong); the session broke: ``SshError``."""
         try:
             with self._client().open_sftp() as sftp, sftp.open(path, "rb") as f:
                 return bytes(f.read())
         except (paramiko.SSHException, EOFError):
-            res = self.run(f"cat {path!r}")
+            res = self.run(f"cat -- {shlex.quote(path)}")  # no SFTP subsystem: the shell answers
             if not res.ok:
-                raise SshError(f"ssh {self.host}: cannot read {path}: {res.stderr.strip()}") from None
+                raise ProductFailure(f"ssh {self.host}: cannot read {path}: {res.stderr.strip()}") from None
             return res.stdout.encode()
         except OSError as exc:
+            # paramiko turns the SFTP server's status answers into OSError: ENOENT / EACCES, or no errno for a
+            # plain "Failure"; a broken session shows as a timeout or a connection error instead
+            answered = not isinstance(exc, TimeoutError | ConnectionError)
+            if answered and (exc.errno is None or exc.errno in PRODUCT_ERRNOS):
+                raise ProductFailure(f"ssh {self.host}: cannot read {path}: {exc.strerror or exc}") from None
             raise SshError(f"ssh {self.host}: cannot read {path}: {exc}") from None
 
     def close(self) -> None:

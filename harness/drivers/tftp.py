@@ -4,7 +4,8 @@
 swaps the relative symlink ``<root>/<serial>`` to it with one ``rename`` (a Pi reading at that moment sees the
 old tree or the new one, never half of one, never none); older trees are removed after the swap.
 ``served(since)`` parses the server's JSON-lines log (``harness.sim.tftpserver``: ``rrq`` / ``complete`` /
-``error`` with ``ts``, ``path``, ``client``, ``bytes``); ``verify(server, serial, files)`` reads every file back
+``error`` with ``ts``, ``path``, ``client``, ``bytes``; ``read_log=None``: the server keeps none, e.g. tftpd-hpa,
+and ``logged`` is False); ``verify(server, serial, files)`` reads every file back
 over TFTP (tftpy) and lists what differs. The sim's server reads the same directory through a bind mount; on a
 rack, ``services.tftp.root`` names the server's root as this host sees it (NFS, sshfs, the server itself).
 """
@@ -27,7 +28,7 @@ TREES = ".trees"
 
 
 class DirTftp:
-    def __init__(self, root: Path, read_log: Callable[[], str]) -> None:
+    def __init__(self, root: Path, read_log: Callable[[], str] | None) -> None:
         self.root = root
         self.read_log = read_log
         self._counter = itertools.count(int(time.time() * 1000))
@@ -73,7 +74,14 @@ class DirTftp:
         elif link.exists():
             shutil.rmtree(link)
 
+    @property
+    def logged(self) -> bool:
+        """Whether the server's transfer log is readable (``served`` is then meaningful; else use ``verify``)."""
+        return self.read_log is not None
+
     def served(self, since: float = 0.0) -> list[dict[str, Any]]:
+        if self.read_log is None:
+            return []
         out = []
         for line in self.read_log().splitlines():
             try:

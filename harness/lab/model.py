@@ -78,9 +78,33 @@ class TftpService(_Strict):
     log: str | None = Field(default=None, description="rack: the TFTP server's JSON-lines transfer log")
 
 
+class ImageConfig(_Strict):
+    """The OS image the backend hands out for an install (the backend's ``Image``): where the installer
+    downloads it, its SHA-256 and size once decompressed, and how it is compressed."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+/\S*$", max_length=2048)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size: int = Field(gt=0, le=2**50, description="bytes, decompressed")
+    compression: Literal["xz", "none"] | None = Field(default=None, description="default: xz for a .xz URL")
+    bmap_url: Annotated[str | None, Field(pattern=r"^https?://[^\s/]+/\S*$", max_length=2048)] = None
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def spec(self) -> dict[str, Any]:
+        """The backend's image mapping (compression made explicit)."""
+        out = self.model_dump(mode="json", exclude_none=True)
+        out.setdefault("compression", "xz" if self.url.split("?")[0].endswith(".xz") else "none")
+        return out
+
+
 class FilesService(_Strict):
     address: ipaddress.IPv4Address
     port: int = Field(default=8081, ge=1, le=65535)
+    image: ImageConfig | None = Field(
+        default=None, description="rack (required): the install image on the file server; the sim builds its own")
 
     @property
     def url(self) -> str:
@@ -180,12 +204,21 @@ class ConsoleConfig(_Strict):
 
 
 class PowerConfig(_Strict):
+    """How a board is switched: ``sim`` (the simulated board's API), ``snmp`` (a PoE switch port:
+    POWER-ETHERNET-MIB ``pethPsePortAdminEnable.<group>.<port_index>``, SNMP v2c with ``community``), or
+    ``command`` (shell commands ``on`` / ``off``, optionally ``state`` exiting 0 = on, 1 = off).
+    ``off_time``: seconds a power cycle keeps the board off."""
+
     driver: Literal["sim", "snmp", "command"] = "sim"
     host: str | None = None
-    community: str = "private"
+    community: str = Field(default="private", min_length=1)
+    group: int = Field(default=1, ge=1, description="snmp: pethPsePortGroupIndex (the switch unit / PSE)")
     port_index: int | None = Field(default=None, ge=1)
-    on: str | None = None
-    off: str | None = None
+    snmp_port: int = Field(default=161, ge=1, le=65535)
+    on: str | None = Field(default=None, min_length=1)
+    off: str | None = Field(default=None, min_length=1)
+    state: str | None = Field(default=None, min_length=1)
+    off_time: float = Field(default=2.0, gt=0.0, le=600.0)
 
     @model_validator(mode="after")
     def _complete(self) -> PowerConfig:
@@ -193,6 +226,10 @@ class PowerConfig(_Strict):
             raise ValueError("power driver 'snmp' needs host and port_index")
         if self.driver == "command" and (self.on is None or self.off is None):
             raise ValueError("power driver 'command' needs 'on' and 'off' commands")
+        if self.driver != "command":
+            extra = [k for k in ("on", "off", "state") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)}: only for power driver 'command' (this is {self.driver!r})")
         return self
 
 
@@ -295,6 +332,9 @@ class Lab(_Strict):
             addr = getattr(self.services, name).address
             if addr not in server:
                 raise ValueError(f"services.{name}.address {addr} is not in networks.server {server}")
+        if self.lab.kind == "rack" and self.services.files.image is None:
+            raise ValueError("a rack lab needs services.files.image (url, sha256, size): the image the "
+                             "backend hands out for installs")
         subnets = [self.networks.server.subnet, self.networks.mgmt.subnet] + [p.subnet for p in self.switch.ports]
         for i, a in enumerate(subnets):
             for b in subnets[i + 1 :]:

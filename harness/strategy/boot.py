@@ -47,6 +47,8 @@ RACK_TIMEOUTS = {"off": 30.0, "power-on": 30.0, "dhcp": 120.0, "tftp": 120.0, "i
 BANNER = r"RPi: BOOTLOADER release"
 NET_CONFIG = r"NET (?P<ip>\d+\.\d+\.\d+\.\d+) (?P<mask>\S+) gw (?P<gw>\S+) tftp (?P<tftp>\S+)"
 NETWORK_MODE = r"Boot mode: NETWORK"
+# what starts another DHCP answer on the console: a reply's block, a retry's boot mode line, a reboot
+NEW_ATTEMPT = rb"DHCP src: |Boot mode: |RPi: (?:BOOTLOADER|BOOTSYS) release"
 START_FROM_NET = r"Starting start4\.elf @ 0x[0-9a-f]+ partition 0"
 NETBOOT_FAILED = r"NETBOOT init failed|Firmware not found"
 SD_MODE = r"Boot mode: SD"
@@ -147,7 +149,8 @@ class BootStrategy:
         With ``expect_tftp``, an answer naming another TFTP server (e.g. the hook's boot-local failure policy
         when the backend was slow) is recorded in ``facts["dhcp_answers"]`` and the stage keeps waiting: the
         bootloader retries by itself (NET_BOOT_MAX_RETRIES, then the BOOT_ORDER loop). Only when no answer
-        names the expected server within the stage's timeout is it a product failure."""
+        names the expected server within the stage's timeout is it a product failure. One answer is counted
+        once although an IPv4 netboot prints its ``NET`` line twice (before and after the ARP)."""
         with self.stage("dhcp"):
             self._expect("dhcp", NETWORK_MODE, what="the bootloader never tried the network (BOOT_ORDER?)")
             deadline = time.monotonic() + self.timeouts["dhcp"]
@@ -162,11 +165,16 @@ class BootStrategy:
                     m = self.t.console.expect(NET_CONFIG, left)
                 except ConsoleTimeout as exc:
                     if answers:
-                        raise ProductFailure(f"option 66 / TFTP server was {', '.join(answers)}, expected "
-                                             f"{expect_tftp}; no further answer\n{exc.message}") from None
+                        raise ProductFailure(f"option 66 / TFTP server was {', '.join(answers)} in "
+                                             f"{len(answers)} answer(s), expected {expect_tftp}; no further "
+                                             f"answer\n{exc.message}") from None
                     raise InfraFailure(f"no usable DHCP reply within {self.timeouts['dhcp']:.0f} s\n"
                                        f"{exc.message}") from None
                 net = {k: v.decode() for k, v in m.match.groupdict().items()}
+                if answers and not re.search(NEW_ATTEMPT, m.before):
+                    # the same answer's NET line again: the bootloader prints it before and after its ARP for
+                    # the TFTP server (NET, ARP, NET: /work/shared/pi4/logs/netboot-success-01.log)
+                    continue
                 answers.append(net["tftp"])
                 self.report.facts["net"] = net
                 if expect_tftp is None or net["tftp"] == expect_tftp:
@@ -229,7 +237,16 @@ class BootStrategy:
                 conn = self.t.ssh(self.timeouts["ssh-ready"])
             except InfraFailure as exc:  # the lab reached the board's console: a dead sshd is the product's
                 raise ProductFailure(f"SSH to {self.t.ssh_host}: {exc.message}") from None
-            host = conn.run("hostname", timeout=20).stdout.strip()
+            try:  # connected: whatever goes wrong now is the installed system's
+                res = conn.run("hostname", timeout=20)
+            except InfraFailure as exc:
+                conn.close()
+                raise ProductFailure(f"SSH to {self.t.ssh_host}: `hostname` failed: {exc.message}") from None
+            if not res.ok:
+                conn.close()
+                raise ProductFailure(f"SSH to {self.t.ssh_host}: `hostname` exited {res.exit_status}: "
+                                     f"{res.stderr.strip()[:200]}")
+            host = res.stdout.strip()
             self.report.facts["ssh_hostname"] = host
             return conn
 

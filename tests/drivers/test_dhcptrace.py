@@ -94,3 +94,26 @@ def test_stop_without_traffic_does_not_hang(veth: tuple[str, str], tmp_path: Pat
     trace.stop()
     assert time.monotonic() - t0 < 5 and trace.packets() == []
     assert "(no DHCP packets captured)" in trace.table()
+
+
+def test_a_packet_sent_right_after_start_is_captured(veth: tuple[str, str], tmp_path: Path) -> None:
+    """start() returns only once the sniffer's socket is open: the board's first DISCOVER, sent at once, is in
+    the trace (repeated: a start that returns early misses some)."""
+    sniff_on, send_on = veth
+    discover = frames()[0]
+    for i in range(8):
+        trace = ScapyTrace(sniff_on, tmp_path / f"first-{i}.pcap")
+        trace.start()
+        sendp(discover, iface=send_on, verbose=False)
+        deadline = time.monotonic() + 2
+        while not trace.packets() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        trace.stop()
+        assert [p.msg_type for p in trace.packets()] == ["DISCOVER"], f"round {i}: the first packet was missed"
+
+
+def test_a_capture_that_cannot_start_is_infrastructure(tmp_path: Path) -> None:
+    from harness.drivers.base import InfraFailure
+
+    with pytest.raises(InfraFailure, match="did not start"):
+        ScapyTrace("mtr-no-such-if", tmp_path / "x.pcap").start(timeout=3)

@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 
 from harness.drivers.base import PowerError
 from harness.drivers.power import PETH_ADMIN_ENABLE, CommandPower, SimPower, SnmpPower, power_for
-from harness.lab.model import Board
+from harness.lab.model import Board, LabConfigError, parse_lab
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _board_with_power(power: dict[str, Any]) -> Board:
+    """pi-01 of the default lab with ``power`` as its lab.yaml power section (through the YAML loader)."""
+    doc = yaml.safe_load((REPO / "lab.yaml").read_text())
+    doc["boards"][0]["power"] = power
+    return parse_lab(yaml.safe_dump(doc), "lab.yaml").boards[0]
 
 
 class PowerApi:
@@ -90,7 +100,7 @@ class PoeSwitch:
 
     def __init__(self, community: str = "private") -> None:
         self.community = community
-        self.ports: dict[str, int] = {f"{PETH_ADMIN_ENABLE}.1.{i}": 2 for i in range(1, 9)}
+        self.ports: dict[str, int] = {f"{PETH_ADMIN_ENABLE}.{g}.{i}": 2 for g in (1, 2) for i in range(1, 9)}
         self.sets: list[tuple[str, int]] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -155,3 +165,48 @@ def test_power_for_picks_by_lab(default_lab: Any) -> None:
     cmd = board.model_copy(update={"power": board.power.model_copy(
         update={"driver": "command", "on": "true", "off": "true"})})
     assert isinstance(power_for(cmd, sim_url=None), CommandPower)
+
+
+def test_command_power_state_and_off_time_come_from_the_lab_file(tmp_path: Path) -> None:
+    flag = tmp_path / "relay"
+    text = (REPO / "lab.yaml").read_text()
+    doc = yaml.safe_load(text)
+    # the documented form: quoted "on"/"off" keys, a state command (exit 0 = on, 1 = off), an off time
+    doc["boards"][0]["power"] = {"driver": "command", "on": f"touch {flag}", "off": f"rm -f {flag}",
+                                 "state": f"test -e {flag}", "off_time": 0.05}
+    board = parse_lab(yaml.safe_dump(doc), "lab.yaml").boards[0]
+    assert board.power.state == f"test -e {flag}" and board.power.off_time == 0.05
+    p = power_for(board, sim_url=None)
+    assert isinstance(p, CommandPower) and p.off_time == 0.05
+    assert p.state() == "off"
+    p.on()
+    assert p.state() == "on"
+    p.off()
+    assert p.state() == "off"
+    assert power_for(_board_with_power({"driver": "command", "on": "true", "off": "true"}),
+                     sim_url=None).state() == "unknown"
+
+
+def test_power_config_rejects_misplaced_commands() -> None:
+    with pytest.raises(LabConfigError, match="state: only for power driver 'command'"):
+        _board_with_power({"driver": "snmp", "host": "192.0.2.10", "port_index": 1, "state": "true"})
+    with pytest.raises(LabConfigError, match="off_time"):
+        _board_with_power({"driver": "command", "on": "true", "off": "true", "off_time": 0})
+    with pytest.raises(LabConfigError, match="needs 'on' and 'off'"):
+        _board_with_power({"driver": "command", "on": "true"})
+
+
+def test_snmp_group_community_and_off_time_come_from_the_lab_file() -> None:
+    sw = PoeSwitch(community="rack-rw")
+    try:
+        board = _board_with_power({"driver": "snmp", "host": "127.0.0.1", "snmp_port": sw.port, "group": 2,
+                                   "port_index": 5, "community": "rack-rw", "off_time": 0.01})
+        p = power_for(board, sim_url=None)
+        assert isinstance(p, SnmpPower) and p.off_time == 0.01
+        p.on()
+        assert sw.sets == [(f"{PETH_ADMIN_ENABLE}.2.5", 1)]  # the configured group, not unit 1
+        assert p.state() == "on" and sw.ports[f"{PETH_ADMIN_ENABLE}.1.5"] == 2
+        p.cycle()
+        assert sw.sets[-2:] == [(f"{PETH_ADMIN_ENABLE}.2.5", 2), (f"{PETH_ADMIN_ENABLE}.2.5", 1)]
+    finally:
+        sw.close()

@@ -61,8 +61,10 @@ def test_backend_admin_round_trip(backend: HttpBackend, default_lab: Lab) -> Non
     kinds = [e["kind"] for e in backend.history("pi-01")["events"]]
     assert kinds[0] == "added" and "redefined" in kinds
     assert {x["name"] for x in backend.machines()} == {"pi-01", "pi-02"}
-    with pytest.raises(BackendError, match=r"install state"):
+    # the backend answers, the machine is not there yet: the product's failure, not the lab's
+    with pytest.raises(ProductFailure, match=r"install state") as info:
         backend.wait_state("pi-01", {"booted-ok"}, timeout=0.5)
+    assert info.value.kind == "product" and not isinstance(info.value, BackendError)
     with pytest.raises(BackendError, match="HTTP 404"):
         backend.machine("nope")
     bad = HttpBackend(backend.url, "wrong-token", "wrong-token")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.drivers.base import SshError
+from harness.drivers.base import ProductFailure, SshError
 from harness.drivers.ssh import SshConnection, ensure_keypair
 
 
@@ -63,8 +63,15 @@ def test_run_and_read_file(sshd: tuple[int, Path], tmp_path: Path) -> None:
         assert (res.exit_status, res.stdout, res.stderr, res.ok) == (3, "out\n", "err\n", False)
         assert conn.run("id -un").stdout.strip() == "root"
         assert conn.read_file(str(secret)) == b"network: {version: 2}\n"
-        with pytest.raises(SshError, match="cannot read"):
+        # the board answered: a missing or unreadable file is the installed system's fault, not the lab's
+        with pytest.raises(ProductFailure, match="cannot read") as info:
             conn.read_file(str(tmp_path / "missing"))
+        assert info.value.kind == "product" and not isinstance(info.value, SshError)
+        with pytest.raises(ProductFailure, match="cannot read"):
+            conn.read_file(str(tmp_path))  # a directory
+        conn.close()
+        with pytest.raises(SshError):  # no session at all: infrastructure
+            conn.read_file(str(secret))
 
 
 def test_wrong_key_fails_within_the_timeout(sshd: tuple[int, Path], tmp_path: Path) -> None:

@@ -24,6 +24,10 @@ def test_rack_example_validates() -> None:
     assert any(u.startswith("rfc2217://") for u in urls)
     for b in lab.boards:
         assert b.kind == "rack" and b.ssh.host == str(b.install.address.ip)
+    image = lab.services.files.image
+    assert image is not None and image.url.startswith("http") and image.size > 0
+    relay = [b for b in lab.boards if b.power.driver == "command"]
+    assert relay and all(b.power.state for b in relay), "the example shows the optional state command"
 
 
 def test_nightly_pipeline_example_parses() -> None:

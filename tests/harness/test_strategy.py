@@ -4,6 +4,7 @@ timestamped (2024) console lines."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -214,3 +215,66 @@ def test_a_boot_local_answer_then_the_retry_installs() -> None:
     s = BootStrategy(t)
     s.install(tftp_server="10.89.0.4")
     assert s.report.facts["dhcp_answers"][:2] == ["0.0.0.0", "10.89.0.4"]
+
+
+LOGS = Path(os.environ.get("MALINA_SHARED", REPO.parent / "shared")) / "pi4" / "logs"
+BANNER_LINE = "RPi: BOOTLOADER release VERSION:8ba17717 DATE: 2022/09/08 TIME: 10:18:10"
+
+
+def test_an_answer_printed_twice_is_one_attempt_real_log() -> None:
+    """A real IPv4 netboot prints its NET line twice per DHCP answer (NET, ARP, NET): one answer, not two."""
+    path = LOGS / "netboot-success-01.log"
+    assert path.is_file(), f"{path} missing (set MALINA_SHARED)"
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(("#", "[..."))]
+    assert sum(ln.startswith("NET ") for ln in lines) == 2  # the premise: the bootloader prints it twice
+    t, _ = target([BANNER_LINE, *lines])
+    s = BootStrategy(t, timeouts={"dhcp": 1.0})
+    s.off()
+    s.power_on()
+    with pytest.raises(ProductFailure, match=r"in 1 answer\(s\)"):
+        s.dhcp(expect_tftp="192.168.20.99")
+    assert s.report.facts["dhcp_answers"] == ["192.168.20.105"]
+
+
+def test_retries_are_counted_once_each() -> None:
+    attempt = ["Boot mode: NETWORK (02) order f1", "DHCP src: 02:42:0a:5a:01:01 10.90.1.1",
+               "YI_ADDR 10.90.1.100", "NET 10.90.1.100 255.255.255.0 gw 10.90.1.1 tftp 10.89.0.99",
+               "ARP 10.89.0.99 02:42:0a:59:00:04", "NET 10.90.1.100 255.255.255.0 gw 10.90.1.1 tftp 10.89.0.99",
+               "Firmware not found"]
+    t, _ = target([BANNER_LINE, *attempt, *attempt])
+    s = BootStrategy(t, timeouts={"dhcp": 1.0})
+    s.off()
+    s.power_on()
+    with pytest.raises(ProductFailure, match=r"in 2 answer\(s\)"):
+        s.dhcp(expect_tftp="10.89.0.4")
+    assert s.report.facts["dhcp_answers"] == ["10.89.0.99", "10.89.0.99"]
+
+
+class BrokenSsh(FakeSsh):
+    def __init__(self, host: str, fail: str) -> None:
+        super().__init__(host)
+        self.fail = fail
+        self.closed = False
+
+    def run(self, command: str, timeout: float = 30.0) -> object:
+        from harness.drivers.base import CommandResult, SshError
+
+        if self.fail == "session":
+            raise SshError(f"ssh {self.host}: {command!r}: EOFError")
+        return CommandResult(command, 127, "", "hostname: not found\n")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("fail", ["session", "exit"])
+def test_ssh_ready_command_failure_is_product_not_quarantine(fail: str) -> None:
+    t, _ = target(netboot_install(False))
+    conn = BrokenSsh("pi-01", fail)
+    t.ssh = lambda timeout=60.0: conn  # type: ignore[method-assign,assignment,misc]
+    seen: list[InfraFailure] = []
+    s = BootStrategy(t, on_infra=seen.append)
+    with pytest.raises(ProductFailure, match="hostname") as info:
+        s.ssh_ready()
+    assert info.value.kind == "product" and info.value.stage == "ssh-ready"
+    assert seen == [] and conn.closed

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.drivers.base import DhcpPacket, DhcpTrace
-from harness.session import Target
+from harness.session import Session, Target
 
 
 def board_packets(trace: DhcpTrace, target: Target, msg_type: str | None = None) -> list[DhcpPacket]:
@@ -55,3 +55,52 @@ def assert_network_then_sd(events: Sequence[dict[str, Any]], retries: int = 1) -
     assert modes and modes[-1] == "SD", modes
     tries = modes[:-1]
     assert tries and set(tries) == {"NETWORK"} and len(tries) <= 1 + retries, modes
+
+
+def assert_tree_served(session: Session, target: Target, names: Sequence[str],
+                       started: Sequence[dict[str, Any]], *, port: int = 69) -> None:
+    """The board's TFTP tree was served: from the server's transfer log (every ``name`` completed for this
+    board since ``started``) when the lab has one — always in the sim — otherwise (a rack's tftpd-hpa keeps no
+    JSON log) by reading each file back over TFTP and comparing it with the tree in ``services.tftp.root``."""
+    serial = target.board.serial
+    if session.tftp.logged:
+        served = [e for e in session.tftp.served() if e not in started and e.get("event") == "complete"]
+        done = {str(e.get("path", "")) for e in served}
+        missing = [n for n in names if f"{serial}/{n}" not in done]
+        assert not missing, f"not served to {target.name} per the TFTP log: {missing}; served {sorted(done)}"
+        return
+    tree = session.tftp.root / serial
+    files = {n: (tree / n).read_bytes() for n in names}
+    bad = session.tftp.verify(str(session.lab.services.tftp.address), serial, files, port=port)
+    assert not bad, f"the TFTP server does not serve {target.name}'s tree as staged: {bad}"
+
+
+def firmware_starts(events: Sequence[dict[str, Any]]) -> list[str]:
+    """For each ``start_firmware`` event, the boot mode it was loaded in (``NETWORK``: over TFTP; ``SD``: from
+    the card): the mode of the last ``boot_mode`` before it ("" before any)."""
+    mode, out = "", []
+    for e in events:
+        if e["event"] == "boot_mode":
+            mode = str(e["mode"])
+        elif e["event"] == "start_firmware":
+            out.append(mode)
+    return out
+
+
+def assert_no_netboot(events: Sequence[dict[str, Any]]) -> None:
+    """No firmware was started from the network (the board must not have netbooted)."""
+    starts = firmware_starts(events)
+    assert "NETWORK" not in starts, f"start4.elf was loaded over TFTP: firmware starts in modes {starts}"
+
+
+def assert_came_up_from_sd(events: Sequence[dict[str, Any]], hostname: str, retries: int = 1) -> None:
+    """Network tried and failed, the card's firmware, kernel and login prompt followed (console parser)."""
+    assert_network_then_sd(events, retries)
+    assert_no_netboot(events)
+    assert firmware_starts(events)[-1:] == ["SD"], firmware_starts(events)
+    modes_seen = [e for e in events if e["event"] in ("boot_mode", "kernel", "login_prompt")]
+    last_sd = max(i for i, e in enumerate(modes_seen) if e["event"] == "boot_mode" and e["mode"] == "SD")
+    after = [e["event"] for e in modes_seen[last_sd:]]
+    assert "kernel" in after, f"no kernel after the SD boot mode: {after}"
+    logins = events_of(events, "login_prompt")
+    assert logins and logins[-1]["host"] == hostname, logins

@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.plugin import StrategyFactory
 from harness.drivers.base import DhcpTrace
 from harness.session import SimSession, Target
-from harness.strategy.boot import BootStrategy
-from scenarios.checks import acks, assert_boot_local_acks, assert_network_then_sd
+from scenarios.checks import acks, assert_boot_local_acks, assert_came_up_from_sd
 
 
 @pytest.mark.sim_only
 @pytest.mark.release_gate
 def test_backend_down_boots_local_and_writes_nothing(board: Target, lab_session: SimSession,
-                                                     dhcp_trace: DhcpTrace) -> None:
+                                                     dhcp_trace: DhcpTrace, boot_strategy: StrategyFactory) -> None:
     # a board in service whose machine is (wrongly, for this test's purpose) still marked install: with the
     # backend up it would be reinstalled; with it down nothing may happen to the card
     target = lab_session.target(board.name, card=lab_session.installed_card(board.name))
     before = target.card_digest()
     lab_session.stop_service("backend")
     try:
-        strategy = BootStrategy(target)
+        strategy = boot_strategy(target)
         ssh = strategy.boot_local()
         strategy.attach()
         assert ssh is not None
@@ -30,7 +30,8 @@ def test_backend_down_boots_local_and_writes_nothing(board: Target, lab_session:
     finally:
         lab_session.start_service("backend")
     events = strategy.console_events()
-    assert_network_then_sd(events, int(target.board.eeprom.get("NET_BOOT_MAX_RETRIES", 1)))
+    assert_came_up_from_sd(events, target.board.install.hostname,
+                           int(target.board.eeprom.get("NET_BOOT_MAX_RETRIES", 1)))
     assert acks(dhcp_trace, target), "DHCP must still be answered with the backend down"
     assert_boot_local_acks(dhcp_trace, target)
     assert strategy.report.facts["net"] is None or strategy.report.facts["net"]["tftp"] == "0.0.0.0"

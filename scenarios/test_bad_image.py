@@ -8,22 +8,24 @@ import time
 
 import pytest
 
+from fixtures.plugin import StrategyFactory
+from harness.console.parser import parse_bytes
 from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
 from harness.session import Session, Target
-from harness.strategy.boot import BANNER, INSTALL_FAILED, BootStrategy
-from scenarios.checks import acks, option
+from harness.strategy.boot import BANNER, INSTALL_FAILED, SD_MODE, START_FROM_NET
+from scenarios.checks import acks, assert_no_netboot, boot_modes, events_of, firmware_starts, option
 
 
 @pytest.mark.release_gate
 def test_bad_image_hash_fails_reported_and_not_looped(board: Target, lab_session: Session, backend: HttpBackend,
-                                                      dhcp_trace: DhcpTrace) -> None:
+                                                      dhcp_trace: DhcpTrace, boot_strategy: StrategyFactory) -> None:
     bad = {**lab_session.image, "sha256": "0" * 64}
     lab_session.define(board.name, mode="install", image=bad)
     cap = lab_session.lab.services.backend.max_attempts
     tftp_ip = str(lab_session.lab.services.tftp.address)
     for attempt in range(1, cap + 1):
-        s = BootStrategy(board)
+        s = boot_strategy(board)
         s.off()
         s.power_on()
         s.dhcp(expect_tftp=tftp_ip)
@@ -34,7 +36,12 @@ def test_bad_image_hash_fails_reported_and_not_looped(board: Target, lab_session
         assert b"sha256" in failed.match.group(0), (attempt, failed.match.group(0),
                                                     backend.history(board.name, 20)["events"])
         m = backend.wait_state(board.name, {"failed"}, timeout=30.0)
-        assert m["attempts"] == attempt if attempt < cap else True
+        assert m["attempts"] == attempt, (attempt, m)  # one attempt per install, the cap's included
+        # console: this attempt netbooted the installer (network firmware, its kernel) and failed there
+        events = s.console_events()
+        assert boot_modes(events)[0] == "NETWORK" and "NETWORK" in firmware_starts(events), events
+        assert events_of(events, "kernel"), f"no installer kernel on the console: {events}"
+        assert not events_of(events, "login_prompt"), "a failed install must not boot a system"
         assert "sha256" in (m["last_attempt"]["error"] or ""), m["last_attempt"]
         head = board.card_head(1 << 20)
         if head is not None:
@@ -44,15 +51,27 @@ def test_bad_image_hash_fails_reported_and_not_looped(board: Target, lab_session
             mark = board.console.mark()
             time.sleep(max(3.0, 40 * lab_session.lab.lab.time_factor))
             assert BANNER.encode() not in board.console.slice(mark)
+            quiet = parse_bytes(board.console.slice(mark))
+            assert not [e for e in quiet if e["event"] in ("banner", "boot_mode", "start_firmware")], quiet
             assert backend.machine(board.name)["attempts"] == 1
     m = backend.machine(board.name)
     assert m["boot_mode"] == "local" and m["flagged"], m
     # power-cycled once more, it is told to boot local: no new install
-    s = BootStrategy(board)
+    s = boot_strategy(board)
     s.off()
     s.power_on()
     net = s.netboot_fails()
     assert net is None or net["tftp"] == "0.0.0.0"
+    s.attach()
+    # console: the network attempt fails and the bootloader moves on to the card; no firmware from the network
+    # (the board is not looped through the installer again)
+    board.console.expect(SD_MODE, s.timeouts["sd-boot"], deaths=(START_FROM_NET,))
+    time.sleep(max(2.0, 20 * lab_session.lab.lab.time_factor))
+    events = s.console_events()
+    assert "SD" in boot_modes(events), boot_modes(events)
+    assert all(e["tftp"] == "0.0.0.0" for e in events_of(events, "net_config")), events_of(events, "net_config")
+    assert_no_netboot(events)
+    assert not events_of(events, "tftp_get"), events_of(events, "tftp_get")
     last = acks(dhcp_trace, board)[-1]
     assert option(last, 66) == "0.0.0.0" and 224 not in last.options
     urls = {option(p, 224) for p in acks(dhcp_trace, board) if 224 in p.options}

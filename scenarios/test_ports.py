@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.plugin import StrategyFactory
 from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
 from harness.session import SimSession, Target
-from harness.strategy.boot import BootStrategy
-from scenarios.checks import acks, assert_boot_local_acks
+from scenarios.checks import acks, assert_boot_local_acks, assert_came_up_from_sd, events_of
+
+
+def _retries(target: Target) -> int:
+    return int(target.board.eeprom.get("NET_BOOT_MAX_RETRIES", 1))
 
 
 def _free_port(session: SimSession) -> str:
@@ -21,14 +25,15 @@ def _free_port(session: SimSession) -> str:
 
 @pytest.mark.sim_only
 def test_board_on_unknown_port_boots_local(board: Target, lab_session: SimSession, dhcp_trace: DhcpTrace,
-                                           backend: HttpBackend) -> None:
+                                           backend: HttpBackend, boot_strategy: StrategyFactory) -> None:
     port = _free_port(lab_session)
     target = lab_session.target(board.name, port=port, card=lab_session.installed_card(board.name))
     before = target.card_digest()
-    strategy = BootStrategy(target)
+    strategy = boot_strategy(target)
     # its card's static address belongs to its own port's subnet: the console's login prompt is the evidence
     assert strategy.boot_local(ssh=False) is None
     strategy.attach()
+    assert_came_up_from_sd(strategy.console_events(), board.board.install.hostname, _retries(target))
     assert_boot_local_acks(dhcp_trace, target)
     assert target.card_digest() == before
     m = backend.machine(board.name)
@@ -38,15 +43,19 @@ def test_board_on_unknown_port_boots_local(board: Target, lab_session: SimSessio
 @pytest.mark.sim_only
 @pytest.mark.board(count=2)
 def test_board_moved_to_another_machines_port(boards: list[Target], lab_session: SimSession,
-                                              dhcp_trace: DhcpTrace, backend: HttpBackend) -> None:
+                                              dhcp_trace: DhcpTrace, backend: HttpBackend,
+                                              boot_strategy: StrategyFactory) -> None:
     mover, owner = boards
     lab_session.release(owner)  # the owner of the port is unplugged ...
     target = lab_session.target(mover.name, port=owner.board.port, card=lab_session.installed_card(mover.name))
     before = target.card_digest()  # ... and the mover is plugged into its port
-    strategy = BootStrategy(target)
+    strategy = boot_strategy(target)
     # its card's static address belongs to its own port's subnet: the console's login prompt is the evidence
     assert strategy.boot_local(ssh=False) is None
     strategy.attach()
+    events = strategy.console_events()
+    assert_came_up_from_sd(events, mover.board.install.hostname, _retries(target))
+    assert all(e["serial"] == mover.board.serial for e in events_of(events, "banner")), "another board's console?"
     assert_boot_local_acks(dhcp_trace, target)
     assert target.card_digest() == before
     assert backend.machine(owner.name)["flagged"], "the port showed another board: its machine is flagged"

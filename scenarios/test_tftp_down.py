@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.plugin import StrategyFactory
 from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
 from harness.session import SimSession, Target
-from harness.strategy.boot import BootStrategy
-from scenarios.checks import acks, assert_network_then_sd, events_of, option
+from scenarios.checks import acks, assert_came_up_from_sd, assert_no_netboot, events_of, option
 
 
 @pytest.mark.sim_only
 def test_tftp_down_falls_back_to_sd(board: Target, lab_session: SimSession, dhcp_trace: DhcpTrace,
-                                    backend: HttpBackend) -> None:
+                                    backend: HttpBackend, boot_strategy: StrategyFactory) -> None:
     target = lab_session.target(board.name, card=lab_session.installed_card(board.name))
     before = target.card_digest()
     tftp_ip = str(lab_session.lab.services.tftp.address)
     lab_session.stop_service("tftp")
     try:
-        strategy = BootStrategy(target)
+        strategy = boot_strategy(target)
         ssh = strategy.boot_local()
         strategy.attach()
         assert ssh is not None
@@ -32,8 +32,16 @@ def test_tftp_down_falls_back_to_sd(board: Target, lab_session: SimSession, dhcp
     got = acks(dhcp_trace, target)
     assert option(got[0], 66) == tftp_ip and 224 in got[0].options
     events = strategy.console_events()
-    assert_network_then_sd(events, int(target.board.eeprom.get("NET_BOOT_MAX_RETRIES", 1)))
-    assert not events_of(events, "start_firmware")[0].get("file", "start4.elf").startswith("/")
+    assert_came_up_from_sd(events, target.board.install.hostname,
+                           int(target.board.eeprom.get("NET_BOOT_MAX_RETRIES", 1)))
+    # the network attempt named the TFTP server and failed there: the console says so before the SD boot mode,
+    # and no firmware came from the network
+    first_sd = next(i for i, e in enumerate(events) if e["event"] == "boot_mode" and e["mode"] == "SD")
+    before_sd = events[:first_sd]
+    assert [e for e in events_of(before_sd, "net_config") if e["tftp"] == tftp_ip], before_sd
+    failed = [e for e in before_sd if e["event"] in ("netboot_failed", "tftp_error", "firmware_not_found")]
+    assert failed, f"no TFTP / netboot failure on the console before the SD boot: {before_sd}"
+    assert_no_netboot(events)
     assert target.card_digest() == before
     m = backend.machine(target.name)
     assert m["boot_mode"] == "install" and (m["last_attempt"] or {}).get("state") in (None, "pending"), m

@@ -7,14 +7,23 @@ and nginx-light built here, an nginx static backend (keep-alive) and two perfdhc
 network. perfdhcp relays (giaddr = its own address, a /16 subnet of its own in Kea's config); each case is
 a fresh ``config-set`` (empty leases, fresh hook). Every simulated client has its own chaddr (``-R``);
 option 82 is the same for all, but the hook's cache key includes the chaddr (``identity-params``), so each
-exchange costs one backend call and the cache saves only its REQUEST (checked: calls / exchanges).
+exchange costs one backend call and the cache saves only its REQUEST (checked: calls / exchanges ~= 1).
+
+Why not a randomised circuit-id (issue 3's suggestion): a perfdhcp template (``-T``) has exactly one
+randomised region, the 6 bytes ending at ``-O``, and perfdhcp fills that region with the client's MAC - in
+the REQUEST template with the chaddr of the OFFER. Placed inside the circuit-id, every client would share
+one chaddr, and Kea 2.2's per-client packet lock (by chaddr and client-id) queues or drops all but one
+packet per client, which measures the lock, not the hook. Distinct option-82 identities need a generator
+that writes two fields per client (not done here).
 
 Cases (ratios to Kea without the hook under the same offered load):
 0. ``baseline``: Kea without the hook;  1. hook loaded, no client matching (>= 0.95x);
 2. static fast nginx backend (>= 0.5x);  3. the malina backend (when it exists);
 4. backend answering in 100 ms at a fixed rate (>= 50 DORA/s, every reply with the backend's options);
-5. backend stopped / backend hung (>= 0.8x);  6. isolation: non-matching clients at a fixed rate while
-matching clients hit a hung backend (p99 < 10 ms, rate >= 0.9x of the same load without the hook).
+5. backend stopped / backend hung (>= 0.8x; OFFER/ACK p99 <= request-timeout-ms, the failure policy on
+both replies of every exchange, no backend answer);  6. isolation: non-matching clients at a fixed rate
+while matching clients hit a hung backend (p99 < 10 ms, rate >= 0.9x of the same load without the hook),
+with the default breaker and again with the breaker out of the way (the concurrency bound alone).
 """
 
 from __future__ import annotations
@@ -201,16 +210,40 @@ class Bench:
         if base is not None and target_ratio is not None and base.rate > 0:
             self.add(f"{case}_ratio", perf.rate / base.rate, "x baseline", target_ratio)
 
-    def coverage(self, case: str, perf: Perf) -> None:
+    def coverage(self, case: str, perf: Perf, share_target: str | None = None) -> None:
         """Share of completed exchanges answered by the backend; backend calls and cache hits per exchange."""
         stats = self.hl.hook_stats()
         answers = float(stats["backend-answers"])
         calls = float(stats["backend-calls"])
         hits = float(stats["cache-hits"])
         if perf.exchanges:
-            self.add(f"{case}_backend_answered_share", min(1.0, answers / perf.exchanges), "of exchanges")
-            self.add(f"{case}_backend_calls_per_exchange", calls / perf.exchanges, "calls")
+            self.add(f"{case}_backend_answered_share", min(1.0, answers / perf.exchanges), "of exchanges",
+                     share_target)
+            self.add(f"{case}_backend_calls_per_exchange", calls / perf.exchanges, "calls", "~= 1")
             self.add(f"{case}_cache_hits_per_exchange", hits / perf.exchanges, "hits")
+
+    def failure_policy(self, case: str, perf: Perf, timeout_ms: int) -> None:
+        """Matching clients get the failure policy within the timeout: OFFER/ACK p99 <= the request timeout,
+        the policy on both replies of every exchange (counter >= 2 per completed exchange), no answers."""
+        stats = self.hl.hook_stats()
+        self.add(f"{case}_offer_p99_vs_timeout", perf.do_p99, "ms", f"<= {timeout_ms}")
+        self.add(f"{case}_ack_p99_vs_timeout", perf.ra_p99, "ms", f"<= {timeout_ms}")
+        if perf.exchanges:
+            self.add(f"{case}_failure_policy_per_exchange", stats["failure-policy"] / perf.exchanges,
+                     "replies (OFFER + ACK)", ">= 2")
+        self.add(f"{case}_backend_answers", float(stats["backend-answers"]), "answers", "== 0")
+
+    def isolation(self, label: str, base_plain: Perf, stub_url: str, **extra: Any) -> None:
+        self.configure(hook=True, url=stub_url, **extra)
+        plain, matching = self.concurrently([(0, ISO_RATE, self.plain), (1, ISO_RATE, self.matching)])
+        self.add(f"{label}_plain_offer_p99", plain.do_p99, "ms", "< 10")
+        self.add(f"{label}_plain_ack_p99", plain.ra_p99, "ms", "< 10")
+        self.add(f"{label}_plain_rate_ratio", plain.rate / base_plain.rate, "x same load without hook",
+                 ">= 0.9")
+        self.add(f"{label}_matching_dora_per_s", matching.rate, "DORA/s")
+        stats = self.hl.hook_stats()
+        self.add(f"{label}_breaker_refusals", float(stats["breaker-open"]), "refusals")
+        self.add(f"{label}_overloaded_refusals", float(stats["overloaded"]), "refusals")
 
     # -- cases ----------------------------------------------------------------------------------------------
     def capacity(self, options: list[str], configure: Callable[[], None]) -> Perf:
@@ -226,7 +259,8 @@ class Bench:
         ratios: list[float] = []
         perf: Perf | None = None
         for _ in range(REPS):
-            base = self.capacity(self.matching, lambda: self.configure(hook=False))
+            # The same packets as the case (case 1 sends no option 97): only the hook differs.
+            base = self.capacity(options, lambda: self.configure(hook=False))
             perf = self.capacity(options, configure)
             ratios.append(perf.rate / base.rate)
             self.baselines.append(base.rate)
@@ -265,35 +299,39 @@ class Bench:
         self.add("slow100_dora_per_s", perf.rate, "DORA/s", ">= 50")
         self.add("slow100_offer_p50", perf.do_p50, "ms")
         self.add("slow100_offer_p99", perf.do_p99, "ms")
-        self.coverage("slow100", perf)
+        self.add("slow100_ack_p50", perf.ra_p50, "ms")
+        self.add("slow100_ack_p99", perf.ra_p99, "ms")
+        self.coverage("slow100", perf, share_target=">= 1.0")
         self.add("slow100_failure_policy", float(hl.hook_stats()["failure-policy"]), "replies", "== 0")
         hl.set_mode("install")
 
         print("case 5a: backend stopped", flush=True)
         backend = hl.run.container("backend")
         backend.stop(timeout=1)
+        timeout_ms = int(BASE_PARAMS["request-timeout-ms"])
         try:
-            self.paired("stopped", self.matching, lambda: self.configure(hook=True, url=stub_url), ">= 0.8")
+            perf = self.paired("stopped", self.matching, lambda: self.configure(hook=True, url=stub_url),
+                               ">= 0.8")
+            self.failure_policy("stopped", perf, timeout_ms)
         finally:
             backend.start()
             hl.run.wait_tcp(str(hl.lab.services.backend.address), hl.lab.services.backend.port)
 
         print("case 5b: backend hung", flush=True)
         hl.set_mode("hang")
-        self.paired("hung", self.matching, lambda: self.configure(hook=True, url=stub_url), ">= 0.8")
+        perf = self.paired("hung", self.matching, lambda: self.configure(hook=True, url=stub_url), ">= 0.8")
+        self.failure_policy("hung", perf, timeout_ms)
 
         print("case 6: isolation (non-matching at a fixed rate, matching on a hung backend)", flush=True)
         self.configure(hook=False)
         base_plain, _ = self.concurrently([(0, ISO_RATE, self.plain), (1, ISO_RATE, self.matching)])
-        self.configure(hook=True, url=stub_url)
-        plain, matching = self.concurrently([(0, ISO_RATE, self.plain), (1, ISO_RATE, self.matching)])
-        hl.set_mode("install")
-        self.add("isolation_plain_offer_p99", plain.do_p99, "ms", "< 10")
-        self.add("isolation_plain_ack_p99", plain.ra_p99, "ms", "< 10")
-        self.add("isolation_plain_rate_ratio", plain.rate / base_plain.rate, "x same load without hook",
-                 ">= 0.9")
-        self.add("isolation_matching_dora_per_s", matching.rate, "DORA/s")
         self.add("isolation_baseline_plain_offer_p99", base_plain.do_p99, "ms")
+        # 6a: default breaker (it opens after 3 timeouts); 6b: breaker out of the way, so only the
+        # concurrency bound (thread-pool-size - 1 calls) keeps the non-matching clients flowing.
+        self.isolation("isolation", base_plain, stub_url)
+        print("case 6b: isolation with the breaker out of the way (concurrency bound only)", flush=True)
+        self.isolation("isolation_nobreaker", base_plain, stub_url, **{"breaker-threshold": 1000000})
+        hl.set_mode("install")
         if self.baselines:
             self.add("baseline_spread", (max(self.baselines) - min(self.baselines)) / max(self.baselines),
                      "relative (machine noise)")
@@ -351,7 +389,9 @@ def summary(cases: list[dict[str, Any]]) -> str:
             f"100ms backend {v('slow100_dora_per_s')} DORA/s "
             f"(answered {v('slow100_backend_answered_share')}); "
             f"isolation p99 {v('isolation_plain_offer_p99')}/{v('isolation_plain_ack_p99')} ms, "
-            f"rate {v('isolation_plain_rate_ratio')}x")
+            f"rate {v('isolation_plain_rate_ratio')}x; without breaker "
+            f"{v('isolation_nobreaker_plain_offer_p99')}/{v('isolation_nobreaker_plain_ack_p99')} ms, "
+            f"{v('isolation_nobreaker_plain_rate_ratio')}x")
 
 
 def main() -> int:

@@ -145,10 +145,12 @@ def test_bmap_write_beyond_2gib(board: dict[str, str], backend: BackendStub, tmp
 
 # --- 2: a wrong bmap ---------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("holes", [True, False], ids=["sparse-probe", "no-holes-tr"])
 def test_stale_bmap_fails_the_write(board: dict[str, str], backend: BackendStub, plain_image: OsImage,
-                                    tmp_path: Path) -> None:
+                                    tmp_path: Path, holes: bool) -> None:
     """A bmap that leaves a data range unmapped: the stream's sha256 still matches, but the card would miss
-    that data. The skipped bytes must all be zero, so the write fails and the head stays zero."""
+    that data. The skipped bytes must all be zero, so the write fails and the head stays zero. Both checks:
+    the sparse scratch file, and tr for a run dir without holes (stat reports allocated blocks)."""
     assert plain_image.bmap is not None
     text = plain_image.bmap.read_text()
     raw = plain_image.raw.read_bytes()
@@ -167,7 +169,11 @@ def test_stale_bmap_fails_the_write(board: dict[str, str], backend: BackendStub,
     stale.write_text(text.replace(dropped + "\n", ""))
     card = _card(board)
     _setup(backend, plain_image, bmap=stale)
-    r = run_agent(board, "install", "--url", backend.url)
+    env = board
+    if not holes:
+        env = dict(board, PATH=_shim(tmp_path, "stat", '[[ "$*" == *%b* ]] && { echo 8; exit 0; }\n'
+                                     'exec /usr/bin/stat "$@"\n'))
+    r = run_agent(env, "install", "--url", backend.url)
     assert r.returncode == 6, r.stderr
     assert _head_zero(card)
     res = backend.state.results

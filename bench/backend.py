@@ -45,6 +45,7 @@ from backend.db import Database
 from backend.pgcluster import PgCluster
 from backend.schemas import MachineIn
 from backend.service import Service
+from harness.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "backend.json"
@@ -53,12 +54,6 @@ CONNECTIONS_OPEN = 8
 CONNECTIONS_MAX = 16
 SHA = "ab" * 32
 WRITE = "bench-write-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _port_hex(i: int) -> tuple[str, str]:
@@ -235,7 +230,7 @@ async def closed_loop(port: int, seconds: float) -> Run:
 
 
 def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MALINA_DB_URL": url,

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.cardfs import ThrottledCard  # noqa: E402
+from harness.netutil import free_port  # noqa: E402
 from harness.sim.osimage import MiB, OsImage, build_image  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "install.json"
@@ -47,12 +48,6 @@ REPS_THROTTLED = 2
 CARD_RATE = 50e6  # bytes/s: a good SD card's sustained write (class A1/U3 cards: 30-90 MB/s)
 TARGET_VERIFIED = 1.1
 TARGET_BMAP = 0.5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -130,7 +125,7 @@ def main() -> int:
                           data_bytes=int(SIZE * DATA_FRACTION) - 12 * MiB)
         fraction = _mapped_fraction(img)
         print(f"image built in {time.perf_counter() - t0:.0f} s, mapped {fraction:.1%}", flush=True)
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                                    "--directory", str(work)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)

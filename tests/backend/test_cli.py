@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +16,15 @@ import pytest
 from backend_helpers import READ, SHA, WRITE
 
 from backend.cli import main
+from harness.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_ARGS = ["--image-url", "http://10.89.0.5:8081/u.img.xz", "--image-sha256", SHA, "--image-size", "4096"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(db_url: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MALINA_DB_URL": db_url,

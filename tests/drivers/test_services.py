@@ -4,7 +4,6 @@ Kea container (kea-dhcp4 + kea-ctrl-agent)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,20 +17,15 @@ from harness.drivers.base import BackendError, InfraFailure, ProductFailure
 from harness.drivers.kea import AgentKea, DockerKea
 from harness.lab.docker_lab import LabRun
 from harness.lab.model import Lab
+from harness.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = {"url": "http://10.89.0.5:8081/ubuntu.img.xz", "sha256": "ab" * 32, "size": 1 << 20, "compression": "xz"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[HttpBackend]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite", "MALINA_TFTP_SERVER": "10.89.0.4",
            "MALINA_ADMIN_READ_TOKEN": "reader-token", "MALINA_ADMIN_WRITE_TOKEN": "writer-token"}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "backend", "serve", "--host", "127.0.0.1", "--port",
@@ -73,7 +67,7 @@ def test_backend_admin_round_trip(backend: HttpBackend, default_lab: Lab) -> Non
 
 
 def test_backend_down_is_an_infrastructure_error() -> None:
-    b = HttpBackend(f"http://127.0.0.1:{_free_port()}", "r" * 8, "w" * 8, timeout_s=1)
+    b = HttpBackend(f"http://127.0.0.1:{free_port()}", "r" * 8, "w" * 8, timeout_s=1)
     assert b.health() is False
     with pytest.raises(BackendError) as info:
         b.machines()

@@ -14,12 +14,7 @@ import pytest
 
 from harness.drivers.base import ProductFailure, SshError
 from harness.drivers.ssh import SshConnection, ensure_keypair
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from harness.netutil import free_port
 
 
 @pytest.fixture
@@ -31,7 +26,7 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     auth = tmp_path / "authorized_keys"
     auth.write_text(pub + "\n")
     auth.chmod(0o600)
-    port = _free_port()
+    port = free_port()
     cfg = tmp_path / "sshd_config"
     cfg.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {auth}\n"
                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin yes\n"
@@ -86,7 +81,7 @@ def test_wrong_key_fails_within_the_timeout(sshd: tuple[int, Path], tmp_path: Pa
 
 def test_nothing_listening_is_an_ssh_error() -> None:
     with pytest.raises(SshError) as info:
-        SshConnection("127.0.0.1", "root", Path("/nonexistent/key"), port=_free_port()).connect(1)
+        SshConnection("127.0.0.1", "root", Path("/nonexistent/key"), port=free_port()).connect(1)
     assert info.value.kind == "infrastructure"
 
 

@@ -16,16 +16,11 @@ import pytest
 import tftpy
 
 from harness.drivers.tftp import DirTftp
+from harness.netutil import free_port
 from harness.sim.tftptree import BOARD_DIR, standin_tree
 
 REPO = Path(__file__).resolve().parents[2]
 SERIAL = "6e87a417"
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -33,7 +28,7 @@ def server(tmp_path: Path) -> Iterator[tuple[DirTftp, int]]:
     root = tmp_path / "tftp"
     root.mkdir()
     log = tmp_path / "tftp.jsonl"
-    port = _free_udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     proc = subprocess.Popen([sys.executable, "-m", "harness.sim.tftpserver", "--root", str(root), "--log", str(log),
                              "--host", "127.0.0.1", "--port", str(port)], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

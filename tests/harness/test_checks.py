@@ -15,17 +15,12 @@ import pytest
 
 from harness.drivers.tftp import DirTftp
 from harness.lab.model import load_lab
+from harness.netutil import free_port
 from harness.session import Session, Target
 from scenarios.checks import assert_tree_served
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ("start4.elf", "config.txt")
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LocalSession(Session):
@@ -59,7 +54,7 @@ def test_the_log_is_checked_when_there_is_one(tmp_path: Path) -> None:
 def tftp_server(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     root = tmp_path / "tftp"
     root.mkdir()
-    port = _free_udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     proc = subprocess.Popen([sys.executable, "-m", "harness.sim.tftpserver", "--root", str(root), "--log",
                              str(tmp_path / "ignored.jsonl"), "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -21,16 +21,11 @@ import yaml
 
 from harness.drivers.backend import HttpBackend
 from harness.lab.model import Lab, LabConfigError, load_lab, parse_lab
+from harness.netutil import free_port
 from harness.session import RackSession
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = {"url": "http://127.0.0.5:8081/ubuntu.img.xz", "sha256": "AB" * 32, "size": 3 << 30, "compression": "xz"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ConsoleServer:
@@ -71,7 +66,7 @@ class ConsoleServer:
 
 @pytest.fixture
 def backend_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite", "MALINA_TFTP_SERVER": "127.0.0.4",
            "MALINA_ADMIN_READ_TOKEN": "rack-read-token", "MALINA_ADMIN_WRITE_TOKEN": "rack-write-token"}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "backend", "serve", "--host", "127.0.0.1", "--port",
@@ -208,7 +203,7 @@ def test_the_plugin_alone_runs_a_rack_board_test_without_docker(tmp_path: Path, 
                                                                  console_server: ConsoleServer) -> None:
     port = int(backend_url.rsplit(":", 1)[1])
     doc = rack_doc(tmp_path, port, console_server.port)
-    dead = _free_port()  # nothing listens here: rack-pi-03's (the relay board's) console is gone
+    dead = free_port()  # nothing listens here: rack-pi-03's (the relay board's) console is gone
     doc["boards"][2]["console"] = {"url": f"socket://127.0.0.1:{dead}"}
     out = run_plugin_alone(tmp_path, write_lab(tmp_path, doc))
     text = out.stdout + out.stderr

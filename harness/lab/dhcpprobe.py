@@ -13,7 +13,6 @@ import json
 import random
 import sys
 import threading
-import time
 from typing import Any
 
 from scapy.all import BOOTP, DHCP, IP, UDP, AsyncSniffer, Packet, conf, send  # type: ignore[attr-defined]
@@ -73,9 +72,12 @@ def exchange(server: str, giaddr: str, mac: str, circuit: bytes, remote: bytes, 
             if d["options"].get("message-type") == want["type"]:
                 got.set()
 
-    sniffer = AsyncSniffer(filter="udp and port 67", prn=on_packet, store=False)
+    started = threading.Event()
+    sniffer = AsyncSniffer(filter="udp and port 67", prn=on_packet, store=False, started_callback=started.set)
     sniffer.start()
-    time.sleep(0.5)
+    if not started.wait(30):  # an OFFER that comes before the capture socket is open would be lost
+        sniffer.stop(join=False)
+        return {"xid": xid, "sent": [], "received": [], "ok": False, "error": "the capture did not start"}
     base = IP(src=giaddr, dst=server) / UDP(sport=67, dport=67)
     relay_opt = ("relay_agent_information", _opt82(circuit, remote, vendor))
     client_opts: list[Any] = [(97, guid)] if guid is not None else []

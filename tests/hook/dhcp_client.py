@@ -54,9 +54,14 @@ class Client:
         self.lock = threading.Lock()
         self.waiting: dict[tuple[int, int], tuple[threading.Event, list[Any]]] = {}
         conf.verb = 0
-        self.sniffer = AsyncSniffer(filter="udp and dst port 67", prn=self.on_packet, store=False)
+        started = threading.Event()
+        self.sniffer = AsyncSniffer(filter="udp and dst port 67", prn=self.on_packet, store=False,
+                                    started_callback=started.set)
         self.sniffer.start()
-        time.sleep(0.5)
+        # replies to a packet sent before the capture socket is open would be lost (a loaded machine can
+        # take seconds to start scapy's capture): wait for it
+        if not started.wait(30):
+            raise SystemExit("dhcp_client: the capture did not start within 30 s")
 
     def on_packet(self, pkt: Packet) -> None:
         if BOOTP not in pkt or pkt[BOOTP].op != 2:

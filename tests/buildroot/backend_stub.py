@@ -5,7 +5,9 @@ netplan file, progress/result/booted POSTs (recorded), and ``/files/<name>`` ser
 faults on demand: ``truncate_at`` (close after N bytes), ``corrupt_at`` (flip one byte), ``rate_bps``
 (throttle, so a test can cut the power mid-write) and ``stall_at`` (send N bytes, then nothing while the
 connection stays open). ``progress_delay`` makes each "writing" progress POST take that long before it is recorded,
-and ``events`` keeps the order in which progress and result POSTs were recorded.
+and ``events`` keeps the order in which progress and result POSTs were recorded. Progress and result bodies are
+validated by the real backend's schemas: what the backend would refuse (422) is refused here too, and kept in
+``rejected``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from backend.schemas import ProgressIn, ResultIn
 
 
 @dataclass
@@ -35,6 +41,7 @@ class StubState:
     faults: dict[str, FileFault] = field(default_factory=dict)
     progress: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     booted: int = 0
     requests: list[str] = field(default_factory=list)
     progress_delay: float = 0.0
@@ -115,6 +122,15 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._send(422, b'{"detail": "bad json"}')
             return
+        schema: type[BaseModel] | None = {"/v1/install/tok/progress": ProgressIn,
+                                          "/v1/install/tok/result": ResultIn}.get(self.path)
+        if schema is not None:
+            try:
+                schema.model_validate(body)
+            except ValidationError as exc:
+                st.rejected.append((self.path, body))
+                self._send(422, json.dumps({"detail": str(exc)}).encode())
+                return
         if self.path == "/v1/install/tok/progress":
             if st.progress_delay and body.get("phase") == "writing":
                 time.sleep(st.progress_delay)

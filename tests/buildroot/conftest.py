@@ -54,8 +54,11 @@ def current_image(image_dir: Path) -> OsImage:
 
 @pytest.fixture
 def backend() -> Iterator[BackendStub]:
+    """The stand-in backend; after the test, no progress or result body may have been one the real backend
+    refuses (422: the report would be lost on a real rack)."""
     with BackendStub() as b:
         yield b
+    assert b.state.rejected == [], f"the backend would refuse these reports: {b.state.rejected}"
 
 
 @pytest.fixture

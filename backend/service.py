@@ -402,6 +402,10 @@ class Service:
             self._event(tx, m, "identity", f"MAC {mac} recorded from the installer", a)
         if a.state == "pending":
             self._set_state(tx, m, a, "netbooting")
+        elif a.state in ("writing", "verifying") and a.result_status is None:
+            # the installer asks again for a scenario it was already writing: the board was reset or lost power
+            # mid-install and netbooted again; the attempt starts over (its progress may go back to netbooting)
+            self._set_state(tx, m, a, "netbooting", " (the installer started again: reset or power cut mid-install)")
         spec = m.install
         assert spec is not None
         url = f"{base_url}/v1/install/{token}"

@@ -159,6 +159,24 @@ def test_illegal_progress_is_409(client: TestClient, path: list[str], to: str) -
     assert get_machine(client)["last_attempt"]["state"] == path[-2]  # unchanged
 
 
+def test_scenario_fetched_again_mid_write_restarts_the_attempt(client: TestClient) -> None:
+    """A power cut mid-write: the board netboots again with the same token; its fresh installer's progress
+    (netbooting, then writing from 0) is accepted, and the restart is in the machine's history."""
+    token = setup_machine(client)
+    assert client.get(f"/v1/install/{token}").status_code == 200
+    assert progress(client, token, "writing", 2048).status_code == 200
+    assert progress(client, token, "netbooting").status_code == 409  # the same installer may not go back
+    assert client.get(f"/v1/install/{token}").status_code == 200  # ... but a new one starts over
+    m = get_machine(client)
+    assert m["last_attempt"]["state"] == "netbooting" and m["attempts"] == 1
+    assert progress(client, token, "netbooting").status_code == 200
+    assert progress(client, token, "writing", 1024).status_code == 200
+    assert result(client, token).status_code == 200
+    assert get_machine(client)["boot_mode"] == "local"
+    events = client.get("/v1/admin/machines/pi-01/history", headers=auth()).json()["events"]
+    assert any("started again" in e["message"] for e in events), events
+
+
 def test_success_before_writing_and_booted_before_configured_are_409(client: TestClient) -> None:
     token = setup_machine(client)
     assert result(client, token).status_code == 409

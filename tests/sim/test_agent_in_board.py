@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.sim_only]
 
 MiB = 1 << 20
 FINISHED = r"malina: installer finished with status (?P<rc>\d+)"
-WRITE_START = r"malina: writing (?P<url>https?://\S+) \((?P<size>\d+) bytes"
+WRITE_START = r"malina: image (?P<url>https?://\S+) \((?P<size>\d+) bytes"  # announced after the scenario checks
 PROGRESS = r"malina: writing (?P<done>\d+)/(?P<total>\d+) MiB"
 LEASE_224 = r"malina-dhcp: lease \S+ on \S+, option 224 present"
 IMAGE_VERIFIED = b"malina: image verified"

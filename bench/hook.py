@@ -243,7 +243,7 @@ class Bench:
         self.add(f"{label}_matching_dora_per_s", matching.rate, "DORA/s")
         stats = self.hl.hook_stats()
         self.add(f"{label}_breaker_refusals", float(stats["breaker-open"]), "refusals")
-        self.add(f"{label}_overloaded_refusals", float(stats["overloaded"]), "refusals")
+        self.add(f"{label}_overloaded_drops", float(stats["overloaded"]), "dropped replies")
 
     # -- cases ----------------------------------------------------------------------------------------------
     def capacity(self, options: list[str], configure: Callable[[], None]) -> Perf:

@@ -87,7 +87,9 @@ int pkt4_send(CalloutHandle& handle) {
             return (0);  // a NAK (or anything else) is left as Kea made it, and costs no backend call
         }
         DecisionPtr decision = engine->decide(*query);
-        if (decision) {
+        if (decision && decision->drop) {
+            handle.setStatus(CalloutHandle::NEXT_STEP_DROP);   // overloaded: no reply, the client retries
+        } else if (decision) {
             Engine::apply(*decision, *response);
         }
     } catch (const std::exception& ex) {

@@ -16,6 +16,7 @@ typedef std::chrono::steady_clock Clock;
 
 struct Decision {
     bool from_backend = false;                 ///< false: the failure policy
+    bool drop = false;                         ///< send no reply at all (overloaded: the client retries)
     std::vector<uint16_t> remove;              ///< codes deleted from the response first
     std::vector<isc::dhcp::OptionPtr> set;     ///< options set or replaced (cloned per response)
 };

@@ -136,6 +136,9 @@ Engine::Engine(const Config& cfg, std::shared_ptr<Fetcher> fetcher, Now now, Poo
         failure->set.push_back(encodeOption(isc::dhcp::DHO_TFTP_SERVER_NAME, "0.0.0.0"));
     }
     failure_ = failure;
+    std::shared_ptr<Decision> drop(new Decision());
+    drop->drop = true;
+    drop_ = drop;
     publish();
 }
 
@@ -280,9 +283,11 @@ DecisionPtr Engine::decide(Pkt4& query) {
 }
 
 DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
-    // Every failure is cached for negative-cache-ttl-ms, refusals included: the REQUEST of an
-    // exchange whose DISCOVER was refused gets the same answer (the OFFER and the ACK agree)
-    // instead of a second try that might reach the backend.
+    // Every failure is cached for negative-cache-ttl-ms, breaker refusals included: the REQUEST of
+    // an exchange whose DISCOVER was refused gets the same answer (the OFFER and the ACK agree)
+    // instead of a second try that might reach the backend. An overloaded client is not refused but
+    // dropped, uncached: no reply, so it retransmits (DHCP's own back-pressure) and its next packet
+    // gets a fresh chance; the failure policy is for a backend that failed, not for a burst.
     auto negative = [&]() {
         DecisionPtr d = fail();
         cache_.put(key, d, cfg_.negative_cache_ttl_ms, now_());
@@ -295,7 +300,7 @@ DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
         logFailure(LogKind::Overloaded, [&](uint64_t s) {
             LOG_WARN(remote_options_logger, REMOTE_OPTIONS_OVERLOADED).arg(in_flight).arg(s);
         });
-        return (negative());
+        return (drop_);
     }
     if (ticket.admit == BackendGuard::Admit::Open) {
         bump(BREAKER_OPEN);

@@ -111,6 +111,7 @@ private:
     BackendGuard guard_;
     RateLimiter limiter_;
     DecisionPtr failure_;
+    DecisionPtr drop_;   ///< overloaded: no reply (never cached)
     std::atomic<uint64_t> counters_[COUNTER_COUNT];
     std::atomic<int64_t> next_publish_;
     std::atomic<bool> threading_warned_;

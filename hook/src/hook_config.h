@@ -13,7 +13,7 @@
 namespace isc {
 namespace remote_options {
 
-/// What a matching client gets when the backend is slow, down, overloaded or answers garbage.
+/// What a matching client gets when the backend is slow, down or answers garbage (an overloaded client gets no reply at all).
 enum class FailurePolicy {
     BootLocal,    ///< option 66 = "0.0.0.0", every other allowed option removed
     PassThrough,  ///< the response exactly as Kea built it

@@ -224,6 +224,27 @@ def test_hung_backend_does_not_delay_other_clients(fresh: HookLab) -> None:
         assert r["offer_ms"] < 100, f"non-matching OFFER took {r['offer_ms']:.0f} ms (timeout {timeout_ms})"
 
 
+def test_overloaded_client_is_dropped_not_sent_to_boot_local(fresh: HookLab) -> None:
+    """More matching clients at once than max-concurrent-requests (2 here), the backend slow: the two with a
+    slot get the failure policy at the timeout; the third gets no reply at all (it retransmits later), never
+    a boot-local answer that would send a board to its old card."""
+    fresh.set_mode("hang")
+    before = fresh.hook_stats()
+    clients = [new_client(fresh, request=False) for _ in range(3)]
+    results = fresh.exchange(clients, parallel=True)
+    answered = [r for r in results if r["offer"] is not None]
+    assert len(answered) == 2, results
+    assert all(text(r["offer"], 66) == "0.0.0.0" and text(r["offer"], 224) is None for r in answered), results
+    after = fresh.hook_stats()
+    assert after["overloaded"] - before["overloaded"] == 1, (before, after)
+    assert "REMOTE_OPTIONS_OVERLOADED" in fresh.kea_logs()
+    # the dropped client's retransmission, once the backend answers again, gets its install options
+    fresh.set_mode("install")
+    dropped = next(c for c, r in zip(clients, results, strict=True) if r["offer"] is None)
+    [again] = fresh.exchange([{**dropped, "request": True}])
+    assert_install(fresh, again)
+
+
 def test_backend_stopped(fresh: HookLab) -> None:
     backend = fresh.run.container("backend")
     backend.stop(timeout=1)

@@ -283,11 +283,12 @@ DecisionPtr Engine::decide(Pkt4& query) {
 }
 
 DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
-    // Every failure is cached for negative-cache-ttl-ms, breaker refusals included: the REQUEST of
-    // an exchange whose DISCOVER was refused gets the same answer (the OFFER and the ACK agree)
-    // instead of a second try that might reach the backend. An overloaded client is not refused but
-    // dropped, uncached: no reply, so it retransmits (DHCP's own back-pressure) and its next packet
-    // gets a fresh chance; the failure policy is for a backend that failed, not for a burst.
+    // Every failure is cached for negative-cache-ttl-ms, refusals included: the REQUEST of an
+    // exchange whose DISCOVER was refused gets the same answer (the OFFER and the ACK agree)
+    // instead of a second try that might reach the backend. An overloaded client while the backend's
+    // calls are moving (one completed, or started from idle, within connect-timeout-ms) is a burst:
+    // it is dropped, uncached, so it retransmits (DHCP's own back-pressure) with a fresh chance,
+    // instead of being told to boot local. Overloaded with every call stuck: the failure policy.
     auto negative = [&]() {
         DecisionPtr d = fail();
         cache_.put(key, d, cfg_.negative_cache_ttl_ms, now_());
@@ -300,7 +301,10 @@ DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
         logFailure(LogKind::Overloaded, [&](uint64_t s) {
             LOG_WARN(remote_options_logger, REMOTE_OPTIONS_OVERLOADED).arg(in_flight).arg(s);
         });
-        return (drop_);
+        if (guard_.movingWithin(now_(), std::chrono::milliseconds(cfg_.connect_timeout_ms))) {
+            return (drop_);
+        }
+        return (negative());
     }
     if (ticket.admit == BackendGuard::Admit::Open) {
         bump(BREAKER_OPEN);

@@ -5,7 +5,7 @@ namespace remote_options {
 
 BackendGuard::BackendGuard(unsigned max_concurrent, unsigned threshold, long open_ms)
     : max_(max_concurrent), threshold_(threshold), open_ms_(open_ms), in_flight_(0), open_(false),
-      open_until_(0), probing_(false), failures_(0) {
+      open_until_(0), probing_(false), progress_(0), failures_(0) {
 }
 
 namespace {
@@ -42,6 +42,9 @@ BackendGuard::Ticket BackendGuard::admit(Clock::time_point now, unsigned limit) 
             return (t);
         }
     } while (!in_flight_.compare_exchange_weak(cur, cur + 1));
+    if (cur == 0) {
+        progress_.store(ticks(now), std::memory_order_relaxed);   // a start from idle
+    }
     t.admit = Admit::Go;
     return (t);
 }
@@ -49,6 +52,7 @@ BackendGuard::Ticket BackendGuard::admit(Clock::time_point now, unsigned limit) 
 BackendGuard::Transition BackendGuard::release(const Ticket& ticket, bool transport_ok,
                                                Clock::time_point now) {
     in_flight_.fetch_sub(1);
+    progress_.store(ticks(now), std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mutex_);
     if (ticket.probe) {
         probing_.store(false);   // only the probe's own release ends the half-open probe
@@ -75,6 +79,10 @@ BackendGuard::Transition BackendGuard::release(const Ticket& ticket, bool transp
         return (Transition::Opened);
     }
     return (Transition::None);
+}
+
+bool BackendGuard::movingWithin(Clock::time_point now, std::chrono::milliseconds window) const {
+    return (ticks(now) - progress_.load(std::memory_order_relaxed) < ticks(Clock::time_point(window)));
 }
 
 unsigned BackendGuard::consecutiveFailures() {

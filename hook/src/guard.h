@@ -40,6 +40,11 @@ public:
     Transition release(const Ticket& ticket, bool transport_ok, Clock::time_point now);
 
     unsigned inFlight() const { return (in_flight_.load()); }
+
+    /// Whether the backend made progress within `window` before `now`: a call completed (either way),
+    /// or the first of the calls in flight started, no longer ago than that. An overloaded guard whose
+    /// calls are moving is a burst; one whose calls all sit there is a slow or hung backend.
+    bool movingWithin(Clock::time_point now, std::chrono::milliseconds window) const;
     unsigned consecutiveFailures();
 
 private:
@@ -51,6 +56,7 @@ private:
     std::atomic<bool> open_;
     std::atomic<int64_t> open_until_;    ///< Clock ticks since its epoch
     std::atomic<bool> probing_;
+    std::atomic<int64_t> progress_;      ///< ticks of the last completion, or of a start from idle
     std::mutex mutex_;
     unsigned failures_;
 };

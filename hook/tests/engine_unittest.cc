@@ -277,6 +277,16 @@ TEST_F(EngineTest, OverloadedClientIsDroppedUncachedAndServedOnItsRetransmission
     EXPECT_TRUE(refused->set.empty());
     EXPECT_EQ(1u, engine->counter(OVERLOADED));
     EXPECT_EQ(0u, engine->counter(FAILURES));
+    // The call in flight has been stuck for longer than the connect timeout: not a burst any more, a
+    // stuck backend; the next overloaded client gets the failure policy at once.
+    now_ += std::chrono::milliseconds(cfg_.connect_timeout_ms + 1);
+    test::PacketSpec three = client(3);
+    DecisionPtr stuck = engine->decide(*test::parsedQuery(three));
+    ASSERT_TRUE(stuck);
+    EXPECT_FALSE(stuck->drop);
+    EXPECT_FALSE(stuck->from_backend);
+    EXPECT_EQ(2u, engine->counter(OVERLOADED));
+    EXPECT_EQ(1u, engine->counter(FAILURES));
     {
         std::lock_guard<std::mutex> lock(m);
         release = true;

@@ -179,7 +179,7 @@ def _copy_sparse(src: Path, dst_fd: int, offset: int) -> None:
                 left -= len(chunk)
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(4 * MiB):
@@ -279,7 +279,7 @@ def build_image(
     finally:
         boot_fs.unlink(missing_ok=True)
         root_fs.unlink(missing_ok=True)
-    sha = _sha256_file(raw)
+    sha = sha256_file(raw)
     bmap_path: Path | None = None
     if bmap:
         bmap_path = workdir / f"{name}.bmap"

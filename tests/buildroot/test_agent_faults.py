@@ -5,7 +5,6 @@ after the result)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import time
@@ -16,7 +15,7 @@ from backend_stub import BackendStub, FileFault
 
 from backend.schemas import ProgressIn
 from conftest import AGENT, OVERLAY, run_agent
-from harness.sim.osimage import MiB, OsImage, blank_card
+from harness.sim.osimage import MiB, OsImage, blank_card, sha256_file
 
 LIB = OVERLAY / "usr" / "lib" / "malina"
 GiB = 1024 * MiB
@@ -29,14 +28,6 @@ def _card(env: dict[str, str], size: int = 80 * MiB) -> Path:
         f.seek(510)
         f.write(b"\x55\xaa")
     return card
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(8 * MiB):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _head_zero(card: Path) -> bool:
@@ -133,7 +124,7 @@ def test_bmap_write_beyond_2gib(board: dict[str, str], backend: BackendStub, tmp
         f.seek(far)
         f.write(b"X" * MiB)
     url = backend.serve("big.img", img)
-    r = run_agent(board, "write", "--url", url, "--sha256", _sha(img), "--size", str(size), "--bmap",
+    r = run_agent(board, "write", "--url", url, "--sha256", sha256_file(img), "--size", str(size), "--bmap",
                   str(bmap), timeout=600)
     assert r.returncode == 0, r.stderr
     with card.open("rb") as f:
@@ -232,7 +223,7 @@ def test_unexpected_error_is_reported(board: dict[str, str], backend: BackendStu
     """cp fails while the install files are staged (a set -e exit nobody handles): INSTALL FAILED on the
     console, a failure report, the card untouched."""
     card = _card(board)
-    before = _sha(card)
+    before = sha256_file(card)
     _setup(backend, plain_image)
     env = dict(board, PATH=_shim(tmp_path, "cp", "exit 1\n"))
     r = run_agent(env, "install", "--url", backend.url)
@@ -240,7 +231,7 @@ def test_unexpected_error_is_reported(board: dict[str, str], backend: BackendStu
     assert "INSTALL FAILED: unexpected error" in r.stderr
     res = backend.state.results
     assert len(res) == 1 and res[0]["status"] == "failure" and "cp" in res[0]["error"], res
-    assert _sha(card) == before
+    assert sha256_file(card) == before
     assert not any(q.startswith("GET /files/image") for q in backend.state.requests)
 
 
@@ -249,12 +240,12 @@ def test_unexpected_error_is_reported(board: dict[str, str], backend: BackendStu
 def test_broken_hash_tool_refused_before_writing(board: dict[str, str], backend: BackendStub,
                                                  plain_image: OsImage, tmp_path: Path) -> None:
     card = _card(board)
-    before = _sha(card)
+    before = sha256_file(card)
     _setup(backend, plain_image)
     env = dict(board, MALINA_HASH="openssl", PATH=_shim(tmp_path, "openssl", "exit 1\n"))
     r = run_agent(env, "install", "--url", backend.url, timeout=60)
     assert r.returncode == 5, r.stderr
-    assert _sha(card) == before
+    assert sha256_file(card) == before
     assert "sha256 tool" in backend.state.results[0]["error"]
 
 

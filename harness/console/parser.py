@@ -7,7 +7,7 @@ e.g. when a live console has been quiet for a while), ``finish()`` flushes what 
 decoded as UTF-8 with ``errors="replace"``, control characters, ANSI escape sequences and undecodable bytes
 are dropped, and lines that match nothing are ignored.
 
-Handled format generations (/work/shared/pi4/README.md section 0): the 2020-21 single-line banner with
+Handled format generations (tests/data/pi4/SPEC.md section 0): the 2020-21 single-line banner with
 trailing ``0x<serial> 0x<boardrev>``, the 2022 two-line banner (``BOOTMODE: … serial … boardrev …``), the
 2024+ ``"%6.2f "`` timestamp prefix (values may jump backwards) with a ``BOOTSYS`` banner pair, TAB or space
 indentation (HDMI transcriptions too, with their ``boot: mode …`` diagnostics line), ``op:`` lines with the

@@ -3,11 +3,13 @@
 The text format is the one ``rpi-eeprom-config`` prints: ``KEY=VALUE`` lines, ``#`` comments and ``[section]``
 filter lines (``[all]``; the simulated board applies every section, as a Pi 4 with no conditional filters
 matching would apply ``[all]``). Defaults follow the bcm2711 bootloader documentation
-(/work/shared/pi4/README.md, DOC-BL), except ``NET_BOOT_MAX_RETRIES`` whose default here is 1: the value
+(tests/data/pi4/SPEC.md, [DOC-BL]), except ``NET_BOOT_MAX_RETRIES`` whose default here is 1: the value
 malina's boards are configured with (issue 6); the documented factory default is 0.
 
 Time values are milliseconds, as in the real config; documented minimums are applied (a smaller value is
 raised to the minimum, as the bootloader does). ``seconds(...)`` scales them by the lab's time factor.
+
+Bracketed keys ([DOC-BL], [W-E58], …) name the sources listed at the end of tests/data/pi4/SPEC.md.
 """
 
 from __future__ import annotations

@@ -2,21 +2,21 @@
 
 It talks to the world only through ``Network``, ``Card``, ``Uart`` and ``Clock``, so unit tests drive it
 against fakes and the board (``firmware.py``) against the real interface and card. Behaviour and its
-sources: /work/shared/pi4/README.md (section letters below refer to it).
+sources: tests/data/pi4/SPEC.md (section letters below refer to it, bracketed keys to its source list).
 
 - (c) BOOT_ORDER nibbles are tried least significant first; ``order`` prints the not-yet-tried nibbles;
   0xf (RESTART) starts over, 0xe (STOP) halts, 0x0 (SD CARD DETECT) prints ``SD (00)`` and waits for a card,
-  undefined nibbles are tried as SD ("Map undefined boot-modes in BOOT_ORDER to SD", RN 2020-06-03).
+  undefined nibbles are tried as SD ("Map undefined boot-modes in BOOT_ORDER to SD" [RN 2020-06-03]).
 - NET_BOOT_MAX_RETRIES / SD_BOOT_MAX_RETRIES: retries per mode per pass (-1 = forever); counters reset at
-  every mode switch. Each retry prints the ``Boot mode:`` line again (E559 shows it twice for two tries).
-  A TFTP failure with retries left waits 5 s first (RN 2020-06-03); a DHCP failure does not (the
-  W-E58-timing trace shows the next DHCP cycle right at +45 s).
+  every mode switch. Each retry prints the ``Boot mode:`` line again ([E559] shows it twice for two tries).
+  A TFTP failure with retries left waits 5 s first [RN 2020-06-03]; a DHCP failure does not (the
+  [W-E58-timing] trace shows the next DHCP cycle right at +45 s).
 - MAX_RESTARTS (default -1) bounds RESTART; past it: "Restart limit … Watchdog reset" and a fresh boot.
 - (b) TFTP: serial-prefix probing, self-update probes, start4.elf + fixup4.dat, then start4.elf reads
   config.txt / cmdline.txt / kernel8.img over TFTP itself (no new DHCP). A failure in that stage is not
-  handled by BOOT_ORDER (inferred from the Pi 5 report E687): the board hangs until power is cut.
+  handled by BOOT_ORDER (inferred from the Pi 5 report [E687]): the board hangs until power is cut.
 - Delays that are not timeouts (power-on to first mode, link negotiation, the LED error pattern between
-  modes) use the real-hardware durations of the README, scaled by the time factor like the timeouts.
+  modes) use the real-hardware durations of SPEC.md, scaled by the time factor like the timeouts.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from harness.sim.bootloader_tftp import Tftp, TftpResult
 
 # Real-hardware durations (seconds), scaled by the time factor.
 POWER_ON_S = 2.3  # banner → first "Boot mode:" (sd-boot-timestamped-01: 0.61 → 2.39)
-LINK_S = 2.8  # "wait for link" → "Link ready" on a CM4 (CMP43)
-MODE_SWITCH_S = 2.0  # LED error pattern between modes: "every few seconds" (E140), inferred
-TFTP_RETRY_PAUSE_S = 5.0  # "wait 5 seconds before retrying" after a TFTP failure (RN 2020-06-03)
+LINK_S = 2.8  # "wait for link" → "Link ready" on a CM4 [CMP43]
+MODE_SWITCH_S = 2.0  # LED error pattern between modes: "every few seconds" [E140], inferred
+TFTP_RETRY_PAUSE_S = 5.0  # "wait 5 seconds before retrying" after a TFTP failure [RN 2020-06-03]
 CARD_POLL_S = 1.0  # SD CARD DETECT: how often the sim looks for a newly inserted card
 # Probes between config.txt and start4.elf, in the order a real loader asked for them:
-# ENABLE_SELF_UPDATE=1 (the default): the 2024 build's sequence as an RPIBOOT server saw it (USB214, DOC-BL);
-# without self-update: the Dec-2019 beta's recovery probes (W-E74).
+# ENABLE_SELF_UPDATE=1 (the default): the 2024 build's sequence as an RPIBOOT server saw it [USB214, DOC-BL];
+# without self-update: the Dec-2019 beta's recovery probes [W-E74].
 SELF_UPDATE_PROBES = ("vl805.sig", "pieeprom.sig", "pieeprom.upd", "recover4.elf", "fixup4rc.dat", "recovery.elf",
                       "fixup_rc.dat")
 RECOVERY_PROBES = ("recover4.elf", "recovery.elf")
@@ -254,7 +254,7 @@ class Bootloader:
 
     def _shown_gateway(self, lease: Lease) -> str:
         """The ``gw`` of the ``NET`` line: 0.0.0.0 when the TFTP server is on-link even though option 3 was
-        sent (observed, NST/E376); the router otherwise (inferred: the bootloader must route then)."""
+        sent (observed [NST, E376]); the router otherwise (inferred: the bootloader must route then)."""
         if lease.tftp is None or lease.router is None:
             return "0.0.0.0"
         net = ipaddress.IPv4Network(f"{lease.ip}/{lease.mask}", strict=False)

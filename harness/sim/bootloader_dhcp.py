@@ -1,9 +1,10 @@
 """DHCP as the Pi 4 EEPROM bootloader speaks it: the frames, byte for byte, and their decoding.
 
 Everything here is pure (bytes in, bytes out); the exchange itself lives in ``bootloader_net``.
-Reference: /work/shared/pi4/README.md section (a) and the decodes in /work/shared/pi4/wire/.
+Reference: tests/data/pi4/SPEC.md section (a) and the decodes in tests/data/pi4/wire/; bracketed keys
+([W-E58], …) name the sources listed at the end of SPEC.md.
 
-DISCOVER (observed, W-E58 / W-T183): Ethernet broadcast from the board MAC, IPv4 0.0.0.0 → 255.255.255.255,
+DISCOVER (observed [W-E58, W-T183]): Ethernet broadcast from the board MAC, IPv4 0.0.0.0 → 255.255.255.255,
 TTL 64, a random non-zero IP ID, no DF; UDP 68 → 67 with a checksum; BOOTP op 1, secs 0, flags 0 (the
 broadcast bit clear), all addresses 0, empty sname/file, then exactly these options in this order:
 53=1, 55 (14 codes), 93=0 ("IA x86 PC"), 94=01 02 01, 97 (17 bytes), 60 "PXEClient:Arch:00000:UNDI:002001",
@@ -42,10 +43,10 @@ def option97(serial: int, revision: int, mac: bytes, setting: int = OPTION97_RPI
 
     ``setting`` is ``DHCP_OPTION97``: the default is the ``RPi4`` fourcc, 0 the old layout (the serial
     four times), any other value a custom 4-byte prefix in place of the fourcc [DOC-BL].
-    Byte order follows the newest observation (a 2023 CM4, W-CMP16 / cmprovision#16): the fourcc
+    Byte order follows the newest observation (a 2023 CM4 [W-CMP16]): the fourcc
     big-endian ("4iPR" on the wire), the board revision little-endian, the MAC's 4 least significant bytes
     in wire order. The serial's byte order is not observed in the new layout (only its first byte);
-    little-endian is used, as in the old layout, where the late-2019 capture (W-E58) shows it little-endian.
+    little-endian is used, as in the old layout, where the late-2019 capture [W-E58] shows it little-endian.
     """
     if len(mac) != 6:
         raise ValueError("mac must be 6 bytes")
@@ -120,7 +121,7 @@ def udp_frame(
     ip_id: int | None = None,
 ) -> bytes:
     """Ethernet + IPv4 (TTL 64, no DF, random non-zero ID) + UDP (checksummed; a computed 0 is sent as
-    0xffff, RN 2020-12-11) around ``payload``."""
+    0xffff [RN 2020-12-11]) around ``payload``."""
     ident = ip_id if ip_id is not None else random.randint(1, 0xFFFF)
     src = ipaddress.IPv4Address(src_ip).packed
     dst = ipaddress.IPv4Address(dst_ip).packed
@@ -256,7 +257,7 @@ def parse_reply(frame: bytes) -> DhcpReply:
 
 def retransmit_offsets(req_timeout: float, dhcp_timeout: float) -> list[float]:
     """When, inside one DHCP_TIMEOUT cycle, the bootloader (re)sends: the only real timing trace
-    (W-E58-timing: DISCOVERs at +0, +8, +24 s, next cycle at +45 s with the defaults 4000/45000 ms) fits
+    ([W-E58-timing]: DISCOVERs at +0, +8, +24 s, next cycle at +45 s with the defaults 4000/45000 ms) fits
     a wait that starts at 2 x DHCP_REQ_TIMEOUT and doubles; the spacing is documented only as
     "DHCP_REQ_TIMEOUT before retrying" [DOC-BL], so this backoff is inferred from that trace."""
     offsets = [0.0]

@@ -6,6 +6,8 @@ reported to the console (``DHCP src: …`` block), usable or not. An OFFER is us
 and says where to boot from: option 66, or option 43 with the PXE_OPTION43 menu entry [NST, DOC-BL]; a
 proxyDHCP reply (yiaddr 0 with the PXE menu) supplies the TFTP server for an address from another server
 [E376]. Options 67 and ``file`` are ignored [F1850, E69].
+
+Bracketed keys ([DOC-BL], [W-E58], …) name the sources listed at the end of tests/data/pi4/SPEC.md.
 """
 
 from __future__ import annotations
@@ -181,12 +183,12 @@ class DhcpClient:
         elif proxy is not None:
             tftp, source = (proxy.ip_option(54) or proxy.src_ip), "proxy"
         elif ack.siaddr != "0.0.0.0":
-            # precedence siaddr vs. the replying server is inferred, not documented [README (a)]
+            # precedence siaddr vs. the replying server is inferred, not documented [SPEC.md (a)]
             tftp, source = ack.siaddr, "siaddr"
         else:
             tftp, source = None, "none"
         if tftp == "0.0.0.0":
-            # Option 66 = "0.0.0.0": no evidence of the real behaviour exists [README (a)]; issue 6 asks
+            # Option 66 = "0.0.0.0": no evidence of the real behaviour exists [SPEC.md (a)]; issue 6 asks
             # that it makes the network attempt fail (the backend's "boot locally" answer).
             tftp = None
         return Lease(

@@ -5,6 +5,8 @@
   unverified on the wire, so 1024 is kept);
 - an unanswered RRQ is repeated every 2.0 s (x the lab time factor) until TFTP_FILE_TIMEOUT;
 - existence probes are started and aborted with TFTP ERROR 0 "Early terminate" [STR, CMP5, E87].
+
+Bracketed keys ([DOC-BL], [W-E58], …) name the sources listed at the end of tests/data/pi4/SPEC.md.
 """
 
 from __future__ import annotations

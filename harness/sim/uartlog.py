@@ -21,7 +21,7 @@ advance a board-time cursor by their transmit time at 115200 baud, so lines prin
 ``event(name, **fields)`` writes each event's text to ``stream`` at once (flushed).
 ``render`` raises ``ValueError`` for an unknown event name or generation, or a missing field.
 
-Generations (/work/shared/pi4/README.md section 0):
+Generations (tests/data/pi4/SPEC.md section 0; bracketed keys name its sources):
 
 - ``"2021"``: the single-line banner ``RPi: BOOTLOADER release VERSION:… DATE: … BOOTMODE: 0x00000006 part: 0
   BUILD_TIMESTAMP=… 0x<serial> 0x<boardrev> 0x<stc>``, ``NET_BOOT:`` link line, no timestamps.
@@ -113,7 +113,7 @@ class Build:
     phy_id: bool = True
 
 
-# One real release per generation (from the logs in /work/shared/pi4/logs and the strings file).
+# One real release per generation (from the logs in tests/data/pi4/logs and the strings file there).
 BUILDS = {
     "2021": Build("c258ef8f", "Jul  6 2021", "11:44:56", 1625568293, phy_id=False),
     "2022": Build("0fc8fc8e", "2022/12/07", "14:24:15", 1670423055),
@@ -482,7 +482,7 @@ class UartLog:
         self._log(out, f"0x{boardrev & 0xFFFFFFFF:08x} 0x00000000 0x00001fff")
         self._log(out, "MEM GPU: 76 ARM: 948 TOTAL: 1024")
         self._log(out, f"Starting {file} @ 0x{address:08x} partition {partition}")
-        if self._net_up:  # a 2021 build printed it right after "Starting" (YOCTO); inferred for netboot
+        if self._net_up:  # a 2021 build printed it right after "Starting" [YOCTO]; inferred for netboot
             self._log(out, "Stopping network")
             self._net_up = False
         self._log(out, "PCI reset")

@@ -173,7 +173,7 @@ class BootStrategy:
                 net = {k: v.decode() for k, v in m.match.groupdict().items()}
                 if answers and not re.search(NEW_ATTEMPT, m.before):
                     # the same answer's NET line again: the bootloader prints it before and after its ARP for
-                    # the TFTP server (NET, ARP, NET: /work/shared/pi4/logs/netboot-success-01.log)
+                    # the TFTP server (NET, ARP, NET: tests/data/pi4/logs/netboot-success-01.log)
                     continue
                 answers.append(net["tftp"])
                 self.report.facts["net"] = net

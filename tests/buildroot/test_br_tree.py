@@ -1,8 +1,8 @@
 """Static checks of the BR2_EXTERNAL tree: defconfig symbols, package files, overlay references, TFTP
 layout inputs and shellcheck on every shell script.
 
-The Buildroot symbol list comes from ``$MALINA_SHARED/buildroot/br2-symbols-2026.02.3.txt`` (default: the
-repository's ``../shared``); with ``BR2_CHECKOUT=/path/to/buildroot`` the symbols are read from that
+The Buildroot symbol list comes from ``tests/data/buildroot/br2-symbols-2026.02.3.txt`` (see
+``tests/data/README.md``); with ``BR2_CHECKOUT=/path/to/buildroot`` the symbols are read from that
 checkout's Config.in files instead."""
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ def _buildroot_symbols() -> set[str]:
         files = [p for p in root.rglob("Config.in*") if p.name != "Config.in.legacy" and p.is_file()]
         assert files, f"BR2_CHECKOUT={checkout} has no Config.in files"
         return {m for p in files for m in CONFIG_RE.findall(p.read_text(errors="replace"))}
-    shared = Path(os.environ.get("MALINA_SHARED", REPO.parent / "shared"))
-    listing = shared / "buildroot" / "br2-symbols-2026.02.3.txt"
-    assert listing.is_file(), f"{listing} missing (set MALINA_SHARED or BR2_CHECKOUT)"
+    listing = REPO / "tests" / "data" / "buildroot" / "br2-symbols-2026.02.3.txt"
+    assert listing.is_file(), f"{listing} missing"
     return {ln.strip() for ln in listing.read_text().splitlines() if ln.startswith("BR2_")}
 
 

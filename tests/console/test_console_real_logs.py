@@ -1,11 +1,10 @@
-"""The parser on every real log in ``$MALINA_SHARED/pi4/logs`` (default: ``<repo>/../shared``).
+"""The parser on every real log in ``tests/data/pi4/logs`` (origins: ``tests/data/pi4/README.md``).
 
 Expected values are read by hand from each log (see the log's own header for the board and BOOT_ORDER).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,14 @@ import pytest
 from harness.console.parser import ConsoleParser, parse_bytes
 
 REPO = Path(__file__).resolve().parents[2]
-LOGS = Path(os.environ.get("MALINA_SHARED", REPO.parent / "shared")) / "pi4" / "logs"
+LOGS = REPO / "tests" / "data" / "pi4" / "logs"
 
 Events = list[dict[str, Any]]
 
 
 def load(name: str) -> Events:
     path = LOGS / name
-    assert path.is_file(), f"{path} missing (set MALINA_SHARED)"
+    assert path.is_file(), f"{path} missing"
     return parse_bytes(path.read_bytes())
 
 

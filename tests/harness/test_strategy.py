@@ -4,7 +4,6 @@ timestamped (2024) console lines."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -217,14 +216,14 @@ def test_a_boot_local_answer_then_the_retry_installs() -> None:
     assert s.report.facts["dhcp_answers"][:2] == ["0.0.0.0", "10.89.0.4"]
 
 
-LOGS = Path(os.environ.get("MALINA_SHARED", REPO.parent / "shared")) / "pi4" / "logs"
+LOGS = REPO / "tests" / "data" / "pi4" / "logs"
 BANNER_LINE = "RPi: BOOTLOADER release VERSION:8ba17717 DATE: 2022/09/08 TIME: 10:18:10"
 
 
 def test_an_answer_printed_twice_is_one_attempt_real_log() -> None:
     """A real IPv4 netboot prints its NET line twice per DHCP answer (NET, ARP, NET): one answer, not two."""
     path = LOGS / "netboot-success-01.log"
-    assert path.is_file(), f"{path} missing (set MALINA_SHARED)"
+    assert path.is_file(), f"{path} missing"
     lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(("#", "[..."))]
     assert sum(ln.startswith("NET ") for ln in lines) == 2  # the premise: the bootloader prints it twice
     t, _ = target([BANNER_LINE, *lines])

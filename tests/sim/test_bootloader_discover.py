@@ -1,4 +1,4 @@
-"""The simulated bootloader's DISCOVER against the real Pi 4 DISCOVER decodes in /work/shared/pi4/wire/,
+"""The simulated bootloader's DISCOVER against the real Pi 4 DISCOVER decodes in tests/data/pi4/wire/,
 field by field (the xid excepted: it is random per boot). The expected values are read out of the real
 decodes, not restated here."""
 
@@ -21,7 +21,7 @@ from harness.sim.bootloader_dhcp import (
 )
 from harness.sim.bootloader_fakes import reply_frame
 
-WIRE = Path("/work/shared/pi4/wire")
+WIRE = Path(__file__).resolve().parents[1] / "data" / "pi4" / "wire"
 MAC = bytes.fromhex("dca6322776bc")  # the board of the wireshark decode
 SERIAL = 0x6AEE7243
 

@@ -108,7 +108,8 @@ def test_tftp_request_sequence_probes_then_loads() -> None:
     reqs = [(p, probe) for _, p, probe in net.tftp.requests]
     assert reqs[0] == ("6e87a417/start4.elf", True)  # probe, aborted with "Early terminate"
     assert reqs[1] == ("6e87a417/config.txt", False)
-    # between config.txt and start4.elf: the 2024 loader's self-update and recovery probes, in its order (USB214)
+    # between config.txt and start4.elf: the 2024 loader's self-update and recovery probes, in its order
+    # [USB214] (tests/data/pi4/SPEC.md)
     probed = [p for p, probe in reqs[2:] if probe]
     assert probed == [f"6e87a417/{n}" for n in ("vl805.sig", "pieeprom.sig", "pieeprom.upd", "recover4.elf",
                                                 "fixup4rc.dat", "recovery.elf", "fixup_rc.dat")]

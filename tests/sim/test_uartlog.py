@@ -1,9 +1,9 @@
 """``harness.sim.uartlog``: the renderer against the real logs, and round trips through the console parser.
 
-Fidelity tests render the events a real log shows and compare with the log's lines (``$MALINA_SHARED/pi4/logs``,
-default ``<repo>/../shared``). Pastes lose trailing blanks and turn TABs into spaces, so both sides are
-compared with TABs expanded and trailing blanks stripped; values the log cannot pin down (stc counters, RX
-counters, file handles, and timestamps where the exact board time is unknown) are masked, each named below.
+Fidelity tests render the events a real log shows and compare with the log's lines (``tests/data/pi4/logs``;
+their origins are in ``tests/data/pi4/README.md``). Pastes lose trailing blanks and turn TABs into spaces, so
+both sides are compared with TABs expanded and trailing blanks stripped; values the log cannot pin down (stc
+counters, RX counters, file handles, and timestamps where the exact board time is unknown) are masked, each named below.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import ipaddress
 import itertools
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from harness.console.parser import ConsoleParser, parse_text
 from harness.sim.uartlog import BUILDS, GENERATIONS, Build, UartLog, hexdump, open_console, sdram_gbit
 
 REPO = Path(__file__).resolve().parents[2]
-LOGS = Path(os.environ.get("MALINA_SHARED", REPO.parent / "shared")) / "pi4" / "logs"
+LOGS = REPO / "tests" / "data" / "pi4" / "logs"
 
 Ev = tuple[str, dict[str, Any]]
 # The dnsmasq `pxe-service=0,"Raspberry Pi Boot"` option 43 (README section (a)).
@@ -50,7 +49,7 @@ def ip(text: str) -> bytes:
 
 def real_lines(name: str) -> list[str]:
     path = LOGS / name
-    assert path.is_file(), f"{path} missing (set MALINA_SHARED)"
+    assert path.is_file(), f"{path} missing"
     return [ln.rstrip() for ln in path.read_text().splitlines() if not ln.startswith("# ") and ln != "[...]"]
 
 

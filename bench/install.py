@@ -2,7 +2,7 @@
 
 ``python -m bench.install`` → ``bench/results/install.json`` and a one-line summary last.
 
-A 1 GiB test "Ubuntu for Raspberry Pi" image with 25 % data (``harness.sim.osimage``: the rest are holes)
+A 1 GiB test "Ubuntu for Raspberry Pi" image with 25 % data (``harness.sim.media.osimage``: the rest are holes)
 is served by ``python -m http.server`` on 127.0.0.1 (as the lab's files role does), raw and xz-compressed,
 with its bmap. It is written to a 1 GiB "card" three ways — first to a card that writes like an SD card
 (``bench.cardfs``: a FUSE file whose writes are paced at CARD_RATE, so the card is the bottleneck as on a Pi;
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.cardfs import ThrottledCard  # noqa: E402
 from harness.netutil import free_port  # noqa: E402
-from harness.sim.osimage import MiB, OsImage, build_image  # noqa: E402
+from harness.sim.media.osimage import MiB, OsImage, build_image  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "install.json"
 AGENT = REPO / "buildroot" / "board" / "malina" / "rootfs-overlay" / "usr" / "sbin" / "malina-agent"

@@ -194,8 +194,8 @@ class SimSession(Session):
         return self
 
     def open(self) -> None:
-        from harness.sim.osimage import build_image
-        from harness.sim.tftptree import standin_tree
+        from harness.sim.media.osimage import build_image
+        from harness.sim.media.tftptree import standin_tree
 
         run = self.run
         run.__enter__()
@@ -228,7 +228,7 @@ class SimSession(Session):
     def target(self, name: str, *, port: str | None = None, card: bytes | Path | None = None) -> Target:
         """Start (or restart) the board's container, powered off, with a blank card unless ``card`` is given
         (an image file or bytes to start from), and connect its console."""
-        from harness.sim import boardspec
+        from harness.lab import boardspec
 
         old = self.targets.pop(name, None)
         if old is not None:
@@ -271,12 +271,14 @@ class SimSession(Session):
             self.run.stop_board(target.name)
 
     def installed_card(self, name: str) -> Path:
-        """A card image as the installer would have left it for this board (see ``harness.sim.cards``)."""
-        from harness.sim.cards import preinstalled_card
+        """A card image as the installer would have left it for this board (see ``harness.sim.media.cards``)."""
+        from harness.sim.media.cards import preinstalled_card
 
         board = self.lab.board(name)
-        return preinstalled_card(self.image_raw, self.workdir / "cards" / f"{name}.installed.img", board,
-                                 str(self.lab.port_of(board).gateway), self.ssh_public_key)
+        return preinstalled_card(self.image_raw, self.workdir / "cards" / f"{name}.installed.img",
+                                 hostname=board.install.hostname, address=str(board.install.address),
+                                 dns=[str(d) for d in board.install.dns], gateway=str(self.lab.port_of(board).gateway),
+                                 ssh_public_key=self.ssh_public_key)
 
     def trace(self, point: str, pcap: Path) -> ScapyTrace:
         return ScapyTrace(self.run.bridge(point), pcap)

@@ -8,8 +8,8 @@ from fixtures.plugin import StrategyFactory
 from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
 from harness.session import Session, Target
-from harness.sim.bootloader_sd import ext4_read, root_partition
-from harness.sim.cards import write_files
+from harness.sim.media.cardfs import ext4_read, root_partition
+from harness.sim.media.cards import write_files
 from harness.strategy.boot import BootStrategy
 from scenarios.checks import acks, assert_came_up_from_sd, boot_modes, events_of, firmware_starts, option
 

@@ -434,7 +434,7 @@ class LabRun:
     def start_board(self, name: str, *, port: str | None = None) -> Container:
         """Start the board's container (powered off), on its own switch port or, to simulate a board moved by
         hand, on ``port``. Its card (``<workdir>/cards/<name>.img``) outlives the container."""
-        from harness.sim import boardspec  # imported late: the sim is optional for infra-only runs
+        from harness.lab import boardspec  # imported late: it imports the sim, optional for infra-only runs
 
         board = self.lab.board(name)
         if port is not None and port != board.port:

@@ -1,7 +1,7 @@
 """Container specs of the lab's infrastructure roles (Kea, backend, TFTP, files, relay).
 
 A spec is plain data; ``harness.lab.docker_lab`` turns it into containers. Boards' specs come from
-``harness.sim.boardspec``.
+``harness.lab.boardspec``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def files_spec(lab: Lab, root: Path) -> ContainerSpec:
 
 
 def relay_config(lab: Lab) -> dict[str, Any]:
-    """The relay's JSON config (see harness/sim/relay.py for its meaning)."""
+    """The relay's JSON config (see harness/sim/relay/agent.py for its meaning)."""
     ports = []
     for port in lab.switch.ports:
         subs = lab.switch.option82(port)

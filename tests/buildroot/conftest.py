@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE))
 
 from backend_stub import BackendStub  # noqa: E402
 
-from harness.sim.osimage import MiB, OsImage, build_image  # noqa: E402
+from harness.sim.media.osimage import MiB, OsImage, build_image  # noqa: E402
 
 BUILDROOT = REPO / "buildroot"
 OVERLAY = BUILDROOT / "board" / "malina" / "rootfs-overlay"

@@ -15,7 +15,7 @@ from backend_stub import BackendStub, FileFault
 
 from backend.schemas import ProgressIn
 from conftest import AGENT, OVERLAY, run_agent
-from harness.sim.osimage import MiB, OsImage, blank_card, sha256_file
+from harness.sim.media.osimage import MiB, OsImage, blank_card, sha256_file
 
 LIB = OVERLAY / "usr" / "lib" / "malina"
 GiB = 1024 * MiB

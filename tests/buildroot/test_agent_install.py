@@ -16,7 +16,7 @@ import pytest
 from backend_stub import BackendStub, FileFault
 
 from conftest import AGENT, INSTALLER, MAC, SERIAL, run_agent
-from harness.sim.osimage import MiB, OsImage, blank_card, read_rootfs_file
+from harness.sim.media.osimage import MiB, OsImage, blank_card, read_rootfs_file
 
 
 def _card(env: dict[str, str], size: int = 80 * MiB, old: bytes = b"OLD-BOOTABLE-CARD" * 64) -> Path:

@@ -1,4 +1,4 @@
-"""harness.sim.osimage: test Ubuntu-for-Raspberry-Pi images built without root or mounting."""
+"""harness.sim.media.osimage: test Ubuntu-for-Raspberry-Pi images built without root or mounting."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sim.osimage import MiB, OsImage, OsImageError, build_image, read_rootfs_file
+from harness.sim.media.osimage import MiB, OsImage, OsImageError, build_image, read_rootfs_file
 
 
 def _mtype(img: Path, offset: int, path: str) -> bytes:

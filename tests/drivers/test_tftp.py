@@ -17,7 +17,7 @@ import tftpy
 
 from harness.drivers.tftp import DirTftp
 from harness.netutil import free_port
-from harness.sim.tftptree import BOARD_DIR, standin_tree
+from harness.sim.media.tftptree import BOARD_DIR, standin_tree
 
 REPO = Path(__file__).resolve().parents[2]
 SERIAL = "6e87a417"

@@ -35,7 +35,7 @@ from harness.console.parser import parse_bytes
 from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
 from harness.session import SimSession, Target
-from harness.sim.bootloader_sd import ext4_read, root_partition
+from harness.sim.media.cardfs import ext4_read, root_partition
 from harness.strategy.boot import BANNER, INSTALL_FAILED, BootStrategy
 from scenarios.checks import acks, boot_modes, events_of, firmware_starts, option
 

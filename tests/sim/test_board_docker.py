@@ -30,11 +30,12 @@ from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
 from harness.console.parser import parse_bytes
+from harness.lab import boardspec
 from harness.lab import images as lab_images
 from harness.lab.docker_lab import allow_intra_bridge, forget_bridge
 from harness.lab.model import Lab
-from harness.sim import boardspec, osimage
-from harness.sim.bootloader_sd import ext4_read, root_partition
+from harness.sim.media import osimage
+from harness.sim.media.cardfs import ext4_read, root_partition
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 OWNER = {"malina.owner": "sim-board"}
@@ -307,7 +308,7 @@ def test_board_netboots_then_boots_the_installed_card(env: Env) -> None:
     # power cut: everything the board ran is gone, the interface has no address
     assert _power(mgmt_ip, "off")["state"] == "off"
     ps = bc.exec_run(["ps", "-eo", "args"]).output.decode()
-    assert "malina-installer" not in ps and "harness.sim.firmware" not in ps and "udhcpc" not in ps
+    assert "malina-installer" not in ps and "harness.sim.board.firmware" not in ps and "udhcpc" not in ps
     assert bc.exec_run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).output.strip() == b""
 
     # an installed card: SD boot

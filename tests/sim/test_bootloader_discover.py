@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sim.bootloader_dhcp import (
+from harness.sim.bootloader.dhcp import (
     discover_payload,
     option97,
     parse_reply,
@@ -19,7 +19,7 @@ from harness.sim.bootloader_dhcp import (
     retransmit_offsets,
     udp_frame,
 )
-from harness.sim.bootloader_fakes import reply_frame
+from harness.sim.bootloader.fakes import reply_frame
 
 WIRE = Path(__file__).resolve().parents[1] / "data" / "pi4" / "wire"
 MAC = bytes.fromhex("dca6322776bc")  # the board of the wireshark decode

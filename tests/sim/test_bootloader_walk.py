@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sim.bootloader_config import EepromError, mode_step, parse_eeprom, render_eeprom
-from harness.sim.bootloader_core import Bootloader, Halted, Identity, Netboot, SdBooted, kernel_cmdline
-from harness.sim.bootloader_events import Recorder
-from harness.sim.bootloader_fakes import FakeCard, FakeClock, FakeDhcpServer, FakeNetwork, FakeTftp
+from harness.sim.bootloader.config import EepromError, mode_step, parse_eeprom, render_eeprom
+from harness.sim.bootloader.core import Bootloader, Halted, Identity, Netboot, SdBooted, kernel_cmdline
+from harness.sim.bootloader.events import Recorder
+from harness.sim.bootloader.fakes import FakeCard, FakeClock, FakeDhcpServer, FakeNetwork, FakeTftp
 
 MAC = bytes.fromhex("dca632000001")
 SERIAL = 0x6E87A417

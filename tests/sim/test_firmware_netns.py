@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from scapy.all import BOOTP, DHCP, IP, UDP, Ether, rdpcap  # type: ignore[attr-defined]
 
-from harness.sim.bootloader_board import BoardConfig
+from harness.sim.board.config import BoardConfig
 
 REPO = Path(__file__).resolve().parents[2]
 SERIAL = "6e87a417"
@@ -154,7 +154,7 @@ def run_firmware(r: Rig, eeprom: str, *, wait_for: str, timeout: float = 30) -> 
                                f'cat "$MALINA_SERIAL_FILE"; }} > {marker}; sleep 60'),
     )
     (r.tmp / "board.json").write_text(cfg.to_json())
-    r.spawn(r.board_ns, [sys.executable, "-m", "harness.sim.firmware", "--config", str(r.tmp / "board.json")],
+    r.spawn(r.board_ns, [sys.executable, "-m", "harness.sim.board.firmware", "--config", str(r.tmp / "board.json")],
             "firmware.out")
     deadline = time.monotonic() + timeout
     events: list[dict[str, object]] = []

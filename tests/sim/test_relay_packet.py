@@ -12,9 +12,9 @@ from scapy.all import BOOTP, DHCP  # type: ignore[attr-defined]
 
 from harness.lab.model import Lab
 from harness.sim import dhcpwire as w
-from harness.sim.relay_config import RelayConfig, RelayConfigError, from_dict, load
-from harness.sim.relay_net import parse_ip_addr_json
-from harness.sim.relay_packet import Drop, relay_reply, relay_request
+from harness.sim.relay.config import RelayConfig, RelayConfigError, from_dict, load
+from harness.sim.relay.net import parse_ip_addr_json
+from harness.sim.relay.packet import Drop, relay_reply, relay_request
 
 MAC = bytes.fromhex("dca632000001")
 IP = ipaddress.IPv4Address

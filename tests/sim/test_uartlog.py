@@ -1,4 +1,4 @@
-"""``harness.sim.uartlog``: the renderer against the real logs, and round trips through the console parser.
+"""``harness.sim.bootloader.uartlog``: the renderer against the real logs, and round trips through the console parser.
 
 Fidelity tests render the events a real log shows and compare with the log's lines (``tests/data/pi4/logs``;
 their origins are in ``tests/data/pi4/README.md``). Pastes lose trailing blanks and turn TABs into spaces, so
@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.console.parser import ConsoleParser, parse_text
-from harness.sim.uartlog import BUILDS, GENERATIONS, Build, UartLog, hexdump, open_console, sdram_gbit
+from harness.sim.bootloader.uartlog import BUILDS, GENERATIONS, Build, UartLog, hexdump, open_console, sdram_gbit
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "tests" / "data" / "pi4" / "logs"
@@ -34,7 +34,7 @@ PXE_MENU = bytes([6, 1, 3, 10, 4, 0]) + b"PXE" + bytes([9, 20, 0, 0, 17]) + b"Ra
 
 @dataclass
 class Reply:
-    """Duck type of harness.sim.bootloader_dhcp.DhcpReply (what uartlog reads of it)."""
+    """Duck type of harness.sim.bootloader.dhcp.DhcpReply (what uartlog reads of it)."""
 
     src_mac: str
     src_ip: str
@@ -494,8 +494,8 @@ def test_2024_timestamps_jump_backwards_unless_exact() -> None:
 
 
 def test_the_sims_dhcp_reply_type_renders() -> None:
-    """The board passes harness.sim.bootloader_dhcp.DhcpReply objects."""
-    from harness.sim.bootloader_dhcp import DhcpReply
+    """The board passes harness.sim.bootloader.dhcp.DhcpReply objects."""
+    from harness.sim.bootloader.dhcp import DhcpReply
 
     reply = DhcpReply("02:42:0a:59:00:02", "10.90.1.1", 0x1234, "10.90.1.100", "0.0.0.0", b"\0" * 6,
                       [(53, b"\x02"), (1, ip("255.255.255.0")), (66, b"10.89.0.4")])
@@ -601,10 +601,10 @@ def test_random_sequences_round_trip(generation: str, events: list[Ev], times: l
 def test_sim_bootloader_console_parses_back_to_its_events(generation: str, option66: bytes) -> None:
     """harness.sim's state machine (fake neighbours) talking to open_console: the parser recovers exactly
     the events the board emitted (install netboot; option 66 = 0.0.0.0 -> network fails twice -> SD)."""
-    from harness.sim.bootloader_config import parse_eeprom
-    from harness.sim.bootloader_core import Bootloader, Identity, Netboot, SdBooted
-    from harness.sim.bootloader_events import Recorder, Tee
-    from harness.sim.bootloader_fakes import FakeCard, FakeClock, FakeDhcpServer, FakeNetwork, FakeTftp
+    from harness.sim.bootloader.config import parse_eeprom
+    from harness.sim.bootloader.core import Bootloader, Identity, Netboot, SdBooted
+    from harness.sim.bootloader.events import Recorder, Tee
+    from harness.sim.bootloader.fakes import FakeCard, FakeClock, FakeDhcpServer, FakeNetwork, FakeTftp
 
     mac, factor = bytes.fromhex("dca632000001"), 0.05
     tree = {"6e87a417/start4.elf": b"S" * 3000, "6e87a417/fixup4.dat": b"F" * 10,

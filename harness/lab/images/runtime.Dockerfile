@@ -30,4 +30,4 @@ RUN apt-get update && apt-get install -y --no-install-recommends sudo && rm -rf 
  && (id ubuntu >/dev/null 2>&1 || useradd -m -s /bin/bash ubuntu) \
  && printf 'ubuntu ALL=(ALL) NOPASSWD:ALL\n' > /etc/sudoers.d/90-malina-ubuntu && chmod 0440 /etc/sudoers.d/90-malina-ubuntu
 COPY buildroot/board/malina/rootfs-overlay/ /
-COPY harness/sim/shims/ /usr/local/sbin/
+COPY harness/sim/board/shims/ /usr/local/sbin/

@@ -1,7 +1,7 @@
 """``board.json``: what one simulated board container knows about itself.
 
-Written by ``boardspec.board_spec`` into the container at ``/etc/malina/board.json``; read by the board
-controller (``board.py``), the firmware (``firmware.py``) and the installed OS (``installed_os.py``).
+Written by ``harness.lab.boardspec.board_spec`` into the container at ``/etc/malina/board.json``; read by the board
+controller (``controller.py``), the firmware (``firmware.py``) and the installed OS (``installed_os.py``).
 """
 
 from __future__ import annotations

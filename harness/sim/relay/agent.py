@@ -47,11 +47,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from harness.sim import relay_config, relay_net
 from harness.sim.dhcpwire import BOOTREPLY, BOOTREQUEST, CLIENT_PORT, SERVER_PORT, mac_text, udp_frame
-from harness.sim.relay_config import Port, RelayConfig, RelayConfigError
-from harness.sim.relay_net import DhcpSocket, FrameSender, Interface, Received
-from harness.sim.relay_packet import Drop, relay_reply, relay_request
+from harness.sim.relay import config as relay_config
+from harness.sim.relay import net as relay_net
+from harness.sim.relay.config import Port, RelayConfig, RelayConfigError
+from harness.sim.relay.net import DhcpSocket, FrameSender, Interface, Received
+from harness.sim.relay.packet import Drop, relay_reply, relay_request
 
 Log = Callable[..., None]
 
@@ -245,6 +246,3 @@ def main(argv: list[str] | None = None) -> int:
         emit("stopped")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

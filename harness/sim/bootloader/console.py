@@ -1,4 +1,4 @@
-"""Bootloader events -> UART bytes, through ``harness.sim.uartlog`` (the renderer of the real Pi 4 UART
+"""Bootloader events -> UART bytes, through ``harness.sim.bootloader.uartlog`` (the renderer of the real Pi 4 UART
 text in the 2021 / 2022 / 2024 format generations). No console text is formatted here.
 
 ``open_console(generation, stream, enabled=..., time_factor=...)`` gives the ``Uart`` the firmware emits
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from harness.sim import uartlog
-from harness.sim.bootloader_events import Uart
+from harness.sim.bootloader import uartlog
+from harness.sim.bootloader.events import Uart
 
 
 class Silent:

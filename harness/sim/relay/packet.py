@@ -29,7 +29,7 @@ from harness.sim.dhcpwire import (
     parse_option82,
     without_option,
 )
-from harness.sim.relay_config import Port
+from harness.sim.relay.config import Port
 
 NAK = 6
 # The largest relayed message that still fits one Ethernet frame (1500 - IPv4 20 - UDP 8). RFC 3046 §2.1:

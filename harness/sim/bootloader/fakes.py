@@ -9,12 +9,13 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.sim.bootloader_config import EepromConfig
-from harness.sim.bootloader_dhcp import DHCP_COOKIE, SERVER_PORT, udp_frame
-from harness.sim.bootloader_dora import DhcpClient, Lease
-from harness.sim.bootloader_events import Uart
-from harness.sim.bootloader_sd import CardError, Partition, SdBoot
-from harness.sim.bootloader_tftp import TftpResult
+from harness.sim.bootloader.config import EepromConfig
+from harness.sim.bootloader.dhcp import DHCP_COOKIE, SERVER_PORT, udp_frame
+from harness.sim.bootloader.dora import DhcpClient, Lease
+from harness.sim.bootloader.events import Uart
+from harness.sim.bootloader.sd import SdBoot
+from harness.sim.bootloader.tftp import TftpResult
+from harness.sim.media.cardfs import CardError, Partition
 
 
 @dataclass

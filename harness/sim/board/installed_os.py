@@ -1,6 +1,6 @@
 """The installed Ubuntu, as far as the harness can see it: what an SD boot hands over to.
 
-    python -m harness.sim.installed_os --config /etc/malina/board.json
+    python -m harness.sim.board.installed_os --config /etc/malina/board.json
 
 Reads the card's ext4 rootfs (the first 0x83 partition, with debugfs, nothing mounted) as the installer left
 it (docs/ARCHITECTURE.md "Installed OS contract"):
@@ -38,9 +38,10 @@ from typing import Any
 
 import yaml
 
-from harness.sim import bootloader_board, bootloader_link
-from harness.sim.bootloader_board import BoardConfig
-from harness.sim.bootloader_sd import CardError, Partition, ext4_read, ext4_rename, root_partition
+from harness.sim.board import config as board_config
+from harness.sim.board import link as board_link
+from harness.sim.board.config import BoardConfig
+from harness.sim.media.cardfs import CardError, Partition, ext4_read, ext4_rename, root_partition
 
 NETPLAN = "/etc/netplan/90-malina.yaml"
 BOOTED = "/etc/malina/booted-url"
@@ -88,13 +89,13 @@ def parse_netplan(text: str) -> NetConfig:
 
 
 def apply_network(iface: str, net: NetConfig, state_dir: Path) -> None:
-    bootloader_link.flush(iface)
-    bootloader_link.ip_cmd("link", "set", "dev", iface, "up")
+    board_link.flush(iface)
+    board_link.ip_cmd("link", "set", "dev", iface, "up")
     if net.addresses:
         for addr in net.addresses:
-            bootloader_link.ip_cmd("addr", "add", addr, "dev", iface)
+            board_link.ip_cmd("addr", "add", addr, "dev", iface)
         if net.gateway:
-            bootloader_link.ip_cmd("route", "replace", "default", "via", net.gateway, "dev", iface)
+            board_link.ip_cmd("route", "replace", "default", "via", net.gateway, "dev", iface)
         return
     if net.dhcp4:
         env = dict(os.environ, MALINA_DHCP_ENV=str(state_dir / "dhcp.env"))
@@ -214,7 +215,7 @@ def run(cfg: BoardConfig) -> None:
         net = NetConfig()
     try:
         apply_network(cfg.iface, net, state)
-    except (bootloader_link.LinkError, subprocess.SubprocessError) as exc:
+    except (board_link.LinkError, subprocess.SubprocessError) as exc:
         say(f"netplan: {exc}\n")
     keys = ext4_read(card, part, KEYS)
     if keys:
@@ -227,12 +228,12 @@ def run(cfg: BoardConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.sim.installed_os")
-    parser.add_argument("--config", default=bootloader_board.DEFAULT_PATH)
+    parser = argparse.ArgumentParser(prog="python -m harness.sim.board.installed_os")
+    parser.add_argument("--config", default=board_config.DEFAULT_PATH)
     args = parser.parse_args(argv)
     try:
-        cfg = bootloader_board.load(args.config)
-    except bootloader_board.BoardConfigError as exc:
+        cfg = board_config.load(args.config)
+    except board_config.BoardConfigError as exc:
         print(f"installed os: {exc}", file=sys.stderr)
         return 2
     run(cfg)

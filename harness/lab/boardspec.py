@@ -1,5 +1,8 @@
 """The docker container spec of one simulated board (called by ``harness.lab.docker_lab.LabRun``).
 
+It lives in the lab, not in ``harness.sim``: the lab starts the sim's containers and hands each board its
+config as plain data (``board.json``), so the sim never imports the lab (docs/ARCHITECTURE.md, "Layers").
+
 ``board_spec(run, board) -> ContainerSpec`` is pure apart from creating the card image file when it does
 not exist yet. Contract with the lab code:
 
@@ -15,7 +18,7 @@ not exist yet. Contract with the lab code:
   (``power_url``) and serial console ``socket://<mgmt>:7001`` (``console_url``).
 - Image ``board``; command ``python -m harness.sim.board --config /etc/malina/board.json``; capabilities
   NET_ADMIN (addresses, routes), NET_RAW (AF_PACKET DHCP, ARP), SYS_ADMIN (hostname of the installed OS).
-- Files: ``/etc/malina/board.json`` (``bootloader_board.BoardConfig``) and ``/etc/malina/eeprom.conf``
+- Files: ``/etc/malina/board.json`` (``harness.sim.board.config.BoardConfig``) and ``/etc/malina/eeprom.conf``
   (the EEPROM config in ``rpi-eeprom-config`` text form, from lab.yaml's ``eeprom``).
 - The board starts powered **off**: the harness connects the console, then ``POST /power/on``.
 """
@@ -28,8 +31,8 @@ from typing import Protocol
 
 from harness.lab.model import Board, Lab
 from harness.lab.services import ContainerSpec
-from harness.sim.bootloader_board import BoardConfig
-from harness.sim.bootloader_config import render_eeprom
+from harness.sim.board.config import BoardConfig
+from harness.sim.bootloader.config import render_eeprom
 
 CARD_SIZE = 512 * 1024 * 1024
 CARD_IN_CONTAINER = "/dev/mmcblk0"

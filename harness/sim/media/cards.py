@@ -1,10 +1,11 @@
 """Cards for simulated boards that start out already installed (scenarios about a board that is in service:
 backend down, TFTP down, moved to another port).
 
-``preinstalled_card(image, dest, board, gateway, ssh_public_key)`` copies a test OS image to ``dest`` and writes
-into its rootfs what the installer would have written (docs/ARCHITECTURE.md, "Installed OS contract"):
-hostname, netplan (0600) with the board's static address, the cloud-init switch and the SSH key. No booted
-callback: the board is long past its first boot.
+``preinstalled_card(image, dest, hostname=, address=, dns=, gateway=, ssh_public_key=)`` copies a test OS image
+to ``dest`` and writes into its rootfs what the installer would have written (docs/ARCHITECTURE.md, "Installed
+OS contract"): hostname, netplan (0600) with the board's static address, the cloud-init switch and the SSH key.
+No booted callback: the board is long past its first boot. Plain values, not the lab model: the sim does not
+import the lab (the caller reads them from lab.yaml's board).
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from harness.lab.model import Board
-from harness.sim.bootloader_sd import root_partition
+from harness.sim.media.cardfs import root_partition
 
 TOOL_TIMEOUT = 60
 
 
-def _netplan(board: Board, gateway: str) -> bytes:
-    dns = "".join(f"\n          - {d}" for d in board.install.dns)
+def _netplan(address: str, dns_servers: Sequence[str], gateway: str) -> bytes:
+    dns = "".join(f"\n          - {d}" for d in dns_servers)
     text = (
         "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: false\n"
-        f"      addresses:\n        - {board.install.address}\n"
+        f"      addresses:\n        - {address}\n"
         f"      routes:\n        - to: default\n          via: {gateway}\n"
     )
     if dns:
@@ -51,12 +52,13 @@ def write_files(card: Path, files: dict[str, tuple[bytes, int]]) -> None:
                        capture_output=True, timeout=TOOL_TIMEOUT)
 
 
-def preinstalled_card(image: Path, dest: Path, board: Board, gateway: str, ssh_public_key: str) -> Path:
+def preinstalled_card(image: Path, dest: Path, *, hostname: str, address: str, dns: Sequence[str], gateway: str,
+                      ssh_public_key: str) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(image, dest)
     write_files(dest, {
-        "/etc/hostname": (f"{board.install.hostname}\n".encode(), 0o644),
-        "/etc/netplan/90-malina.yaml": (_netplan(board, gateway), 0o600),
+        "/etc/hostname": (f"{hostname}\n".encode(), 0o644),
+        "/etc/netplan/90-malina.yaml": (_netplan(address, dns, gateway), 0o600),
         "/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg": (b"network: {config: disabled}\n", 0o644),
         "/home/ubuntu/.ssh/authorized_keys": (ssh_public_key.strip().encode() + b"\n", 0o600),
     })

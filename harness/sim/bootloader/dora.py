@@ -16,8 +16,8 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.sim.bootloader_config import EepromConfig
-from harness.sim.bootloader_dhcp import (
+from harness.sim.bootloader.config import EepromConfig
+from harness.sim.bootloader.dhcp import (
     ACK,
     NAK,
     OFFER,
@@ -29,7 +29,7 @@ from harness.sim.bootloader_dhcp import (
     retransmit_offsets,
     udp_frame,
 )
-from harness.sim.bootloader_events import Clock, Uart
+from harness.sim.bootloader.events import Clock, Uart
 
 
 class Link(Protocol):

@@ -1,9 +1,7 @@
-"""The SD card as the simulated bootloader and installed OS see it: an image file (or block device) at
-``/dev/mmcblk0`` with an MBR, a FAT boot partition read with mtools (``-i <card>@@<offset>``) and an ext4
-root partition read and written with debugfs (``<card>?offset=<offset>``); nothing is mounted.
-
-The card is opened fresh at every boot, so what the installer wrote (or what the harness put there between
-power cycles) is what the next boot sees.
+"""An SD card image read without mounting: its MBR, the FAT boot partition with mtools
+(``-i <card>@@<offset>``) and the ext4 root partition with debugfs (``<card>?offset=<offset>``, read and
+rename). Used by the simulated bootloader's SD mode, the installed OS, the harness and the tests to look into
+card files.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ from pathlib import Path
 SECTOR = 512
 FAT_TYPES = {0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E}
 LINUX_TYPE = 0x83
-BOOT_FILE = "start4.elf"
-LAYOUT_DIRS = ("", "current/")  # plain, and the Ubuntu 25.10+ layout (ARCHITECTURE.md)
 TOOL_TIMEOUT = 30
 
 
@@ -109,39 +105,6 @@ def fat_list(card: Path, part: Partition, folder: str = "") -> list[str] | None:
         if line:
             names.append(line.rsplit("/", 1)[-1])
     return names
-
-
-@dataclass(frozen=True)
-class SdBoot:
-    partition: Partition
-    prefix: str  # "" or "current/"
-    files: dict[str, bytes]
-
-
-def find_firmware(card: Path) -> SdBoot:
-    """What the bootloader's SD mode loads: start4.elf and fixup4.dat from the first FAT partition (top
-    level, else ``current/``), plus config.txt / cmdline.txt / kernel8.img read by start4.elf.
-    CardError (with the reason) when the card cannot boot."""
-    if not card.exists():
-        raise CardError(f"no card at {card}")
-    part = boot_partition(card)
-    for prefix in LAYOUT_DIRS:
-        names = fat_list(card, part, prefix.rstrip("/"))
-        if names is None:
-            if prefix == "":
-                raise CardError("the FAT partition is unreadable")
-            continue
-        if BOOT_FILE not in [n.lower() for n in names]:
-            continue
-        files: dict[str, bytes] = {}
-        for name in ("start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img"):
-            data = fat_read(card, part, prefix + name)
-            if data is not None:
-                files[name] = data
-        if "start4.elf" not in files:
-            continue
-        return SdBoot(part, prefix, files)
-    raise CardError("start4.elf not found")
 
 
 def ext4_read(card: Path, part: Partition, path: str) -> bytes | None:

@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.sim import bootloader_board, bootloader_link
-from harness.sim.bootloader_board import BoardConfig
+from harness.sim.board import config as board_config
+from harness.sim.board import link as board_link
+from harness.sim.board.config import BoardConfig
 
 MAX_CLIENT_BACKLOG = 1 << 20
 MAX_REQUEST = 16 * 1024
@@ -109,7 +110,7 @@ class Board:
                 return
             self._clean_volatile()
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "harness.sim.firmware", "--config", self.config_path,
+                sys.executable, "-m", "harness.sim.board.firmware", "--config", self.config_path,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
@@ -142,8 +143,8 @@ class Board:
             self.proc = None
             self.reader_task = None
             self.since = time.time()
-            with contextlib.suppress(bootloader_link.LinkError):
-                bootloader_link.flush(self.cfg.iface)
+            with contextlib.suppress(board_link.LinkError):
+                board_link.flush(self.cfg.iface)
             self._clean_volatile()
 
     def _clean_volatile(self) -> None:
@@ -239,15 +240,15 @@ class Board:
 async def serve(cfg: BoardConfig, config_path: str) -> None:
     board = Board(cfg, config_path)
     try:
-        bootloader_link.claim_name(cfg.iface, cfg.mgmt_ip)
-    except bootloader_link.LinkError as exc:
+        board_link.claim_name(cfg.iface, cfg.mgmt_ip)
+    except board_link.LinkError as exc:
         print(f"board {cfg.name}: cannot name the access interface {cfg.iface}: {exc}", file=sys.stderr, flush=True)
     try:
-        bootloader_link.set_mac(cfg.iface, cfg.mac)
-    except bootloader_link.LinkError as exc:
+        board_link.set_mac(cfg.iface, cfg.mac)
+    except board_link.LinkError as exc:
         print(f"board {cfg.name}: cannot set the MAC of {cfg.iface}: {exc}", file=sys.stderr, flush=True)
-    with contextlib.suppress(bootloader_link.LinkError):
-        bootloader_link.flush(cfg.iface)  # docker gave the access interface an address; a Pi has none
+    with contextlib.suppress(board_link.LinkError):
+        board_link.flush(cfg.iface)  # docker gave the access interface an address; a Pi has none
     console = await asyncio.start_server(board.console_client, "0.0.0.0", cfg.console_port)
     power = await asyncio.start_server(board.http_client, "0.0.0.0", cfg.power_port)
     stop = asyncio.Event()
@@ -265,16 +266,13 @@ async def serve(cfg: BoardConfig, config_path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.sim.board", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=bootloader_board.DEFAULT_PATH)
+    parser.add_argument("--config", default=board_config.DEFAULT_PATH)
     args = parser.parse_args(argv)
     try:
-        cfg = bootloader_board.load(args.config)
-    except bootloader_board.BoardConfigError as exc:
+        cfg = board_config.load(args.config)
+    except board_config.BoardConfigError as exc:
         print(f"board: {exc}", file=sys.stderr)
         return 2
     asyncio.run(serve(cfg, args.config))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """One power-on of the simulated Pi 4: the EEPROM bootloader, then the hand-over.
 
-    python -m harness.sim.firmware --config /etc/malina/board.json
+    python -m harness.sim.board.firmware --config /etc/malina/board.json
 
 Started by the board controller in a new session with the UART as stdout/stderr and the console input as
 stdin. It reads the live EEPROM config, runs ``bootloader_core.Bootloader`` against the real access
@@ -10,7 +10,7 @@ interface (AF_PACKET DHCP, kernel UDP for TFTP) and the card at ``/dev/mmcblk0``
   (``/usr/sbin/malina-installer``). What a kernel would give it comes from files: the kernel command line
   (cmdline.txt from the TFTP tree, as the firmware passes it) via ``MALINA_CMDLINE_FILE`` and the board
   serial (``/proc/device-tree/serial-number`` on a Pi) via ``MALINA_SERIAL_FILE``;
-- after an SD boot with ``harness.sim.installed_os`` (the installed Ubuntu).
+- after an SD boot with ``harness.sim.board.installed_os`` (the installed Ubuntu).
 
 A halted board (STOP, or a start4.elf-stage failure) sleeps until the power is cut.
 """
@@ -26,11 +26,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.sim import bootloader_board, bootloader_link
-from harness.sim.bootloader_board import BoardConfig
-from harness.sim.bootloader_config import EepromConfig, EepromError, parse_eeprom
-from harness.sim.bootloader_console import open_console
-from harness.sim.bootloader_core import (
+from harness.sim.board import config as board_config
+from harness.sim.board import link as board_link
+from harness.sim.board.config import BoardConfig
+from harness.sim.bootloader.config import EepromConfig, EepromError, parse_eeprom
+from harness.sim.bootloader.console import open_console
+from harness.sim.bootloader.core import (
     Bootloader,
     Halted,
     Identity,
@@ -40,11 +41,11 @@ from harness.sim.bootloader_core import (
     has_serial_console,
     kernel_cmdline,
 )
-from harness.sim.bootloader_dhcp import option97
-from harness.sim.bootloader_dora import DhcpClient, Lease
-from harness.sim.bootloader_events import JsonLines, RealClock, Tee, Uart
-from harness.sim.bootloader_sd import SdBoot, find_firmware
-from harness.sim.bootloader_tftp import RRQ_RETRY_S, UdpTftp
+from harness.sim.bootloader.dhcp import option97
+from harness.sim.bootloader.dora import DhcpClient, Lease
+from harness.sim.bootloader.events import JsonLines, RealClock, Tee, Uart
+from harness.sim.bootloader.sd import SdBoot, find_firmware
+from harness.sim.bootloader.tftp import RRQ_RETRY_S, UdpTftp
 
 ARP_RETRY_S = 1.0  # not documented; inferred
 
@@ -67,7 +68,7 @@ class RealNetwork:
     identity: Identity
     time_factor: float
     xid: int = field(default_factory=lambda: random.randint(1, 0xFFFFFFFF))  # random per boot
-    link: bootloader_link.RawLink | None = None
+    link: board_link.RawLink | None = None
     tftp: UdpTftp = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,15 +78,15 @@ class RealNetwork:
         )
 
     def start(self, timeout: float) -> int | None:
-        bootloader_link.flush(self.iface)
-        bootloader_link.ip_cmd("link", "set", "dev", self.iface, "up")
+        board_link.flush(self.iface)
+        board_link.ip_cmd("link", "set", "dev", self.iface, "up")
         deadline = time.monotonic() + timeout
-        while not bootloader_link.link_up(self.iface):
+        while not board_link.link_up(self.iface):
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.05)
-        self.link = bootloader_link.RawLink(self.iface)
-        return bootloader_link.link_speed(self.iface)
+        self.link = board_link.RawLink(self.iface)
+        return board_link.link_speed(self.iface)
 
     def dhcp(self) -> Lease | None:
         assert self.link is not None
@@ -96,18 +97,18 @@ class RealNetwork:
         return client.run()
 
     def configure(self, lease: Lease) -> None:
-        bootloader_link.configure(self.iface, lease.ip, lease.mask, lease.router)
+        board_link.configure(self.iface, lease.ip, lease.mask, lease.router)
         self.tftp.bind_ip = lease.ip
 
     def arp(self, lease: Lease, target: str, timeout: float) -> str | None:
         assert self.link is not None
-        got = bootloader_link.arp_resolve(self.link, self.identity.mac, lease.ip, target, timeout,
+        got = board_link.arp_resolve(self.link, self.identity.mac, lease.ip, target, timeout,
                                           max(0.05, ARP_RETRY_S * self.time_factor))
         if got is None:
             return None
-        mac = bootloader_link.mac_text(got)
-        with contextlib.suppress(bootloader_link.LinkError):
-            bootloader_link.ip_cmd("neigh", "replace", target, "lladdr", mac, "dev", self.iface)
+        mac = board_link.mac_text(got)
+        with contextlib.suppress(board_link.LinkError):
+            board_link.ip_cmd("neigh", "replace", target, "lladdr", mac, "dev", self.iface)
         return mac
 
     def stop(self) -> None:
@@ -124,8 +125,8 @@ def _write(path: Path, text: str) -> None:
 def hand_over(cfg: BoardConfig, outcome: Outcome, uart: Uart, config_path: str) -> None:
     """Replace this process with what the firmware started. Returns only for a halted board."""
     state = Path(cfg.state_dir)
-    with contextlib.suppress(bootloader_link.LinkError):
-        bootloader_link.flush(cfg.iface)  # Linux starts with an unconfigured interface
+    with contextlib.suppress(board_link.LinkError):
+        board_link.flush(cfg.iface)  # Linux starts with an unconfigured interface
     if isinstance(outcome, Halted):
         return
     if isinstance(outcome, Netboot):
@@ -151,17 +152,17 @@ def hand_over(cfg: BoardConfig, outcome: Outcome, uart: Uart, config_path: str) 
         })
         env.update(cfg.installer_env)
         os.execvpe(cfg.installer[0], list(cfg.installer), env)
-    os.execvp(sys.executable, [sys.executable, "-m", "harness.sim.installed_os", "--config", config_path])
+    os.execvp(sys.executable, [sys.executable, "-m", "harness.sim.board.installed_os", "--config", config_path])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.sim.firmware")
-    parser.add_argument("--config", default=bootloader_board.DEFAULT_PATH)
+    parser = argparse.ArgumentParser(prog="python -m harness.sim.board.firmware")
+    parser.add_argument("--config", default=board_config.DEFAULT_PATH)
     args = parser.parse_args(argv)
     try:
-        cfg = bootloader_board.load(args.config)
+        cfg = board_config.load(args.config)
         eeprom = parse_eeprom(Path(cfg.eeprom_file).read_text())
-    except (bootloader_board.BoardConfigError, EepromError, OSError) as exc:
+    except (board_config.BoardConfigError, EepromError, OSError) as exc:
         # a board with a broken EEPROM config shows nothing on its UART; the reason goes to stderr (= UART
         # in the sim) so that a human can see it
         print(f"sim firmware: cannot start: {exc}", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-BOARD_DIR = Path(__file__).resolve().parents[2] / "buildroot" / "board" / "malina"
+BOARD_DIR = Path(__file__).resolve().parents[3] / "buildroot" / "board" / "malina"
 BINARIES = {  # file name -> stand-in size in bytes
     "start4.elf": 9 * 1024,
     "fixup4.dat": 5 * 1024,

@@ -1,6 +1,6 @@
 """DHCP as the Pi 4 EEPROM bootloader speaks it: the frames, byte for byte, and their decoding.
 
-Everything here is pure (bytes in, bytes out); the exchange itself lives in ``bootloader_net``.
+Everything here is pure (bytes in, bytes out); the exchange itself lives in ``dora.py``.
 Reference: tests/data/pi4/SPEC.md section (a) and the decodes in tests/data/pi4/wire/; bracketed keys
 ([W-E58], …) name the sources listed at the end of SPEC.md.
 
@@ -18,7 +18,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from harness.sim.bootloader_config import OPTION97_RPI4
+from harness.sim.bootloader.config import OPTION97_RPI4
 
 DHCP_COOKIE = b"\x63\x82\x53\x63"
 PARAMETER_REQUEST_LIST = bytes([1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])

@@ -31,7 +31,7 @@ Generations (tests/data/pi4/SPEC.md section 0; bracketed keys name its sources):
   ``BOOTLOADER`` pair; ``NETWORK:`` link line; DHCP ``op:`` lines have no newline of their own, the next
   (empty) logged line supplies it, so its timestamp is glued to their end (``… expect OFFER 18.61``).
 
-Events and fields (names as ``harness/sim/bootloader_events.py`` emits them; values plain Python):
+Events and fields (names as ``harness/sim/bootloader/events.py`` emits them; values plain Python):
 
 =====================  ==========================================  ==============================================
 event                  fields                                      prints
@@ -123,7 +123,7 @@ FIRMWARE = ("102f1e848393c2112206fadffaaf86db04e98326", "Aug 26 2022", "14:03:16
 
 
 class ReplyLike(Protocol):
-    """What ``dhcp_reply`` needs of a reply (``harness.sim.bootloader_dhcp.DhcpReply`` fits)."""
+    """What ``dhcp_reply`` needs of a reply (``harness.sim.bootloader.dhcp.DhcpReply`` fits)."""
 
     src_mac: str
     src_ip: str

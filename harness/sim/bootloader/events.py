@@ -2,7 +2,7 @@
 
 The state machine (``firmware.Bootloader``) never formats console text itself: it emits events
 (``Uart.event(name, **fields)``); ``bootloader_console.UartConsole`` turns them into the real UART text with
-``harness.sim.uartlog`` in the board's format generation. Tests use ``Recorder``.
+``harness.sim.bootloader.uartlog`` in the board's format generation. Tests use ``Recorder``.
 
 Event names and fields (all values plain Python types):
 

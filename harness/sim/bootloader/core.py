@@ -1,7 +1,7 @@
 """The EEPROM bootloader's state machine: the BOOT_ORDER walk, NETWORK and SD modes, and what it hands over.
 
 It talks to the world only through ``Network``, ``Card``, ``Uart`` and ``Clock``, so unit tests drive it
-against fakes and the board (``firmware.py``) against the real interface and card. Behaviour and its
+against fakes and the board (``harness.sim.board.firmware``) against the real interface and card. Behaviour and its
 sources: tests/data/pi4/SPEC.md (section letters below refer to it, bracketed keys to its source list).
 
 - (c) BOOT_ORDER nibbles are tried least significant first; ``order`` prints the not-yet-tried nibbles;
@@ -25,11 +25,12 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from harness.sim.bootloader_config import BOOT_MODE_NAMES, EepromConfig, mode_step
-from harness.sim.bootloader_dora import Lease
-from harness.sim.bootloader_events import Clock, Uart
-from harness.sim.bootloader_sd import CardError, SdBoot
-from harness.sim.bootloader_tftp import Tftp, TftpResult
+from harness.sim.bootloader.config import BOOT_MODE_NAMES, EepromConfig, mode_step
+from harness.sim.bootloader.dora import Lease
+from harness.sim.bootloader.events import Clock, Uart
+from harness.sim.bootloader.sd import SdBoot
+from harness.sim.bootloader.tftp import Tftp, TftpResult
+from harness.sim.media.cardfs import CardError
 
 # Real-hardware durations (seconds), scaled by the time factor.
 POWER_ON_S = 2.3  # banner → first "Boot mode:" (sd-boot-timestamped-01: 0.61 → 2.39)

@@ -1,1 +1,3 @@
-"""malina package."""
+"""Drivers of the lab's neighbours (console, power, SSH, backend, Kea, TFTP, DHCP trace) and their protocols."""
+
+__all__ = ["backend", "base", "console", "dhcptrace", "kea", "power", "ssh", "tftp"]

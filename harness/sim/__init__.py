@@ -1,1 +1,3 @@
-"""malina package."""
+"""The simulated lab hardware: Pi 4 boards, their bootloader, the relay switch, TFTP server and media."""
+
+__all__ = ["board", "bootloader", "dhcpwire", "media", "relay", "tftpserver"]

@@ -1,1 +1,3 @@
-"""malina package."""
+"""How a board is brought from power-off to an installed, SSH-ready system (the boot strategy)."""
+
+__all__ = ["boot"]

@@ -3,7 +3,7 @@
     python -m harness.sim.board.firmware --config /etc/malina/board.json
 
 Started by the board controller in a new session with the UART as stdout/stderr and the console input as
-stdin. It reads the live EEPROM config, runs ``bootloader_core.Bootloader`` against the real access
+stdin. It reads the live EEPROM config, runs ``bootloader.core.Bootloader`` against the real access
 interface (AF_PACKET DHCP, kernel UDP for TFTP) and the card at ``/dev/mmcblk0``, then replaces itself:
 
 - after a netboot with the installer, the Buildroot overlay's entry point unchanged

@@ -1,8 +1,8 @@
 """What the simulated bootloader reports, and the small interfaces its state machine is driven through.
 
-The state machine (``firmware.Bootloader``) never formats console text itself: it emits events
-(``Uart.event(name, **fields)``); ``bootloader_console.UartConsole`` turns them into the real UART text with
-``harness.sim.bootloader.uartlog`` in the board's format generation. Tests use ``Recorder``.
+The state machine (``core.Bootloader``) never formats console text itself: it emits events
+(``Uart.event(name, **fields)``); the ``Uart`` from ``console.open_console`` (a ``uartlog.UartConsole``) turns
+them into the real UART text in the board's format generation. Tests use ``Recorder``.
 
 Event names and fields (all values plain Python types):
 
@@ -11,7 +11,7 @@ Event names and fields (all values plain Python types):
 - ``unknown_mode``: nibble — ``Unknown boot mode %h. Trying SD.``
 - ``net_start``: mac, tftp_ip (the *configured* TFTP_IP, "0.0.0.0" when unset)
 - ``link_up``: speed (int)
-- ``dhcp_reply``: reply (``bootloader_dhcp.DhcpReply``), expect ("OFFER" / "ACK")
+- ``dhcp_reply``: reply (``dhcp.DhcpReply``), expect ("OFFER" / "ACK")
 - ``net_config``: ip, mask, gw, tftp
 - ``arp``: ip, mac
 - ``tftp_get``: server_mac, server_ip, path

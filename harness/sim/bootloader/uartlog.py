@@ -5,7 +5,7 @@ API (small on purpose; the simulated board is the main caller)::
     log = UartLog("2024", clock=lambda: board_seconds)     # "2021" | "2022" | "2024"
     text = log.render("boot_mode", name="NETWORK", nibble=2, remaining=0xF1)   # -> str, ends with "\\n"
 
-    console = open_console("2022", sys.stdout.buffer, time_factor=0.05)      # a bootloader_events.Uart
+    console = open_console("2022", sys.stdout.buffer, time_factor=0.05)      # an events.Uart
     console.event("banner", serial=0x6E87A417, revision=0xC03111)           # renders, writes, flushes
 
 ``UartLog(generation, clock=None, *, exact_msecs=False, build=None)``: ``clock()`` returns board seconds since
@@ -515,7 +515,7 @@ class UartLog:
 
 
 class UartConsole:
-    """A ``bootloader_events.Uart``: every event rendered and written to ``stream`` at once (flushed)."""
+    """An ``events.Uart``: every event rendered and written to ``stream`` at once (flushed)."""
 
     def __init__(self, log: UartLog, stream: BinaryIO) -> None:
         self.log = log

@@ -1,10 +1,10 @@
 """The repository stands alone: no tracked file names a path of the machine it was written on, and every
 source key the code cites for the Pi 4 evidence ([W-E58], [RN 2020-06-03], ...) is in tests/data/pi4/SPEC.md.
 
-What counts as a machine path: a user's home (``/home/<user>``, ``/root``, ``/Users/<user>``,
-``C:\\Users\\<user>``) or the work tree of the machine the project was written on (``/work``). Paths that
-exist on the simulated board or in the lab's containers are not the machine's: they are allowed one by one in
-``ALLOWED``, each with its reason.
+What counts as a machine path: a user's home (``/home/<user>``, root's home, ``/Users/<user>``,
+``C:\\Users\\<user>``) or the work tree of the machine the project was written on (``WHOLE_DIRS``). Paths
+that exist on the simulated board or in the lab's containers are not the machine's: they are allowed one by one
+in ``ALLOWED``, each with its reason. (This file spells the patterns so that it does not match itself.)
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "tests" / "data" / "pi4" / "SPEC.md"
 
+HOMES = ("home", "Users")  # /<one of these>/<user>
+WHOLE_DIRS = ("root", "work")  # /<one of these>, anything below it: root's home, the machine's work tree
 # a path that starts at a root (not part of a longer path or word), then a home or the machine's work tree
 MACHINE_PATH = re.compile(
-    r"(?<![\w.~/-])(?:/(?:home|Users)/[A-Za-z0-9_.-]+|/root(?![\w.-])|/work(?![\w.-])|[A-Za-z]:\\Users\\[^\\\s]+)"
+    rf"(?<![\w.~/-])(?:/(?:{'|'.join(HOMES)})/[A-Za-z0-9_.-]+|/(?:{'|'.join(WHOLE_DIRS)})(?![\w.-])"
+    r"|[A-Za-z]:\\Users\\[^\\\s]+)"
 )
 # deliberate exceptions: paths of the board or of a container, never of the machine running the tests
 ALLOWED = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILDROOT, OVERLAY, REPO
+from conftest import AGENT_TREE, BUILDROOT, OVERLAY, REPO
 
 DEFCONFIG = BUILDROOT / "configs" / "raspberrypi4_64_pxe_defconfig"
 BOARD = BUILDROOT / "board" / "malina"
@@ -75,8 +75,20 @@ def test_every_defconfig_symbol_is_defined() -> None:
     assert len(syms) == len(set(syms)), "a symbol is set twice"
 
 
+def _package_selects() -> set[str]:
+    """What the tree's packages enabled in the defconfig select (unconditionally or not)."""
+    on = set(_defconfig_symbols())
+    found: set[str] = set()
+    for cfg in (BUILDROOT / "package").glob("*/Config.in"):
+        text = cfg.read_text()
+        m = CONFIG_RE.search(text)
+        if m and m.group(1) in on:
+            found |= set(re.findall(r"^\tselect (BR2_\w+)", text, re.M))
+    return found
+
+
 def test_defconfig_has_what_the_agent_needs() -> None:
-    syms = set(_defconfig_symbols())
+    syms = set(_defconfig_symbols()) | _package_selects()
     for need in ("BR2_INIT_SYSTEMD", "BR2_PACKAGE_SYSTEMD_NETWORKD", "BR2_PACKAGE_LIBCURL_CURL",
                  "BR2_PACKAGE_JQ", "BR2_PACKAGE_XZ", "BR2_PACKAGE_UTIL_LINUX", "BR2_PACKAGE_E2FSPROGS",
                  "BR2_PACKAGE_E2FSPROGS_DEBUGFS", "BR2_PACKAGE_DOSFSTOOLS", "BR2_PACKAGE_MTOOLS",
@@ -96,8 +108,11 @@ def test_external_tree_files() -> None:
         assert f'source "$BR2_EXTERNAL_{name}_PATH/package/{pkg.name}/Config.in"' in top
         assert f"config BR2_PACKAGE_{upper}\n" in (pkg / "Config.in").read_text()
         mkfile = (pkg / f"{pkg.name}.mk").read_text()
+        assert "$(eval $(generic-package))" in mkfile
+        if re.search(rf"^{upper}_SITE_METHOD = local$", mkfile, re.M):
+            continue  # sources in the tree: no version, no hash
         version = re.search(rf"^{upper}_VERSION = (\S+)$", mkfile, re.M)
-        assert version and "$(eval $(generic-package))" in mkfile
+        assert version
         hashes = [ln for ln in (pkg / f"{pkg.name}.hash").read_text().splitlines() if ln and ln[0] != "#"]
         assert hashes and all(re.fullmatch(r"sha256\s+[0-9a-f]{64}\s+\S+", ln) for ln in hashes)
         suffix = "-git4.tar.gz" if re.search(rf"^{upper}_SITE_METHOD = git$", mkfile, re.M) else ""
@@ -115,31 +130,24 @@ def test_defconfig_paths_exist() -> None:
 
 
 def test_overlay_units_and_scripts_reference_existing_files() -> None:
-    units = list(OVERLAY.rglob("*.service"))
+    units = list(AGENT_TREE.rglob("*.service"))
     assert units
     for unit in units:
         for m in re.finditer(r"^Exec\w*=[-@+!]*(/\S+)", unit.read_text(), re.M):
             target = m.group(1)
             if target.startswith(("/bin/", "/usr/bin/curl")):
                 continue
-            assert (OVERLAY / target.lstrip("/")).is_file(), f"{unit.name}: {target}"
-            assert os.access(OVERLAY / target.lstrip("/"), os.X_OK), target
-    # Every /usr/... or /etc/malina path the scripts name that belongs to malina exists in the overlay.
-    scripts = [OVERLAY / "usr/sbin/malina-agent", OVERLAY / "usr/sbin/malina-installer",
-               *sorted((OVERLAY / "usr/lib/malina").glob("*.sh"))]
+            assert (AGENT_TREE / target.lstrip("/")).is_file(), f"{unit.name}: {target}"
+            assert os.access(AGENT_TREE / target.lstrip("/"), os.X_OK), target
+    # Every /usr/... or /etc/malina path the scripts name that belongs to malina exists in the agent's tree.
+    scripts = [AGENT_TREE / "usr/bin/malina-agent", AGENT_TREE / "usr/bin/malina-installer",
+               *sorted((AGENT_TREE / "usr/lib/malina").glob("*.sh"))]
     for script in scripts:
         text = script.read_text()
-        for m in re.finditer(r"(/usr/(?:lib/malina|sbin/malina|share/udhcpc)[\w./-]*)", text):
-            assert (OVERLAY / m.group(1).lstrip("/")).exists(), f"{script.name}: {m.group(1)}"
+        for m in re.finditer(r"(/usr/(?:lib/malina|s?bin/malina|share/udhcpc)[\w./-]*)", text):
+            assert (AGENT_TREE / m.group(1).lstrip("/")).exists(), f"{script.name}: {m.group(1)}"
         for m in re.finditer(r'\$MALINA_LIB/([\w.-]+)', text):
-            assert (OVERLAY / "usr/lib/malina" / m.group(1)).is_file(), f"{script.name}: {m.group(1)}"
-    # post-build enables units that are in the overlay.
-    post_build = (BOARD / "post-build.sh").read_text()
-    for m in re.finditer(r"\.\./([\w.-]+\.service)", post_build):
-        assert (OVERLAY / "etc/systemd/system" / m.group(1)).is_file()
-    for path in re.findall(r'"\$TARGET_DIR(/[^"$]+)"', post_build):
-        if "*" not in path and not path.endswith(".wants"):
-            assert (OVERLAY / path.lstrip("/")).exists() or path in ("/etc/malina",), path
+            assert (AGENT_TREE / "usr/lib/malina" / m.group(1)).is_file(), f"{script.name}: {m.group(1)}"
 
 
 def test_tftp_tree_inputs() -> None:
@@ -204,7 +212,7 @@ def test_shellcheck_all_shell() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("script", ["usr/sbin/malina-agent", "usr/sbin/malina-installer",
+@pytest.mark.parametrize("script", ["usr/bin/malina-agent", "usr/bin/malina-installer",
                                     "usr/share/udhcpc/malina.script"])
-def test_overlay_scripts_are_executable(script: str) -> None:
-    assert os.access(OVERLAY / script, os.X_OK)
+def test_agent_scripts_are_executable(script: str) -> None:
+    assert os.access(AGENT_TREE / script, os.X_OK)

@@ -18,6 +18,8 @@ from conftest import AGENT_TREE, BUILDROOT, OVERLAY, REPO
 
 DEFCONFIG = BUILDROOT / "configs" / "raspberrypi4_64_pxe_defconfig"
 BOARD = BUILDROOT / "board" / "malina"
+# The BCM2711 boards that netboot this image: Pi 4 Model B, Pi 400, Compute Module 4.
+PI4_DTBS = ("bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4.dtb")
 CONFIG_RE = re.compile(r"^\s*(?:menu)?config\s+(BR2_[A-Za-z0-9_]+)", re.M)
 
 
@@ -160,9 +162,11 @@ def test_tftp_tree_inputs() -> None:
                  "initramfs initramfs.cpio.gz followkernel"):
         assert line in config.splitlines(), line
     post_image = (BOARD / "post-image.sh").read_text()
-    for name in ("start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img",
-                 "bcm2711-rpi-4-b.dtb", "initramfs.cpio.gz"):
+    for name in ("start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img", *PI4_DTBS,
+                 "initramfs.cpio.gz"):
         assert name in post_image, name
+    built = [Path(n).name + ".dtb" for n in _defconfig_value("BR2_LINUX_KERNEL_INTREE_DTS_NAME").split()]
+    assert sorted(built) == sorted(PI4_DTBS), "the kernel must build every board's device tree"
     budget = re.search(r"MAX_INITRAMFS=\$\(\((\d+) \* 1024 \* 1024\)\)", post_image)
     assert budget and int(budget.group(1)) < 96
 
@@ -170,16 +174,17 @@ def test_tftp_tree_inputs() -> None:
 def test_post_image_lays_out_the_tftp_tree(tmp_path: Path) -> None:
     fw = tmp_path / "rpi-firmware"
     fw.mkdir()
-    for rel in ("rpi-firmware/start4.elf", "rpi-firmware/fixup4.dat", "Image", "bcm2711-rpi-4-b.dtb",
-                "rootfs.cpio.gz"):
+    for rel in ("rpi-firmware/start4.elf", "rpi-firmware/fixup4.dat", "Image", *PI4_DTBS, "rootfs.cpio.gz"):
         (tmp_path / rel).write_bytes(rel.encode())
     env = dict(os.environ, BINARIES_DIR=str(tmp_path))
     subprocess.run([str(BOARD / "post-image.sh")], env=env, check=True, capture_output=True)
     tree = tmp_path / "tftp"
     assert sorted(p.name for p in tree.iterdir()) == sorted([
-        "start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img", "bcm2711-rpi-4-b.dtb",
+        "start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img", *PI4_DTBS,
         "initramfs.cpio.gz", "SHA256SUMS"])
     assert (tree / "kernel8.img").read_bytes() == b"Image"
+    for dtb in PI4_DTBS:
+        assert (tree / dtb).read_bytes() == dtb.encode()
     assert (tree / "config.txt").read_text() == (BOARD / "config.txt").read_text()
     sums = (tree / "SHA256SUMS").read_text()
     assert "kernel8.img" in sums and "SHA256SUMS" not in sums

@@ -1,9 +1,9 @@
 """Static checks of the BR2_EXTERNAL tree: defconfig symbols, package files, overlay references, TFTP
 layout inputs and shellcheck on every shell script.
 
-The Buildroot symbol list comes from ``$MALINA_SHARED/buildroot/br2-symbols-2026.02.3.txt`` (default: the
-repository's ``../shared``); with ``BR2_CHECKOUT=/path/to/buildroot`` the symbols are read from that
-checkout's Config.in files instead."""
+The Buildroot symbol list is ``tests/data/buildroot/br2-symbols-2026.02.3.txt`` (a copy of the shared
+reference list); with ``BR2_CHECKOUT=/path/to/buildroot`` the symbols are read from that checkout's Config.in
+files instead. What upstream checks in a real build is in ``test_br_upstream_rules.py``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from brcheck import SYMBOLS_FILE
 
-from conftest import AGENT_TREE, BUILDROOT, OVERLAY, REPO
+from conftest import AGENT_TREE, BUILDROOT, OVERLAY
 
 DEFCONFIG = BUILDROOT / "configs" / "raspberrypi4_64_pxe_defconfig"
 BOARD = BUILDROOT / "board" / "malina"
@@ -36,10 +37,7 @@ def _buildroot_symbols() -> set[str]:
         files = [p for p in root.rglob("Config.in*") if p.name != "Config.in.legacy" and p.is_file()]
         assert files, f"BR2_CHECKOUT={checkout} has no Config.in files"
         return {m for p in files for m in CONFIG_RE.findall(p.read_text(errors="replace"))}
-    shared = Path(os.environ.get("MALINA_SHARED", REPO.parent / "shared"))
-    listing = shared / "buildroot" / "br2-symbols-2026.02.3.txt"
-    assert listing.is_file(), f"{listing} missing (set MALINA_SHARED or BR2_CHECKOUT)"
-    return {ln.strip() for ln in listing.read_text().splitlines() if ln.startswith("BR2_")}
+    return {ln.strip() for ln in SYMBOLS_FILE.read_text().splitlines() if ln.startswith("BR2_")}
 
 
 def _tree_symbols() -> set[str]:

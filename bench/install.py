@@ -40,7 +40,7 @@ from harness.netutil import free_port  # noqa: E402
 from harness.sim.media.osimage import MiB, OsImage, build_image  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "install.json"
-AGENT = REPO / "buildroot" / "board" / "malina" / "rootfs-overlay" / "usr" / "sbin" / "malina-agent"
+AGENT = REPO / "buildroot" / "agent" / "usr" / "bin" / "malina-agent"
 SIZE = 1024 * MiB
 DATA_FRACTION = 0.25
 REPS = 3

@@ -114,9 +114,10 @@ SPECS: dict[str, ImageSpec] = {
         dockerfile="harness/lab/images/runtime.Dockerfile",
         context=".",
         target="board",
-        inputs=(*RUNTIME_INPUTS, "buildroot/board/malina/rootfs-overlay/**/*", "harness/sim/board/shims/*"),
+        inputs=(*RUNTIME_INPUTS, "buildroot/agent/**/*", "buildroot/board/malina/rootfs-overlay/**/*",
+                "harness/sim/board/shims/*"),
         needs_wheelhouse=True,
-        requires=("buildroot/board/malina/rootfs-overlay", "harness/sim/board/shims"),
+        requires=("buildroot/agent", "buildroot/board/malina/rootfs-overlay", "harness/sim/board/shims"),
     ),
 }
 

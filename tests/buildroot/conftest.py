@@ -22,8 +22,10 @@ from harness.sim.media.osimage import MiB, OsImage, build_image  # noqa: E402
 
 BUILDROOT = REPO / "buildroot"
 OVERLAY = BUILDROOT / "board" / "malina" / "rootfs-overlay"
-AGENT = OVERLAY / "usr" / "sbin" / "malina-agent"
-INSTALLER = OVERLAY / "usr" / "sbin" / "malina-installer"
+# The malina-agent package's source, laid out as installed on the target (and in the simulated board).
+AGENT_TREE = BUILDROOT / "agent"
+AGENT = AGENT_TREE / "usr" / "bin" / "malina-agent"
+INSTALLER = AGENT_TREE / "usr" / "bin" / "malina-installer"
 HOST_TOOLS = ["curl", "jq", "xz", "debugfs", "mkfs.ext4", "mtype", "mcopy", "mkfs.vfat", "sfdisk",
               "shellcheck", "openssl", "od", "timeout"]
 SERIAL = "6e87a417"

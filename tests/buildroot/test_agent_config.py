@@ -7,9 +7,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import OVERLAY, run_agent
+from conftest import AGENT, AGENT_TREE, run_agent
 
-SCRIPT = OVERLAY / "usr" / "share" / "udhcpc" / "malina.script"
+SCRIPT = AGENT_TREE / "usr" / "share" / "udhcpc" / "malina.script"
 URL = "http://10.89.0.3:8080/v1/install/abc123"
 
 
@@ -99,7 +99,7 @@ def test_serial_from_cpuinfo_fallback(board: dict[str, str], tmp_path: Path) -> 
     cpuinfo.write_text("processor\t: 0\nHardware\t: BCM2835\nSerial\t\t: 100000006E87A417\nModel\t: Pi 4\n")
     env = dict(board, MALINA_SERIAL_FILE="/nonexistent", MALINA_CPUINFO_FILE=str(cpuinfo))
     script = ('. "$MALINA_LIB/common.sh"; malina_load_config; board_serial')
-    r = subprocess.run(["bash", "-c", script], env=dict(env, MALINA_LIB=str(OVERLAY / "usr/lib/malina")),
+    r = subprocess.run(["bash", "-c", script], env=dict(env, MALINA_LIB=str(AGENT_TREE / "usr/lib/malina")),
                        capture_output=True, text=True, check=True)
     assert r.stdout == "6e87a417"
 
@@ -111,7 +111,7 @@ def test_cmdline_words_are_never_globbed(board: dict[str, str], tmp_path: Path) 
     cwd.mkdir()
     (cwd / "malina.progress_interval=bogus").touch()
     Path(board["MALINA_CMDLINE_FILE"]).write_text(f"console=serial0,115200 * quiet\nmalina.url={URL}\n")
-    r = subprocess.run([str(OVERLAY / "usr" / "sbin" / "malina-agent"), "url"], env=board, cwd=cwd,
+    r = subprocess.run([str(AGENT), "url"], env=board, cwd=cwd,
                        capture_output=True, text=True, timeout=30, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == URL

@@ -14,10 +14,10 @@ import pytest
 from backend_stub import BackendStub, FileFault
 
 from backend.schemas import ProgressIn
-from conftest import AGENT, OVERLAY, run_agent
+from conftest import AGENT, AGENT_TREE, run_agent
 from harness.sim.media.osimage import MiB, OsImage, blank_card, sha256_file
 
-LIB = OVERLAY / "usr" / "lib" / "malina"
+LIB = AGENT_TREE / "usr" / "lib" / "malina"
 GiB = 1024 * MiB
 
 

@@ -1,9 +1,9 @@
 """Static checks of the BR2_EXTERNAL tree: defconfig symbols, package files, overlay references, TFTP
 layout inputs and shellcheck on every shell script.
 
-The Buildroot symbol list comes from ``tests/data/buildroot/br2-symbols-2026.02.3.txt`` (see
-``tests/data/README.md``); with ``BR2_CHECKOUT=/path/to/buildroot`` the symbols are read from that
-checkout's Config.in files instead."""
+The Buildroot symbol list is ``tests/data/buildroot/br2-symbols-2026.02.3.txt`` (a copy of the shared
+reference list); with ``BR2_CHECKOUT=/path/to/buildroot`` the symbols are read from that checkout's Config.in
+files instead. What upstream checks in a real build is in ``test_br_upstream_rules.py``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from brcheck import SYMBOLS_FILE
 
-from conftest import BUILDROOT, OVERLAY, REPO
+from conftest import AGENT_TREE, BUILDROOT, OVERLAY
 
 DEFCONFIG = BUILDROOT / "configs" / "raspberrypi4_64_pxe_defconfig"
 BOARD = BUILDROOT / "board" / "malina"
+# The BCM2711 boards that netboot this image: Pi 4 Model B, Pi 400, Compute Module 4.
+PI4_DTBS = ("bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4.dtb")
 CONFIG_RE = re.compile(r"^\s*(?:menu)?config\s+(BR2_[A-Za-z0-9_]+)", re.M)
 
 
@@ -34,9 +37,7 @@ def _buildroot_symbols() -> set[str]:
         files = [p for p in root.rglob("Config.in*") if p.name != "Config.in.legacy" and p.is_file()]
         assert files, f"BR2_CHECKOUT={checkout} has no Config.in files"
         return {m for p in files for m in CONFIG_RE.findall(p.read_text(errors="replace"))}
-    listing = REPO / "tests" / "data" / "buildroot" / "br2-symbols-2026.02.3.txt"
-    assert listing.is_file(), f"{listing} missing"
-    return {ln.strip() for ln in listing.read_text().splitlines() if ln.startswith("BR2_")}
+    return {ln.strip() for ln in SYMBOLS_FILE.read_text().splitlines() if ln.startswith("BR2_")}
 
 
 def _tree_symbols() -> set[str]:
@@ -74,8 +75,20 @@ def test_every_defconfig_symbol_is_defined() -> None:
     assert len(syms) == len(set(syms)), "a symbol is set twice"
 
 
+def _package_selects() -> set[str]:
+    """What the tree's packages enabled in the defconfig select (unconditionally or not)."""
+    on = set(_defconfig_symbols())
+    found: set[str] = set()
+    for cfg in (BUILDROOT / "package").glob("*/Config.in"):
+        text = cfg.read_text()
+        m = CONFIG_RE.search(text)
+        if m and m.group(1) in on:
+            found |= set(re.findall(r"^\tselect (BR2_\w+)", text, re.M))
+    return found
+
+
 def test_defconfig_has_what_the_agent_needs() -> None:
-    syms = set(_defconfig_symbols())
+    syms = set(_defconfig_symbols()) | _package_selects()
     for need in ("BR2_INIT_SYSTEMD", "BR2_PACKAGE_SYSTEMD_NETWORKD", "BR2_PACKAGE_LIBCURL_CURL",
                  "BR2_PACKAGE_JQ", "BR2_PACKAGE_XZ", "BR2_PACKAGE_UTIL_LINUX", "BR2_PACKAGE_E2FSPROGS",
                  "BR2_PACKAGE_E2FSPROGS_DEBUGFS", "BR2_PACKAGE_DOSFSTOOLS", "BR2_PACKAGE_MTOOLS",
@@ -95,8 +108,11 @@ def test_external_tree_files() -> None:
         assert f'source "$BR2_EXTERNAL_{name}_PATH/package/{pkg.name}/Config.in"' in top
         assert f"config BR2_PACKAGE_{upper}\n" in (pkg / "Config.in").read_text()
         mkfile = (pkg / f"{pkg.name}.mk").read_text()
+        assert "$(eval $(generic-package))" in mkfile
+        if re.search(rf"^{upper}_SITE_METHOD = local$", mkfile, re.M):
+            continue  # sources in the tree: no version, no hash
         version = re.search(rf"^{upper}_VERSION = (\S+)$", mkfile, re.M)
-        assert version and "$(eval $(generic-package))" in mkfile
+        assert version
         hashes = [ln for ln in (pkg / f"{pkg.name}.hash").read_text().splitlines() if ln and ln[0] != "#"]
         assert hashes and all(re.fullmatch(r"sha256\s+[0-9a-f]{64}\s+\S+", ln) for ln in hashes)
         suffix = "-git4.tar.gz" if re.search(rf"^{upper}_SITE_METHOD = git$", mkfile, re.M) else ""
@@ -114,31 +130,24 @@ def test_defconfig_paths_exist() -> None:
 
 
 def test_overlay_units_and_scripts_reference_existing_files() -> None:
-    units = list(OVERLAY.rglob("*.service"))
+    units = list(AGENT_TREE.rglob("*.service"))
     assert units
     for unit in units:
         for m in re.finditer(r"^Exec\w*=[-@+!]*(/\S+)", unit.read_text(), re.M):
             target = m.group(1)
             if target.startswith(("/bin/", "/usr/bin/curl")):
                 continue
-            assert (OVERLAY / target.lstrip("/")).is_file(), f"{unit.name}: {target}"
-            assert os.access(OVERLAY / target.lstrip("/"), os.X_OK), target
-    # Every /usr/... or /etc/malina path the scripts name that belongs to malina exists in the overlay.
-    scripts = [OVERLAY / "usr/sbin/malina-agent", OVERLAY / "usr/sbin/malina-installer",
-               *sorted((OVERLAY / "usr/lib/malina").glob("*.sh"))]
+            assert (AGENT_TREE / target.lstrip("/")).is_file(), f"{unit.name}: {target}"
+            assert os.access(AGENT_TREE / target.lstrip("/"), os.X_OK), target
+    # Every /usr/... or /etc/malina path the scripts name that belongs to malina exists in the agent's tree.
+    scripts = [AGENT_TREE / "usr/bin/malina-agent", AGENT_TREE / "usr/bin/malina-installer",
+               *sorted((AGENT_TREE / "usr/lib/malina").glob("*.sh"))]
     for script in scripts:
         text = script.read_text()
-        for m in re.finditer(r"(/usr/(?:lib/malina|sbin/malina|share/udhcpc)[\w./-]*)", text):
-            assert (OVERLAY / m.group(1).lstrip("/")).exists(), f"{script.name}: {m.group(1)}"
+        for m in re.finditer(r"(/usr/(?:lib/malina|s?bin/malina|share/udhcpc)[\w./-]*)", text):
+            assert (AGENT_TREE / m.group(1).lstrip("/")).exists(), f"{script.name}: {m.group(1)}"
         for m in re.finditer(r'\$MALINA_LIB/([\w.-]+)', text):
-            assert (OVERLAY / "usr/lib/malina" / m.group(1)).is_file(), f"{script.name}: {m.group(1)}"
-    # post-build enables units that are in the overlay.
-    post_build = (BOARD / "post-build.sh").read_text()
-    for m in re.finditer(r"\.\./([\w.-]+\.service)", post_build):
-        assert (OVERLAY / "etc/systemd/system" / m.group(1)).is_file()
-    for path in re.findall(r'"\$TARGET_DIR(/[^"$]+)"', post_build):
-        if "*" not in path and not path.endswith(".wants"):
-            assert (OVERLAY / path.lstrip("/")).exists() or path in ("/etc/malina",), path
+            assert (AGENT_TREE / "usr/lib/malina" / m.group(1)).is_file(), f"{script.name}: {m.group(1)}"
 
 
 def test_tftp_tree_inputs() -> None:
@@ -151,9 +160,11 @@ def test_tftp_tree_inputs() -> None:
                  "initramfs initramfs.cpio.gz followkernel"):
         assert line in config.splitlines(), line
     post_image = (BOARD / "post-image.sh").read_text()
-    for name in ("start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img",
-                 "bcm2711-rpi-4-b.dtb", "initramfs.cpio.gz"):
+    for name in ("start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img", *PI4_DTBS,
+                 "initramfs.cpio.gz"):
         assert name in post_image, name
+    built = [Path(n).name + ".dtb" for n in _defconfig_value("BR2_LINUX_KERNEL_INTREE_DTS_NAME").split()]
+    assert sorted(built) == sorted(PI4_DTBS), "the kernel must build every board's device tree"
     budget = re.search(r"MAX_INITRAMFS=\$\(\((\d+) \* 1024 \* 1024\)\)", post_image)
     assert budget and int(budget.group(1)) < 96
 
@@ -161,16 +172,17 @@ def test_tftp_tree_inputs() -> None:
 def test_post_image_lays_out_the_tftp_tree(tmp_path: Path) -> None:
     fw = tmp_path / "rpi-firmware"
     fw.mkdir()
-    for rel in ("rpi-firmware/start4.elf", "rpi-firmware/fixup4.dat", "Image", "bcm2711-rpi-4-b.dtb",
-                "rootfs.cpio.gz"):
+    for rel in ("rpi-firmware/start4.elf", "rpi-firmware/fixup4.dat", "Image", *PI4_DTBS, "rootfs.cpio.gz"):
         (tmp_path / rel).write_bytes(rel.encode())
     env = dict(os.environ, BINARIES_DIR=str(tmp_path))
     subprocess.run([str(BOARD / "post-image.sh")], env=env, check=True, capture_output=True)
     tree = tmp_path / "tftp"
     assert sorted(p.name for p in tree.iterdir()) == sorted([
-        "start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img", "bcm2711-rpi-4-b.dtb",
+        "start4.elf", "fixup4.dat", "config.txt", "cmdline.txt", "kernel8.img", *PI4_DTBS,
         "initramfs.cpio.gz", "SHA256SUMS"])
     assert (tree / "kernel8.img").read_bytes() == b"Image"
+    for dtb in PI4_DTBS:
+        assert (tree / dtb).read_bytes() == dtb.encode()
     assert (tree / "config.txt").read_text() == (BOARD / "config.txt").read_text()
     sums = (tree / "SHA256SUMS").read_text()
     assert "kernel8.img" in sums and "SHA256SUMS" not in sums
@@ -203,7 +215,7 @@ def test_shellcheck_all_shell() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("script", ["usr/sbin/malina-agent", "usr/sbin/malina-installer",
+@pytest.mark.parametrize("script", ["usr/bin/malina-agent", "usr/bin/malina-installer",
                                     "usr/share/udhcpc/malina.script"])
-def test_overlay_scripts_are_executable(script: str) -> None:
-    assert os.access(OVERLAY / script, os.X_OK)
+def test_agent_scripts_are_executable(script: str) -> None:
+    assert os.access(AGENT_TREE / script, os.X_OK)

@@ -1,7 +1,7 @@
 """The installer agent's failure paths inside the simulated Pi (issue 5: "every path is tested there").
 
 Success and hash mismatch run in ``scenarios/``; here the unchanged overlay agent runs after a real simulated
-netboot (DHCP through the relay and the Kea hook, TFTP, hand-over to ``/usr/sbin/malina-installer``) on a
+netboot (DHCP through the relay and the Kea hook, TFTP, hand-over to ``/usr/bin/malina-installer``) on a
 card file bind-mounted at ``/dev/mmcblk0``, and each test checks the console (the bootloader through the
 console parser, the agent through its ``malina: `` lines), the backend's record and the card file:
 

@@ -1,25 +1,21 @@
 #!/bin/bash
 # malina post-build (BR2_ROOTFS_POST_BUILD_SCRIPT): runs after the rootfs-overlay was applied to TARGET_DIR.
-# Enables the installer service and systemd-networkd, fixes the agent's modes and drops kernel modules
-# the installer never loads, so that the initramfs stays small.
+# Enables systemd-networkd and drops kernel modules the installer never loads, so that the initramfs stays
+# small. The agent, its modes and malina-installer.service come from the malina-agent package (the unit is
+# enabled by Buildroot's systemctl preset-all).
 set -euo pipefail
 
 TARGET_DIR=${1:?usage: post-build.sh TARGET_DIR}
 
 units=$TARGET_DIR/etc/systemd/system
 mkdir -p "$units/multi-user.target.wants" "$units/network-online.target.wants"
-ln -sf ../malina-installer.service "$units/multi-user.target.wants/malina-installer.service"
 ln -sf /usr/lib/systemd/system/systemd-networkd.service "$units/multi-user.target.wants/systemd-networkd.service"
 ln -sf /usr/lib/systemd/system/systemd-networkd-wait-online.service \
 	"$units/network-online.target.wants/systemd-networkd-wait-online.service"
 
-chmod 0755 "$TARGET_DIR/usr/sbin/malina-installer" "$TARGET_DIR/usr/sbin/malina-agent" \
-	"$TARGET_DIR/usr/share/udhcpc/malina.script"
-chmod 0644 "$TARGET_DIR"/usr/lib/malina/*.sh "$TARGET_DIR/usr/lib/malina/malina-booted.service"
-mkdir -p "$TARGET_DIR/etc/malina"
-
-# The installer needs the Ethernet and SD drivers only (built in with bcm2711_defconfig).
-for moddir in "$TARGET_DIR"/lib/modules/*/kernel; do
+# The installer needs the Ethernet and SD drivers only (built in with bcm2711_defconfig). Merged /usr:
+# the modules are in usr/lib (lib is a symlink to it).
+for moddir in "$TARGET_DIR"/usr/lib/modules/*/kernel; do
 	[[ -d $moddir ]] || continue
 	rm -rf "$moddir/sound" "$moddir/drivers/media" "$moddir/drivers/gpu" "$moddir/drivers/staging" \
 		"$moddir/drivers/net/wireless" "$moddir/drivers/bluetooth" "$moddir/net/bluetooth" \

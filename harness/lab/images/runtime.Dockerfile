@@ -21,13 +21,15 @@ COPY harness /opt/malina/harness
 COPY backend /opt/malina/backend
 WORKDIR /opt/malina
 
-# The simulated board: the runtime plus the installer image's rootfs overlay applied to / exactly as
-# Buildroot applies BR2_ROOTFS_OVERLAY, plus the sim-only shims.
+# The simulated board: the runtime plus the installer agent's files at the paths where the malina-agent
+# Buildroot package installs them (buildroot/agent/ is that package's source), the installer image's rootfs
+# overlay applied to / as Buildroot applies BR2_ROOTFS_OVERLAY, plus the sim-only shims.
 FROM runtime AS board
 # sudo as Ubuntu's images give the default user (passwordless), so SSH checks read root-only files as on a Pi
 RUN apt-get update && apt-get install -y --no-install-recommends sudo && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /run/sshd /etc/malina \
  && (id ubuntu >/dev/null 2>&1 || useradd -m -s /bin/bash ubuntu) \
  && printf 'ubuntu ALL=(ALL) NOPASSWD:ALL\n' > /etc/sudoers.d/90-malina-ubuntu && chmod 0440 /etc/sudoers.d/90-malina-ubuntu
+COPY buildroot/agent/ /
 COPY buildroot/board/malina/rootfs-overlay/ /
 COPY harness/sim/board/shims/ /usr/local/sbin/

@@ -37,7 +37,7 @@ class BoardConfig:
     event_log: str = "/var/log/malina/bootloader-events.jsonl"  # every bootloader event, JSON lines
     state_dir: str = "/run/malina-sim"  # volatile: emptied at every power cut
     volatile_dirs: tuple[str, ...] = ("/run/malina", "/run/malina-sim")
-    installer: tuple[str, ...] = ("/usr/sbin/malina-installer",)
+    installer: tuple[str, ...] = ("/usr/bin/malina-installer",)
     installer_env: dict[str, str] = field(default_factory=dict)
     power_on_at_start: bool = False
     ssh_port: int = 22

@@ -7,7 +7,7 @@ stdin. It reads the live EEPROM config, runs ``bootloader.core.Bootloader`` agai
 interface (AF_PACKET DHCP, kernel UDP for TFTP) and the card at ``/dev/mmcblk0``, then replaces itself:
 
 - after a netboot with the installer, the Buildroot overlay's entry point unchanged
-  (``/usr/sbin/malina-installer``). What a kernel would give it comes from files: the kernel command line
+  (``/usr/bin/malina-installer``). What a kernel would give it comes from files: the kernel command line
   (cmdline.txt from the TFTP tree, as the firmware passes it) via ``MALINA_CMDLINE_FILE`` and the board
   serial (``/proc/device-tree/serial-number`` on a Pi) via ``MALINA_SERIAL_FILE``;
 - after an SD boot with ``harness.sim.board.installed_os`` (the installed Ubuntu).

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # malina installer: configuration, console logging, HTTP helpers and the option-224 lookup.
-# Sourced by /usr/sbin/malina-agent and /usr/sbin/malina-installer (bash, set -euo pipefail).
+# Sourced by /usr/bin/malina-agent and /usr/bin/malina-installer (bash, set -euo pipefail).
 
 # Every setting the agent knows, with its default. Precedence (lowest first): these defaults,
 # /etc/malina/agent.conf (MALINA_CONF), the kernel command line (malina.<name>=<value>, e.g.

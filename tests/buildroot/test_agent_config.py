@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import OVERLAY, run_agent
+from testkit.agent import OVERLAY, run_agent
 
 SCRIPT = OVERLAY / "usr" / "share" / "udhcpc" / "malina.script"
 URL = "http://10.89.0.3:8080/v1/install/abc123"

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from backend_stub import BackendStub, FileFault
 
 from backend.schemas import ProgressIn
-from conftest import AGENT, OVERLAY, run_agent
 from harness.sim.osimage import MiB, OsImage, blank_card, sha256_file
+from testkit.agent import AGENT, OVERLAY, run_agent
+from testkit.agent_backend import BackendStub, FileFault
 
 LIB = OVERLAY / "usr" / "lib" / "malina"
 GiB = 1024 * MiB

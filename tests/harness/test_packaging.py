@@ -52,7 +52,7 @@ def _third_party_imports(paths: list[Path]) -> set[str]:
                 found |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found.add(node.module.split(".")[0])
-    local = {"harness", "backend", "fixtures", "scenarios", "__future__"}
+    local = {"harness", "backend", "fixtures", "scenarios", "testkit", "__future__"}
     return {m for m in found if m not in local and m not in sys.stdlib_module_names}
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.lab import services
 from harness.lab.docker_lab import docker_client
 from harness.lab.model import load_lab
 from harness.lab.services import ContainerSpec
@@ -336,13 +337,6 @@ class Bench:
 
     def malina_backend(self) -> None:
         hl = self.hl
-        rc, out = hl.run.exec("backend", ["sh", "-c", "malina backend --help"])
-        if rc != 0:
-            self.add("malina_dora_per_s", None, "DORA/s",
-                     note=f"malina backend not available yet: {out[-200:]}")
-            return
-        from harness.lab import services
-
         spec = services.backend_spec(hl.lab)
         spec.role = "malina-backend"
         ip = str(hl.lab.networks.server.subnet.network_address + 21)

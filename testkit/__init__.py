@@ -1,7 +1,8 @@
 """Test infrastructure that tests and benchmarks share: loopback ports, stand-in backends, the hook's lab.
 
 Imported by ``tests/`` and ``bench/`` (never the other way round: benches do not import from ``tests/``);
-not a dependency of ``harness/``, ``backend/`` or the pytest plugin. See testkit/README.md.
+not a dependency of ``harness/``, ``backend/`` or the pytest plugin. ``testkit.style`` holds the style checks
+``make lint`` and ``tests/test_style.py`` share. See testkit/README.md.
 """
 
 from __future__ import annotations

@@ -173,7 +173,8 @@ def ensure_wheelhouse(extra: str, say: Printer = _say) -> Path:
         return wheelhouse
     say(f"wheelhouse {extra}: building wheels for the images (pip wheel, from the host's package index)")
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    for old in wheelhouse.glob("*.whl"):
+    # also the wheels of the former single wheelhouse (build/wheelhouse/*.whl): they would only bloat the context
+    for old in [*wheelhouse.glob("*.whl"), *wheelhouse.parent.glob("*.whl")]:
         old.unlink()
     (wheelhouse / "requirements.txt").write_text(requirements)
     subprocess.run(

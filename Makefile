@@ -8,11 +8,15 @@ PYTEST := $(VENV)/bin/pytest
 REPORTS := build/reports
 PYTEST_ARGS ?=
 
-.PHONY: setup images test unit hook-test demo lint typecheck report lab-down clean \
+.PHONY: setup venv images test hook-test demo lint lock report lab-down clean \
         bench-hook bench-backend bench-install bench-sim
 
 setup:
 	@bash scripts/setup.sh
+
+# The Python venv alone (setup does it too): all that lint and lock need.
+venv:
+	@bash scripts/venv.sh
 
 images: setup
 	@$(PY) -m harness.cli lab images
@@ -32,10 +36,14 @@ test: setup images hook-test
 demo: setup images
 	@$(PY) -m harness.cli demo
 
-lint: setup
-	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/mypy
-	@shellcheck scripts/*.sh .ci/run
+# The checks tests/test_style.py runs (testkit.style): ruff, mypy strict, shellcheck on every shell script.
+lint: venv
+	@$(PY) -m testkit.style
+
+# requirements.lock from requirements.in with pip's resolver against the configured package index; keeps the
+# current pins where they still fit, UPGRADE=1 takes the newest allowed versions.
+lock: venv
+	@$(PY) scripts/lock.py $(if $(filter 1,$(UPGRADE)),--upgrade)
 
 report:
 	@bash scripts/report.sh $(REPORTS)

@@ -45,7 +45,7 @@ from backend.db import Database
 from backend.pgcluster import PgCluster
 from backend.schemas import MachineIn
 from backend.service import Service
-from harness.netutil import free_port
+from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "backend.json"

@@ -2,7 +2,7 @@
 
 ``python -m bench.hook`` → ``bench/results/hook.json`` and a one-line summary last.
 
-Lab: ``tests/hook/hooklab.py`` (Kea + hook, stand-in backend) plus, from an image of Debian's kea-admin
+Lab: ``testkit.hooklab`` (Kea + hook, stand-in backend) plus, from an image of Debian's kea-admin
 and nginx-light built here, an nginx static backend (keep-alive) and two perfdhcp containers on the server
 network. perfdhcp relays (giaddr = its own address, a /16 subnet of its own in Kea's config); each case is
 a fresh ``config-set`` (empty leases, fresh hook). Every simulated client has its own chaddr (``-R``);
@@ -40,14 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.lab import services
+from harness.lab.docker_lab import docker_client
+from harness.lab.model import load_lab
+from harness.lab.services import ContainerSpec
+from testkit.hooklab import HookLab, pi_guid, sub
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "hook"))
-
-from hooklab import HookLab, pi_guid, sub  # noqa: E402
-
-from harness.lab.docker_lab import docker_client  # noqa: E402
-from harness.lab.model import load_lab  # noqa: E402
-from harness.lab.services import ContainerSpec  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "hook.json"
 TOOLS_IMAGE = "malina-hook-bench/tools:1"
@@ -338,13 +337,6 @@ class Bench:
 
     def malina_backend(self) -> None:
         hl = self.hl
-        rc, out = hl.run.exec("backend", ["sh", "-c", "malina backend --help"])
-        if rc != 0:
-            self.add("malina_dora_per_s", None, "DORA/s",
-                     note=f"malina backend not available yet: {out[-200:]}")
-            return
-        from harness.lab import services
-
         spec = services.backend_spec(hl.lab)
         spec.role = "malina-backend"
         ip = str(hl.lab.networks.server.subnet.network_address + 21)

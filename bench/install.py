@@ -32,15 +32,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.cardfs import ThrottledCard
+from harness.sim.media.osimage import MiB, OsImage, build_image
+from testkit.agent import AGENT
+from testkit.ports import free_port
 
-from bench.cardfs import ThrottledCard  # noqa: E402
-from harness.netutil import free_port  # noqa: E402
-from harness.sim.media.osimage import MiB, OsImage, build_image  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 RESULTS = REPO / "bench" / "results" / "install.json"
-AGENT = REPO / "buildroot" / "agent" / "usr" / "bin" / "malina-agent"
 SIZE = 1024 * MiB
 DATA_FRACTION = 0.25
 REPS = 3

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -82,11 +83,8 @@ class Target:
     def card_digest(self) -> str | None:
         if self.card is None:
             return None
-        h = hashlib.sha256()
         with self.card.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest()
+            return hashlib.file_digest(f, "sha256").hexdigest()
 
     def card_head(self, size: int = 512) -> bytes | None:
         if self.card is None:
@@ -240,8 +238,7 @@ class SimSession(Session):
         with path.open("wb") as f:
             if isinstance(card, Path):
                 with card.open("rb") as src:
-                    while chunk := src.read(1 << 20):
-                        f.write(chunk)
+                    shutil.copyfileobj(src, f, 1 << 20)
             elif card is not None:
                 f.write(card)
             f.truncate(boardspec.CARD_SIZE)

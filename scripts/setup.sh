@@ -6,9 +6,6 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
-VENV="$REPO/.venv"
-STAMPS="$REPO/build/stamps"
-mkdir -p "$STAMPS"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -52,21 +49,8 @@ fi
 # --- docker engine ---------------------------------------------------------------------------------------
 bash scripts/ensure-docker.sh
 
-# --- Python venv -----------------------------------------------------------------------------------------
-PY=${PYTHON:-python3}
-want=$(cat requirements.in requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ]; then
-    say "creating the venv at .venv"
-    "$PY" -m venv "$VENV"
-fi
-if [ "$(cat "$STAMPS/venv" 2>/dev/null || true)" != "$want" ]; then
-    say "installing Python packages (pinned by requirements.lock)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.in -c requirements.lock
-    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
-    echo "$want" > "$STAMPS/venv"
-else
-    say "venv up to date"
-fi
+# --- Python venv (alone: `make venv`, all lint and lock need) ---------------------------------------------
+bash scripts/venv.sh
 
 # --- Allure report CLI (from the npm registry; bundles the Allure jar, runs on the JRE) ------------------
 if [ ! -x "$REPO/build/allure/node_modules/.bin/allure" ]; then

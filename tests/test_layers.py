@@ -18,11 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 # importer prefix -> (forbidden prefixes, why)
 RULES: dict[str, tuple[tuple[str, ...], str]] = {
-    "backend": (("harness", "fixtures", "scenarios", "tests", "bench"),
+    "backend": (("harness", "fixtures", "scenarios", "tests", "bench", "testkit"),
                 "the backend is deployed on its own; the harness drives it from outside"),
-    "hook": (("harness", "backend", "fixtures", "scenarios", "tests", "bench"), "the hook's tools stand alone"),
-    "harness": (("fixtures", "scenarios", "tests", "bench"), "the harness is the library the plugin and tests use"),
-    "fixtures": (("scenarios", "tests", "bench"), "the plugin serves scenarios, not the other way round"),
+    "hook": (("harness", "backend", "fixtures", "scenarios", "tests", "bench", "testkit"),
+             "the hook's tools stand alone"),
+    "harness": (("fixtures", "scenarios", "tests", "bench", "testkit"),
+                "the harness is the library the plugin and tests use"),
+    "fixtures": (("scenarios", "tests", "bench", "testkit"), "the plugin serves scenarios, not the other way round"),
+    "testkit": (("tests", "scenarios", "bench"), "tests and benchmarks share code through testkit, not the reverse"),
     "scenarios": (("tests", "bench"), "system tests use the plugin and the harness only"),
     "bench": (("tests", "scenarios"), "benchmarks share code through the harness, not through tests"),
     "harness.session": (("harness.strategy", "harness.demo", "harness.cli"), "the strategy and the CLIs sit on it"),

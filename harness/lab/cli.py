@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("--stale", action="store_true", help="only runs whose process is gone")
     sub.add_parser("status", help="list runs and their containers")
     img = sub.add_parser("images", help="build the lab images (only what changed)")
-    img.add_argument("names", nargs="*", default=["kea", "kea-hook", "runtime", "board"])
+    img.add_argument("names", nargs="*", default=["kea", "kea-hook", "backend", "runtime", "board"])
     return ap
 
 

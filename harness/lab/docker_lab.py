@@ -326,7 +326,7 @@ class LabRun:
         if role == "kea":
             hook = self.lab.services.kea.hook if self.with_hook is None else self.with_hook
             return "kea-hook" if hook else "kea"
-        return "runtime"
+        return "backend" if role == "backend" else "runtime"
 
     def _spec(self, role: str) -> ContainerSpec:
         if role == "kea":

@@ -1,15 +1,19 @@
 """Lab images: built with the docker SDK, tagged by a hash of their inputs, rebuilt only when those change.
 
 - ``debian:bookworm-slim`` comes from a pull or, with no registry, from ``scripts/base-image.sh`` (debootstrap).
-- Python packages enter images only from the host-built wheelhouse (``build/wheelhouse``).
+- Python packages enter images only from a host-built wheelhouse per pyproject extra
+  (``build/wheelhouse/<extra>``): the ``backend`` image gets the ``backend`` extra (no harness, no pytest, no
+  scapy), the ``runtime`` and ``board`` images the ``harness`` extra.
 - A build prints its steps as they run (progress for a person waiting).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +42,7 @@ class ImageSpec:
     context: str  # relative to the repo
     target: str | None
     inputs: tuple[str, ...]  # globs relative to the repo
-    needs_wheelhouse: bool = False
+    extra: str | None = None  # the pyproject extra its wheelhouse holds (None: no Python packages)
     requires: tuple[str, ...] = ()  # paths that must exist for the build to work
     extra_hash: tuple[str, ...] = field(default_factory=tuple)
 
@@ -64,6 +68,8 @@ class ImageSpec:
         h.update(f"{self.name}|{self.target}|{BASE_IMAGE}|".encode())
         for extra in self.extra_hash:
             h.update(extra.encode())
+        if self.extra is not None:
+            h.update("\n".join(extra_requirements(self.extra)).encode())
         for p in self.files():
             h.update(str(p.relative_to(REPO)).encode())
             h.update(b"\0")
@@ -79,12 +85,7 @@ class ImageSpec:
         return f"{self.repository}:{self.digest()}"
 
 
-RUNTIME_INPUTS = (
-    "requirements-image.txt",
-    "requirements.lock",
-    "harness/**/*.py",
-    "backend/**/*",
-)
+RUNTIME_INPUTS = ("requirements.lock", "harness/**/*")
 
 SPECS: dict[str, ImageSpec] = {
     "kea": ImageSpec(
@@ -101,13 +102,21 @@ SPECS: dict[str, ImageSpec] = {
         target="kea-hook",
         inputs=("hook/Makefile", "hook/.dockerignore", "hook/src/**/*", "hook/tests/**/*", "hook/tools/**/*"),
     ),
+    "backend": ImageSpec(
+        name="backend",
+        dockerfile="harness/lab/images/backend.Dockerfile",
+        context=".",
+        target="backend",
+        inputs=("requirements.lock", "backend/**/*"),
+        extra="backend",
+    ),
     "runtime": ImageSpec(
         name="runtime",
         dockerfile="harness/lab/images/runtime.Dockerfile",
         context=".",
         target="runtime",
         inputs=RUNTIME_INPUTS,
-        needs_wheelhouse=True,
+        extra="harness",
     ),
     "board": ImageSpec(
         name="board",
@@ -116,7 +125,7 @@ SPECS: dict[str, ImageSpec] = {
         target="board",
         inputs=(*RUNTIME_INPUTS, "buildroot/agent/**/*", "buildroot/board/malina/rootfs-overlay/**/*",
                 "harness/sim/board/shims/*"),
-        needs_wheelhouse=True,
+        extra="harness",
         requires=("buildroot/agent", "buildroot/board/malina/rootfs-overlay", "harness/sim/board/shims"),
     ),
 }
@@ -135,23 +144,44 @@ def ensure_base_image(client: docker.DockerClient, say: Printer = _say) -> None:
     subprocess.run(["bash", str(REPO / "scripts" / "base-image.sh")], check=True)
 
 
-def ensure_wheelhouse(say: Printer = _say) -> Path:
-    """Wheels for requirements-image.txt, built from the host's pip configuration; stamped by the lock."""
-    wheelhouse = REPO / "build" / "wheelhouse"
+def extra_requirements(extra: str) -> list[str]:
+    """The requirements an image of ``extra`` installs: pyproject's [project] dependencies and the extra's,
+    ``malina[...]`` references to other extras expanded, as written there (each once, in order)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras: dict[str, list[str]] = project.get("optional-dependencies", {})
+    if extra not in extras:
+        raise KeyError(f"pyproject.toml has no extra {extra!r} (extras: {', '.join(sorted(extras))})")
+    found: list[str] = []
+    pending = [*project.get("dependencies", []), *extras[extra]]
+    while pending:
+        req = pending.pop(0)
+        self_ref = re.fullmatch(rf"{re.escape(project['name'])}\[([\w,\s-]+)\]", req.strip())
+        if self_ref:
+            pending += [r for name in self_ref.group(1).split(",") for r in extras[name.strip()]]
+        elif req not in found:
+            found.append(req)
+    return found
+
+
+def ensure_wheelhouse(extra: str, say: Printer = _say) -> Path:
+    """Wheels for an extra's requirements (``build/wheelhouse/<extra>``, with its ``requirements.txt``), built
+    from the host's pip configuration at the versions of requirements.lock; rebuilt when either changes."""
+    wheelhouse = REPO / "build" / "wheelhouse" / extra
     stamp = wheelhouse / ".stamp"
-    want = hashlib.sha256(
-        (REPO / "requirements-image.txt").read_bytes() + (REPO / "requirements.lock").read_bytes()
-    ).hexdigest()
+    requirements = "".join(f"{req}\n" for req in extra_requirements(extra))
+    want = hashlib.sha256(requirements.encode() + (REPO / "requirements.lock").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == want:
         return wheelhouse
-    say("wheelhouse: building wheels for the images (pip wheel, from the host's package index)")
+    say(f"wheelhouse {extra}: building wheels for the images (pip wheel, from the host's package index)")
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    for old in wheelhouse.glob("*.whl"):
+    # also the wheels of the former single wheelhouse (build/wheelhouse/*.whl): they would only bloat the context
+    for old in [*wheelhouse.glob("*.whl"), *wheelhouse.parent.glob("*.whl")]:
         old.unlink()
+    (wheelhouse / "requirements.txt").write_text(requirements)
     subprocess.run(
         [
             sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheelhouse),
-            "-r", str(REPO / "requirements-image.txt"), "-c", str(REPO / "requirements.lock"),
+            "-r", str(wheelhouse / "requirements.txt"), "-c", str(REPO / "requirements.lock"),
         ],
         check=True,
     )
@@ -190,8 +220,8 @@ def ensure_image(client: docker.DockerClient, name: str, say: Printer = _say) ->
     except ImageNotFound:
         pass
     ensure_base_image(client, say)
-    if spec.needs_wheelhouse:
-        ensure_wheelhouse(say)
+    if spec.extra is not None:
+        ensure_wheelhouse(spec.extra, say)
     say(f"image {tag}: building (target {spec.target}) — progress below")
     try:
         stream = client.api.build(

@@ -73,8 +73,8 @@ def backend_spec(lab: Lab) -> ContainerSpec:
         env["MALINA_KEA_CONTROL_URL"] = f"http://{lab.services.kea.address}:{lab.services.kea.control_port}/"
     return ContainerSpec(
         role="backend",
-        image="runtime",
-        command=["sh", "-c", "mkdir -p /var/lib/malina && exec malina backend serve --host 0.0.0.0 "
+        image="backend",
+        command=["sh", "-c", "mkdir -p /var/lib/malina && exec malina-backend serve --host 0.0.0.0 "
                  f"--port {b.port}"],
         networks={"server": str(b.address)},
         env=env,

@@ -16,7 +16,7 @@ import pytest
 from backend_helpers import READ, SHA, WRITE
 
 from backend.cli import main
-from harness.netutil import free_port
+from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_ARGS = ["--image-url", "http://10.89.0.5:8081/u.img.xz", "--image-sha256", SHA, "--image-size", "4096"]

@@ -5,31 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
+from harness.sim.media.osimage import MiB, OsImage, build_image
+from testkit.agent import MAC, SERIAL
+from testkit.agent_backend import BackendStub
 
-from backend_stub import BackendStub  # noqa: E402
-
-from harness.sim.media.osimage import MiB, OsImage, build_image  # noqa: E402
-
-BUILDROOT = REPO / "buildroot"
-OVERLAY = BUILDROOT / "board" / "malina" / "rootfs-overlay"
-# The malina-agent package's source, laid out as installed on the target (and in the simulated board).
-AGENT_TREE = BUILDROOT / "agent"
-AGENT = AGENT_TREE / "usr" / "bin" / "malina-agent"
-INSTALLER = AGENT_TREE / "usr" / "bin" / "malina-installer"
 HOST_TOOLS = ["curl", "jq", "xz", "debugfs", "mkfs.ext4", "mtype", "mcopy", "mkfs.vfat", "sfdisk",
               "shellcheck", "openssl", "od", "timeout"]
-SERIAL = "6e87a417"
-MAC = "dc:a6:32:00:00:01"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -90,7 +76,3 @@ def board(tmp_path: Path) -> dict[str, str]:
     })
     return env
 
-
-def run_agent(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(AGENT), *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import AGENT, AGENT_TREE, run_agent
+from testkit.agent import AGENT, AGENT_TREE, run_agent
 
 SCRIPT = AGENT_TREE / "usr" / "share" / "udhcpc" / "malina.script"
 URL = "http://10.89.0.3:8080/v1/install/abc123"

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from backend_stub import BackendStub, FileFault
 
 from backend.schemas import ProgressIn
-from conftest import AGENT, AGENT_TREE, run_agent
 from harness.sim.media.osimage import MiB, OsImage, blank_card, sha256_file
+from testkit.agent import AGENT, AGENT_TREE, run_agent
+from testkit.agent_backend import BackendStub, FileFault
 
 LIB = AGENT_TREE / "usr" / "lib" / "malina"
 GiB = 1024 * MiB

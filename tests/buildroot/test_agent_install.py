@@ -5,7 +5,6 @@ another board, power cut mid-write (and the rerun), card too small."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -13,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from backend_stub import BackendStub, FileFault
 
-from conftest import AGENT, INSTALLER, MAC, SERIAL, run_agent
-from harness.sim.media.osimage import MiB, OsImage, blank_card, read_rootfs_file
+from harness.sim.media.osimage import MiB, OsImage, blank_card, read_rootfs_file, sha256_file
+from testkit.agent import AGENT, INSTALLER, MAC, SERIAL, run_agent
+from testkit.agent_backend import BackendStub, FileFault
 
 
 def _card(env: dict[str, str], size: int = 80 * MiB, old: bytes = b"OLD-BOOTABLE-CARD" * 64) -> Path:
@@ -27,10 +26,6 @@ def _card(env: dict[str, str], size: int = 80 * MiB, old: bytes = b"OLD-BOOTABLE
         f.seek(510)
         f.write(b"\x55\xaa")
     return card
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _setup(backend: BackendStub, img: OsImage, *, compressed: bool = True, bmap: bool = False,
@@ -174,24 +169,24 @@ def test_truncated_raw_image_is_a_short_read(backend: BackendStub, board: dict[s
 
 def test_backend_unreachable_card_untouched(board: dict[str, str], tmp_path: Path) -> None:
     card = _card(board)
-    before = _sha(card)
+    before = sha256_file(card)
     with BackendStub() as dead:
         url = dead.url
     r = run_agent(board, "install", "--url", url)
     assert r.returncode == 4, r.stderr
     assert "backend unreachable" in r.stderr
-    assert _sha(card) == before
+    assert sha256_file(card) == before
 
 
 def test_image_server_unreachable_card_untouched(backend: BackendStub, board: dict[str, str],
                                                  plain_image: OsImage) -> None:
     card = _card(board)
-    before = _sha(card)
+    before = sha256_file(card)
     backend.set_scenario(image_url="http://127.0.0.1:9/nothing.img.xz", sha256=plain_image.sha256,
                          size=plain_image.size, compression="xz")
     r = run_agent(board, "install", "--url", backend.url)
     assert r.returncode == 5, r.stderr  # nothing was written
-    assert _sha(card) == before
+    assert sha256_file(card) == before
     assert backend.state.results[0]["status"] == "failure"
 
 
@@ -199,12 +194,12 @@ def test_image_server_unreachable_card_untouched(backend: BackendStub, board: di
 def test_scenario_for_another_board_refused(backend: BackendStub, board: dict[str, str],
                                             plain_image: OsImage, field: str) -> None:
     card = _card(board)
-    before = _sha(card)
+    before = sha256_file(card)
     other = {"serial": "deadbeef"} if field == "serial" else {"mac": "dc:a6:32:00:00:99"}
     _setup(backend, plain_image, **other)
     r = run_agent(board, "install", "--url", backend.url)
     assert r.returncode == 5
-    assert _sha(card) == before
+    assert sha256_file(card) == before
     assert not any(q.startswith("GET /files/") for q in backend.state.requests)
     assert backend.state.results[0]["status"] == "failure" and field.upper() in \
         backend.state.results[0]["error"].upper()
@@ -212,13 +207,13 @@ def test_scenario_for_another_board_refused(backend: BackendStub, board: dict[st
 
 def test_invalid_scenario_refused(backend: BackendStub, board: dict[str, str], plain_image: OsImage) -> None:
     card = _card(board)
-    before = _sha(card)
+    before = sha256_file(card)
     _setup(backend, plain_image)
     backend.state.scenario["image"]["sha256"] = "xyz"
     backend.state.scenario["hostname"] = "bad host;name"
     r = run_agent(board, "install", "--url", backend.url)
     assert r.returncode == 5
-    assert _sha(card) == before
+    assert sha256_file(card) == before
     err = backend.state.results[0]["error"]
     assert "image.sha256" in err and "hostname" in err
 
@@ -226,11 +221,11 @@ def test_invalid_scenario_refused(backend: BackendStub, board: dict[str, str], p
 def test_card_too_small_refused_before_writing(backend: BackendStub, board: dict[str, str],
                                                plain_image: OsImage) -> None:
     card = _card(board, size=plain_image.size - MiB)
-    before = _sha(card)
+    before = sha256_file(card)
     _setup(backend, plain_image)
     r = run_agent(board, "install", "--url", backend.url)
     assert r.returncode == 5, r.stderr  # "nothing written", not "card left unbootable"
-    assert _sha(card) == before
+    assert sha256_file(card) == before
     assert "card too small" in backend.state.results[0]["error"]
     assert "card is not touched" in backend.state.results[0]["error"]
     assert not any(q.startswith("GET /files/image ") or q == "GET /files/image"
@@ -285,14 +280,14 @@ def test_installer_entry_point_uses_udhcpc_lease_and_reboots(backend: BackendStu
 
 def test_installer_without_option_224_does_nothing(board: dict[str, str], tmp_path: Path) -> None:
     card = _card(board)
-    before = _sha(card)
+    before = sha256_file(card)
     env = dict(board, MALINA_DHCP_CLIENT="dhtest", MALINA_DHCP_ENV=str(tmp_path / "none.env"),
                PATH="/usr/bin:/bin")
     r = subprocess.run([str(INSTALLER)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 3
     assert "no option 224" in r.stderr
     assert not (tmp_path / "rebooted").exists()
-    assert _sha(card) == before
+    assert sha256_file(card) == before
 
 
 def test_write_subcommand_matches_image(board: dict[str, str], backend: BackendStub,

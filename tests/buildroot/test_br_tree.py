@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from brcheck import SYMBOLS_FILE
 
-from conftest import AGENT_TREE, BUILDROOT, OVERLAY
+from testkit.agent import AGENT_TREE, BUILDROOT, OVERLAY
 
 DEFCONFIG = BUILDROOT / "configs" / "raspberrypi4_64_pxe_defconfig"
 BOARD = BUILDROOT / "board" / "malina"

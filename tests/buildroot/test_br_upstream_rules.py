@@ -27,7 +27,7 @@ from brcheck import (
     unmet_dependencies,
 )
 
-from conftest import AGENT_TREE, BUILDROOT, OVERLAY, REPO
+from testkit.agent import AGENT_TREE, BUILDROOT, OVERLAY, REPO
 
 PACKAGES = BUILDROOT / "package"
 AGENT_PKG = PACKAGES / "malina-agent"

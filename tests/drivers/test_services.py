@@ -17,7 +17,7 @@ from harness.drivers.base import BackendError, InfraFailure, ProductFailure
 from harness.drivers.kea import AgentKea, DockerKea
 from harness.lab.docker_lab import LabRun
 from harness.lab.model import Lab
-from harness.netutil import free_port
+from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = {"url": "http://10.89.0.5:8081/ubuntu.img.xz", "sha256": "ab" * 32, "size": 1 << 20, "compression": "xz"}

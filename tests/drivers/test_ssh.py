@@ -14,7 +14,7 @@ import pytest
 
 from harness.drivers.base import ProductFailure, SshError
 from harness.drivers.ssh import SshConnection, ensure_keypair
-from harness.netutil import free_port
+from testkit.ports import free_port
 
 
 @pytest.fixture

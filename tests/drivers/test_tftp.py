@@ -16,8 +16,8 @@ import pytest
 import tftpy
 
 from harness.drivers.tftp import DirTftp
-from harness.netutil import free_port
 from harness.sim.media.tftptree import BOARD_DIR, standin_tree
+from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SERIAL = "6e87a417"

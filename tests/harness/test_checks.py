@@ -15,9 +15,9 @@ import pytest
 
 from harness.drivers.tftp import DirTftp
 from harness.lab.model import load_lab
-from harness.netutil import free_port
 from harness.session import Session, Target
 from scenarios.checks import assert_tree_served
+from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ("start4.elf", "config.txt")

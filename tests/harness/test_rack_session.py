@@ -21,8 +21,8 @@ import yaml
 
 from harness.drivers.backend import HttpBackend
 from harness.lab.model import Lab, LabConfigError, load_lab, parse_lab
-from harness.netutil import free_port
 from harness.session import RackSession
+from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = {"url": "http://127.0.0.5:8081/ubuntu.img.xz", "sha256": "AB" * 32, "size": 3 << 30, "compression": "xz"}

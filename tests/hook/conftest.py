@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hooklab import HookLab
 
 from harness.lab.model import Lab
+from testkit.hooklab import HookLab
 
 # Parameters of the Kea under test: short timeouts, every failure logged, the breaker out of the way
 # (its own test turns it on with reconfigure()).

@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 import pytest
-from hooklab import HookLab, pi_guid, put_files, sub, text
+
+from harness.lab.docker_lab import put_files
+from testkit.hooklab import HookLab, option_text, pi_guid, sub
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -36,10 +38,10 @@ def assert_install(hl: HookLab, result: dict[str, Any]) -> None:
     for reply in ("offer", "ack"):
         opts = result[reply]
         assert opts is not None, f"no {reply}: {result}"
-        assert text(opts, 66) == tftp, f"{reply} option 66: {opts}"
-        url = text(opts, 224)
+        assert option_text(opts, 66) == tftp, f"{reply} option 66: {opts}"
+        url = option_text(opts, 224)
         assert url is not None and url.startswith(f"{hl.backend_url}/v1/install/"), f"{reply} 224: {opts}"
-    assert text(result["offer"], 224) == text(result["ack"], 224)
+    assert option_text(result["offer"], 224) == option_text(result["ack"], 224)
     assert result.get("ack_type") == 5
 
 
@@ -47,8 +49,8 @@ def assert_boot_local(result: dict[str, Any]) -> None:
     for reply in ("offer", "ack"):
         opts = result[reply]
         assert opts is not None, f"no {reply}: {result}"
-        assert text(opts, 66) == "0.0.0.0", f"{reply} must carry the failure policy: {opts}"
-        assert text(opts, 224) is None, f"{reply} must not carry 224: {opts}"
+        assert option_text(opts, 66) == "0.0.0.0", f"{reply} must carry the failure policy: {opts}"
+        assert option_text(opts, 224) is None, f"{reply} must not carry 224: {opts}"
 
 
 def test_hook_loaded_with_multithreading(hook_lab: HookLab) -> None:
@@ -97,8 +99,8 @@ def test_non_matching_client_costs_no_call(fresh: HookLab) -> None:
     results = fresh.exchange([new_client(fresh, guid="RPi3"), new_client(fresh, guid=None)])
     for r in results:
         assert r["offer"] is not None and r["ack"] is not None, r
-        assert text(r["offer"], 224) is None and text(r["offer"], 66) is None
-        assert text(r["ack"], 224) is None and text(r["ack"], 66) is None
+        assert option_text(r["offer"], 224) is None and option_text(r["offer"], 66) is None
+        assert option_text(r["ack"], 224) is None and option_text(r["ack"], 66) is None
     assert fresh.backend_requests()["count"] == 0
 
 
@@ -113,7 +115,7 @@ def test_option_outside_allowlist_ignored(fresh: HookLab) -> None:
     fresh.set_mode("notallowed")
     [result] = fresh.exchange([new_client(fresh)])
     assert_install(fresh, result)
-    assert text(result["ack"], 6) is None
+    assert option_text(result["ack"], 6) is None
     assert "REMOTE_OPTIONS_OPTION_NOT_ALLOWED" in fresh.kea_logs()
 
 
@@ -215,7 +217,7 @@ def test_hung_backend_does_not_delay_other_clients(fresh: HookLab) -> None:
     results = fresh.exchange(matching + others, parallel=True)
     timeout_ms = fresh.params["request-timeout-ms"]
     for r in results[:2]:
-        assert r["offer"] is not None and text(r["offer"], 66) == "0.0.0.0", r
+        assert r["offer"] is not None and option_text(r["offer"], 66) == "0.0.0.0", r
     for r in results[2:]:
         assert r["offer"] is not None, r
         # The other clients never wait for the hung backend (their packets go to free threads). Issue 3
@@ -234,7 +236,8 @@ def test_overloaded_client_is_dropped_not_sent_to_boot_local(fresh: HookLab) -> 
     results = fresh.exchange(clients, parallel=True)
     answered = [r for r in results if r["offer"] is not None]
     assert len(answered) == 2, results
-    assert all(text(r["offer"], 66) == "0.0.0.0" and text(r["offer"], 224) is None for r in answered), results
+    assert all(option_text(r["offer"], 66) == "0.0.0.0" and option_text(r["offer"], 224) is None
+               for r in answered), results
     after = fresh.hook_stats()
     assert after["overloaded"] - before["overloaded"] == 1, (before, after)
     assert "REMOTE_OPTIONS_OVERLOADED" in fresh.kea_logs()
@@ -251,7 +254,7 @@ def test_backend_stopped(fresh: HookLab) -> None:
     try:
         results = fresh.exchange([new_client(fresh), new_client(fresh, guid=None)])
         assert_boot_local(results[0])
-        assert results[1]["offer"] is not None and text(results[1]["offer"], 66) is None
+        assert results[1]["offer"] is not None and option_text(results[1]["offer"], 66) is None
         assert "REMOTE_OPTIONS_BACKEND_CONNECT_ERROR" in fresh.kea_logs() or \
             "REMOTE_OPTIONS_BACKEND_TIMEOUT" in fresh.kea_logs()
     finally:
@@ -352,7 +355,7 @@ def test_pass_through_policy(hook_lab: HookLab) -> None:
         hook_lab.set_mode("garbage")
         [result] = hook_lab.exchange([new_client(hook_lab)])
         assert result["offer"] is not None
-        assert text(result["offer"], 66) is None and text(result["offer"], 224) is None
+        assert option_text(result["offer"], 66) is None and option_text(result["offer"], 224) is None
     finally:
         hook_lab.set_mode("install")
         hook_lab.reconfigure(base)

@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# Python runtime for the lab's roles (backend, relay, tftp, files) and, as target `board`, the simulated Pi 4.
-# Python packages come only from the wheelhouse built on the host (build/wheelhouse): no index inside builds.
+# Python runtime of the lab's harness-side roles (relay, tftp, files, test clients) and, as target `board`, the
+# simulated Pi 4: harness/ and the `harness` extra of pyproject.toml (the backend has an image of its own,
+# backend.Dockerfile). Python packages come only from the wheelhouse built on the host
+# (build/wheelhouse/harness): no index inside builds.
 FROM debian:bookworm-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -8,17 +10,16 @@ RUN apt-get update \
       python3 python3-venv iproute2 iputils-ping curl jq xz-utils e2fsprogs dosfstools mtools fdisk \
       util-linux busybox openssh-server openssh-client procps tcpdump ca-certificates kmod \
  && rm -rf /var/lib/apt/lists/*
-COPY build/wheelhouse /tmp/wheelhouse
-COPY requirements-image.txt requirements.lock /tmp/
+COPY build/wheelhouse/harness /tmp/wheelhouse
+COPY requirements.lock /tmp/
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheelhouse \
-      -r /tmp/requirements-image.txt -c /tmp/requirements.lock \
+      -r /tmp/wheelhouse/requirements.txt -c /tmp/requirements.lock \
  && rm -rf /tmp/wheelhouse \
  && printf '#!/bin/sh\nexec /opt/venv/bin/python -m harness.cli "$@"\n' > /usr/local/bin/malina \
  && chmod 755 /usr/local/bin/malina
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONPATH=/opt/malina
 COPY harness /opt/malina/harness
-COPY backend /opt/malina/backend
 WORKDIR /opt/malina
 
 # The simulated board: the runtime plus the installer agent's files at the paths where the malina-agent

@@ -100,8 +100,9 @@ class Client:
         base = IP(src=giaddr, dst=self.server) / UDP(sport=67, dport=67)
 
         def bootp(options: bytes) -> Packet:
-            return BOOTP(op=1, htype=1, hlen=len(chaddr), hops=1, xid=xid, giaddr=giaddr,
-                         chaddr=chaddr + b"\0" * (16 - len(chaddr)), options=MAGIC + options + b"\xff")
+            packet: Packet = BOOTP(op=1, htype=1, hlen=len(chaddr), hops=1, xid=xid, giaddr=giaddr,
+                                   chaddr=chaddr + b"\0" * (16 - len(chaddr)), options=MAGIC + options + b"\xff")
+            return packet
 
         result: dict[str, Any] = {"name": spec.get("name"), "xid": xid, "offer": None, "ack": None,
                                   "offer_ms": -1.0, "ack_ms": -1.0, "yiaddr": None}

@@ -122,8 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._send(422, b'{"detail": "bad json"}')
             return
-        schema: type[BaseModel] | None = {"/v1/install/tok/progress": ProgressIn,
-                                          "/v1/install/tok/result": ResultIn}.get(self.path)
+        schemas: dict[str, type[BaseModel]] = {"/v1/install/tok/progress": ProgressIn,
+                                               "/v1/install/tok/result": ResultIn}
+        schema = schemas.get(self.path)
         if schema is not None:
             try:
                 schema.model_validate(body)

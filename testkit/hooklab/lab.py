@@ -249,7 +249,7 @@ class HookLab:
         return results
 
 
-def text(options: dict[str, str] | None, code: int) -> str | None:
+def option_text(options: dict[str, str] | None, code: int) -> str | None:
     """An option's value as text (None when absent)."""
     if not options or str(code) not in options:
         return None

@@ -244,8 +244,16 @@ def ensure_image(client: docker.DockerClient, name: str, say: Printer = _say) ->
     return tag
 
 
+# Older builds of one image that stay: another checkout or lab run on this engine (a second worktree, CI beside
+# a developer) may be about to start containers from its own build, which a newer build must not pull away.
+KEEP_BUILDS = 4
+
+
 def _prune_old(client: docker.DockerClient, spec: ImageSpec, keep: str, say: Printer) -> None:
-    for image in client.images.list(name=spec.repository):
+    """Remove builds of ``spec`` older than the ``KEEP_BUILDS`` newest (``keep`` always stays)."""
+    builds = sorted(client.images.list(name=spec.repository), key=lambda i: str(i.attrs.get("Created", "")),
+                    reverse=True)
+    for image in builds[KEEP_BUILDS:]:
         if keep in image.tags:
             continue
         for t in image.tags:

@@ -38,6 +38,8 @@ RULES: dict[str, tuple[tuple[str, ...], str]] = {
     "harness.sim": (("harness.lab", "harness.drivers", "harness.session", "harness.strategy", "harness.demo",
                      "harness.cli", "harness.console"),
                     "the sim runs inside containers from plain config files; the lab starts it, never the reverse"),
+    "harness.wait": (("harness", "backend", "fixtures", "scenarios", "tests", "bench", "testkit"),
+                     "the wait helper is a leaf every layer may import, the sim in its containers too"),
 }
 
 # (importer prefix, imported prefix) -> why the rule does not apply
@@ -114,7 +116,10 @@ def test_the_checker_catches_a_forbidden_import() -> None:
     assert violations("harness.session", "from fixtures.plugin import lab\n")
     assert violations("fixtures.plugin", "import scenarios.checks\n")
     assert violations("harness.drivers.power", "from harness.lab.docker_lab import LabRun\n")
+    assert violations("harness.wait", "from harness.drivers.base import InfraFailure\n")
     # what the layers allow
+    assert not violations("harness.sim.relay.agent", "from harness.wait import Deadline\n")
+    assert not violations("harness.drivers.ssh", "from harness.wait import wait_until\n")
     assert not violations("harness.drivers.power", "from harness.lab.model import Board\n")
     assert not violations("harness.lab.boardspec", "from harness.sim.board.config import BoardConfig\n")
     assert not violations("harness.sim.board.firmware", "from harness.sim.bootloader import core\n")

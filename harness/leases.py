@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.wait import wait_until
+
 
 class NoBoardFree(RuntimeError):
     """No board of the lab satisfies the request right now (``permanent``: not in this run, since too many of
@@ -124,14 +126,19 @@ class LeaseRegistry:
 
     def wait_acquire(self, candidates: Sequence[str], owner: str, *, count: int = 1,
                      timeout: float = 600.0) -> list[Lease]:
-        deadline = time.monotonic() + timeout
-        while True:
+        why: list[str] = []
+
+        def free() -> list[Lease] | None:
             try:
                 return self.acquire(candidates, owner, count=count)
             except NoBoardFree as exc:
-                if exc.permanent or time.monotonic() > deadline:
+                if exc.permanent:  # never in this run: no use waiting
                     raise
-                time.sleep(1.0)
+                why[:] = [str(exc)]
+                return None
+
+        return wait_until(f"{count} free board(s) among {list(candidates)}", free, timeout=timeout, interval=1.0,
+                          describe=lambda: why[-1] if why else None, error=NoBoardFree)
 
     def renew(self, lease: Lease) -> None:
         with self._table() as table:

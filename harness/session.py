@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from harness.drivers.power import SimPower, power_for
 from harness.drivers.ssh import SshConnection, ensure_keypair
 from harness.drivers.tftp import DirTftp
 from harness.lab.model import Board, Lab
+from harness.wait import wait_until
 
 Printer = Callable[[str], None]
 
@@ -248,16 +248,14 @@ class SimSession(Session):
         logdir.mkdir(parents=True, exist_ok=True)
         console = SerialConsole(boardspec.console_url(self.lab, board), log_path=logdir / f"{name}.log")
         power = SimPower(boardspec.power_url(self.lab, board))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                power.state()
-                console.open()
-                break
-            except InfraFailure:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+
+        def answering() -> bool:  # the controller starts its power API and console server with the container
+            power.state()
+            console.open()
+            return True
+
+        wait_until(f"board {name}: power API and console answering", answering, timeout=30, retry_on=(InfraFailure,),
+                   error=InfraFailure)
         t = Target(plugged, self.lab, console, power, self.ssh_key, card=path, port=plugged.port)
         self.targets[name] = t
         return t

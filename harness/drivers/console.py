@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +22,7 @@ from typing import IO, Any
 import serial
 
 from harness.drivers.base import ConsoleDeath, ConsoleGone, ConsoleMatch, ConsoleTimeout
+from harness.wait import Deadline
 
 KERNEL_PANIC = r"Kernel panic - not syncing[^\r\n]*"
 NO_ROOT_FS = r"Unable to mount root fs[^\r\n]*"
@@ -120,15 +120,19 @@ class SerialConsole:
             self._port.close()
         except (serial.SerialException, OSError):
             pass
-        deadline = time.monotonic() + self.reconnect_s
-        while not self._stop.is_set() and time.monotonic() < deadline:
+        deadline = Deadline(self.reconnect_s)
+        last = ""
+        while not self._stop.is_set():
             try:
                 self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.2)
                 return True
-            except (serial.SerialException, OSError):
-                time.sleep(0.2)
+            except (serial.SerialException, OSError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if deadline.expired:
+                break
+            deadline.sleep(0.2)
         with self._cond:
-            self._gone = f"the console {self.url} closed ({why}) and did not come back in {self.reconnect_s:.0f} s"
+            self._gone = deadline.message(f"the console {self.url}, closed ({why}), open again", last)
             self._cond.notify_all()
         return False
 
@@ -151,13 +155,13 @@ class SerialConsole:
 
     def _tail(self, start: int) -> str:
         lines = self.sliced_log(start).splitlines()[-TAIL_LINES:]
-        return "\n".join("    " + line for line in lines) or "    (nothing)"
+        return "\n".join("    " + line for line in lines) or "(nothing)"
 
     def expect(self, patterns: str | Sequence[str], timeout: float, *, since: int | None = None,
                deaths: Sequence[str] | None = None) -> ConsoleMatch:
         wanted = _compile(patterns)
         dying = _compile(list(self.death_strings if deaths is None else deaths))
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             start = self._pos if since is None else since
             while True:
@@ -179,12 +183,10 @@ class SerialConsole:
                     return ConsoleMatch(m.re.pattern.decode(), m, self._pos, view[: m.start()])
                 if self._gone is not None:
                     raise ConsoleGone(self._gone)
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if deadline.expired:
                     shown = [p.pattern.decode() for p in wanted]
-                    raise ConsoleTimeout(f"none of {shown} within {timeout:.1f} s on {self.url}; last lines:\n"
-                                         f"{self._tail(start)}")
-                self._cond.wait(min(left, 0.5))
+                    raise ConsoleTimeout(deadline.message(f"any of {shown} on {self.url}", self._tail(start)))
+                self._cond.wait(min(deadline.remaining, 0.5))
 
     def send(self, data: bytes) -> None:
         if self._port is None:

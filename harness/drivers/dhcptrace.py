@@ -14,7 +14,6 @@ import contextlib
 import html
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from scapy.sendrecv import AsyncSniffer
 from scapy.utils import rdpcap, wrpcap
 
 from harness.drivers.base import DhcpExchange, DhcpPacket, InfraFailure
+from harness.wait import Deadline
 
 MSG_TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE",
              8: "INFORM"}
@@ -134,15 +134,18 @@ class ScapyTrace:
                                started_callback=started.set)
         self._sniffer = sniffer
         sniffer.start()
-        deadline = time.monotonic() + timeout
-        while not started.wait(0.05):
+        deadline = Deadline(timeout)
+        while not started.wait(min(0.05, deadline.remaining)):
             thread = getattr(sniffer, "thread", None)
-            if time.monotonic() > deadline or (thread is not None and not thread.is_alive()):
+            died = thread is not None and not thread.is_alive()
+            if deadline.expired or died:
                 self._sniffer = None
                 with contextlib.suppress(Exception):
                     sniffer.stop(join=False)
-                raise InfraFailure(f"the DHCP capture on {self.iface} did not start within {timeout:.0f} s"
-                                   f"({sniffer.exception or 'root or CAP_NET_RAW needed?'})")
+                why = sniffer.exception or "root or CAP_NET_RAW needed?"
+                if died:
+                    raise InfraFailure(f"the DHCP capture on {self.iface} did not start ({why})")
+                raise InfraFailure(deadline.message(f"the DHCP capture on {self.iface}: started", why))
 
     def _keep(self, pkt: Packet) -> None:
         with self._lock:

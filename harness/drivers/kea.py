@@ -7,7 +7,6 @@ answer is a ``ProductFailure`` carrying Kea's text; an agent that does not answe
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.drivers.base import InfraFailure, ProductFailure
+from harness.wait import wait_until
 
 EMPTY = 3  # Kea's "empty" result (e.g. no leases): not an error
 
@@ -45,15 +45,8 @@ class AgentKea:
         return answer
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.command("status-get")
-                return
-            except InfraFailure:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        wait_until(f"Kea control agent {self.control_url}: an answer to status-get", lambda: self.command("status-get"),
+                   timeout=timeout, interval=0.3, retry_on=(InfraFailure,), error=InfraFailure)
 
     def reload(self, config: dict[str, Any] | None = None) -> None:
         if config is None:

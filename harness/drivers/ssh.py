@@ -12,13 +12,13 @@ from __future__ import annotations
 import errno
 import shlex
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 
 import paramiko
 
 from harness.drivers.base import CommandResult, ProductFailure, SshError
+from harness.wait import Deadline, wait_until
 
 # what the board's SFTP server answers about the file itself: the product's fault, not the lab's
 PRODUCT_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR})
@@ -45,23 +45,24 @@ class SshConnection:
             key = paramiko.Ed25519Key.from_private_key_file(str(self.key_path))
         except (OSError, paramiko.SSHException) as exc:
             raise SshError(f"cannot load the SSH key {self.key_path}: {exc}") from None
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
+        deadline = Deadline(timeout)
+
+        def attempt() -> paramiko.SSHClient:
             client = paramiko.SSHClient()
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            left = max(1.0, min(10.0, deadline.remaining))  # each try bounded by what is left (at least 1 s)
             try:
-                left = max(1.0, min(10.0, deadline - time.monotonic()))
                 client.connect(self.host, port=self.port, username=self.user, pkey=key, timeout=left,
                                banner_timeout=left, auth_timeout=left, allow_agent=False, look_for_keys=False)
-                self.client = client
-                return self
-            except (TimeoutError, OSError, paramiko.SSHException, EOFError) as exc:
+            except BaseException:
                 client.close()
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() >= deadline:
-                raise SshError(f"ssh {self.user}@{self.host}:{self.port}: no session within {timeout:.0f} s ({last})")
-            time.sleep(0.5)
+                raise
+            return client
+
+        self.client = wait_until(f"ssh {self.user}@{self.host}:{self.port}: a session", attempt, timeout=deadline,
+                                 interval=0.5, retry_on=(TimeoutError, OSError, paramiko.SSHException, EOFError),
+                                 error=SshError)
+        return self
 
     def _client(self) -> paramiko.SSHClient:
         if self.client is None:

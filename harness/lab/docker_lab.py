@@ -42,6 +42,7 @@ from harness.lab import images as lab_images
 from harness.lab import services
 from harness.lab.model import Lab
 from harness.lab.services import ContainerSpec
+from harness.wait import wait_until
 
 RUN_LABEL = "malina.run"
 PID_LABEL = "malina.pid"
@@ -484,16 +485,12 @@ class LabRun:
         return int(rc), out.decode("utf-8", "replace")
 
     def wait_tcp(self, host: str, port: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        last: OSError | None = None
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((host, port), timeout=1.0):
-                    return
-            except OSError as exc:
-                last = exc
-                time.sleep(0.2)
-        raise LabError(f"{host}:{port} did not accept connections within {timeout:.0f} s ({last})")
+        def accepts() -> bool:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+
+        wait_until(f"{host}:{port} accepting connections", accepts, timeout=timeout, retry_on=(OSError,),
+                   error=LabError)
 
     # -- tear-down ------------------------------------------------------------------------------------------
     def _cards_in_ram(self) -> None:

@@ -35,6 +35,7 @@ from harness.drivers.base import (
 from harness.drivers.console import FIRMWARE_NOT_FOUND
 from harness.drivers.ssh import SshConnection
 from harness.session import Target
+from harness.wait import Deadline
 
 STAGES = ("off", "power-on", "dhcp", "tftp", "installer", "writing", "rebooting", "sd-boot", "ssh-ready")
 
@@ -153,16 +154,15 @@ class BootStrategy:
         once although an IPv4 netboot prints its ``NET`` line twice (before and after the ARP)."""
         with self.stage("dhcp"):
             self._expect("dhcp", NETWORK_MODE, what="the bootloader never tried the network (BOOT_ORDER?)")
-            deadline = time.monotonic() + self.timeouts["dhcp"]
+            deadline = Deadline(self.timeouts["dhcp"])
             answers: list[str] = []
             self.report.facts["dhcp_answers"] = answers
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if deadline.expired:
                     raise ProductFailure(f"option 66 / TFTP server was {', '.join(answers)} in {len(answers)} "
                                          f"answer(s), expected {expect_tftp}")
                 try:
-                    m = self.t.console.expect(NET_CONFIG, left)
+                    m = self.t.console.expect(NET_CONFIG, deadline.remaining)
                 except ConsoleTimeout as exc:
                     if answers:
                         raise ProductFailure(f"option 66 / TFTP server was {', '.join(answers)} in "

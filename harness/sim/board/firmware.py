@@ -46,6 +46,7 @@ from harness.sim.bootloader.dora import DhcpClient, Lease
 from harness.sim.bootloader.events import JsonLines, RealClock, Tee, Uart
 from harness.sim.bootloader.sd import SdBoot, find_firmware
 from harness.sim.bootloader.tftp import RRQ_RETRY_S, UdpTftp
+from harness.wait import Deadline
 
 ARP_RETRY_S = 1.0  # not documented; inferred
 
@@ -80,11 +81,11 @@ class RealNetwork:
     def start(self, timeout: float) -> int | None:
         board_link.flush(self.iface)
         board_link.ip_cmd("link", "set", "dev", self.iface, "up")
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while not board_link.link_up(self.iface):
-            if time.monotonic() >= deadline:
+            if deadline.expired:
                 return None
-            time.sleep(0.05)
+            deadline.sleep(0.05)
         self.link = board_link.RawLink(self.iface)
         return board_link.link_speed(self.iface)
 

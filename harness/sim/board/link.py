@@ -12,9 +12,10 @@ import select
 import socket
 import struct
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.wait import Deadline
 
 ETH_P_ALL = 0x0003
 ETH_P_ARP = 0x0806
@@ -167,12 +168,12 @@ def arp_resolve(
     tip = ipaddress.IPv4Address(target).packed
     arp = struct.pack("!HHBBH6s4s6s4s", 1, ETH_P_IP, 6, 4, 1, mac, sip, b"\0" * 6, tip)
     frame = b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp + b"\0" * 18
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = Deadline(timeout)
+    while not deadline.expired:
         link.send(frame)
-        until = min(deadline, time.monotonic() + retry)
-        while time.monotonic() < until:
-            got = link.recv(until - time.monotonic())
+        slot = Deadline(min(retry, deadline.remaining))  # until the next ARP request
+        while not slot.expired:
+            got = link.recv(slot.remaining)
             if got is None or len(got) < 42 or got[12:14] != struct.pack("!H", ETH_P_ARP):
                 continue
             op = struct.unpack("!H", got[20:22])[0]

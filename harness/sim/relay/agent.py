@@ -53,6 +53,7 @@ from harness.sim.relay import net as relay_net
 from harness.sim.relay.config import Port, RelayConfig, RelayConfigError
 from harness.sim.relay.net import DhcpSocket, FrameSender, Interface, Received
 from harness.sim.relay.packet import Drop, relay_reply, relay_request
+from harness.wait import Deadline
 
 Log = Callable[..., None]
 
@@ -110,10 +111,10 @@ class Relay:
         return missing
 
     def wait_for_interfaces(self, timeout: float) -> list[str]:
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         missing = self.refresh_interfaces()
-        while missing and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while missing and not deadline.expired:
+            deadline.sleep(0.2)
             missing = self.refresh_interfaces()
         if missing:
             self.log("error", where="startup", detail=f"no interface holds the address of ports {missing}")

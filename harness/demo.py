@@ -11,6 +11,7 @@ board did not make it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
@@ -38,8 +39,7 @@ def _progress(strategies: dict[str, BootStrategy], done: threading.Event) -> Non
 def run_board(session: SimSession, name: str, strategy: BootStrategy) -> BootReport:
     tftp = str(session.lab.services.tftp.address)
     try:
-        conn = strategy.install(tftp_server=tftp)
-        conn.close()
+        strategy.install(tftp_server=tftp).close()  # SSH answered on the installed system
         m = session.backend.wait_state(name, {"booted-ok"}, timeout=30.0)
         strategy.report.facts["backend"] = f"{m['last_attempt']['state']}, mode {m['boot_mode']}"
     except HarnessFailure as exc:
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [b.name for b in lab.boards[: args.boards]]
     t0 = time.monotonic()
     try:
-        with SimSession(lab) as session:
+        with SimSession(lab) as session, contextlib.ExitStack() as held:
             lab_up = time.monotonic() - t0
-            targets = {n: session.target(n) for n in names}
+            targets = {n: held.enter_context(session.target(n)) for n in names}
             strategies = {n: BootStrategy(t) for n, t in targets.items()}
             done = threading.Event()
             ticker = threading.Thread(target=_progress, args=(strategies, done), daemon=True)

@@ -3,13 +3,14 @@ benchmarks.
 
 ``open_session(lab, workdir=...)`` gives a ``SimSession`` for a ``kind: sim`` lab (it brings the docker lab
 up: relay, Kea with the hook, backend, TFTP and file servers, then boards on demand) or a ``RackSession`` for a
-``kind: rack`` lab (the services already run beside the rack; nothing is started). Both offer the same things:
+``kind: rack`` lab (the services already run beside the rack; nothing is started). Both offer the same things,
+each typed by its driver protocol (``harness.drivers.base``), so a caller never depends on which driver it got:
 
-- ``backend`` (``HttpBackend``), ``kea`` (``DockerKea`` / ``AgentKea``), ``tftp`` (``DirTftp``), ``image``
-  (what the backend hands out as the install image), ``ssh_public_key``;
-- ``target(name, port=None) -> Target``: one board with its console, power and SSH (labgrid's *target*:
-  resources + drivers), on a sim lab a freshly started board container (``port`` plugs it into another
-  switch port, as a board moved by hand);
+- ``backend`` (``Backend``: ``HttpBackend``), ``kea`` (``Kea``: ``DockerKea`` / ``AgentKea``), ``tftp``
+  (``Tftp``: ``DirTftp``), ``image`` (what the backend hands out as the install image), ``ssh_public_key``;
+- ``target(name, port=None) -> Target``: one board with its console (``Console``), power (``Power``) and SSH
+  (``Ssh``) (labgrid's *target*: resources + drivers), on a sim lab a freshly started board container (``port``
+  plugs it into another switch port, as a board moved by hand); a context manager that closes its console;
 - ``trace(point, pcap)``: a DHCP capture (``"server"``: relayed traffic with option 82; ``"port-<name>"``: a
   board's own side);
 - ``define(name, mode=..., image=...)``: (re)defines a machine in the backend, clearing its history.
@@ -28,7 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.drivers.backend import HttpBackend, machines_for_lab
-from harness.drivers.base import InfraFailure, Kea, Power
+from harness.drivers.base import Backend, Console, DhcpTrace, InfraFailure, Kea, Power, Ssh, Tftp
 from harness.drivers.console import SerialConsole
 from harness.drivers.dhcptrace import ScapyTrace
 from harness.drivers.kea import AgentKea, DockerKea
@@ -56,11 +57,12 @@ def _file_reader(path: Path) -> Callable[[], str]:
 
 @dataclass
 class Target:
-    """One board as a scenario sees it."""
+    """One board as a scenario sees it: ``with session.target(name) as target:`` closes its console at the end
+    (the log stays readable; the session still releases the board)."""
 
     board: Board
     lab: Lab
-    console: SerialConsole
+    console: Console
     power: Power
     ssh_key: Path
     card: Path | None = None  # sim only: the card image file
@@ -75,10 +77,10 @@ class Target:
     def ssh_host(self) -> str:
         return self.board.ssh.host or str(self.board.install.address.ip)
 
-    def ssh(self, timeout: float = 60.0) -> SshConnection:
+    def ssh(self, timeout: float = 60.0) -> Ssh:
+        """A connected SSH session on the board (a context manager that closes it)."""
         conn = SshConnection(self.ssh_host, self.board.ssh.user, self.ssh_key, port=self.board.ssh.port)
-        conn.connect(timeout)
-        return conn
+        return conn.connect(timeout)
 
     def card_digest(self) -> str | None:
         if self.card is None:
@@ -95,15 +97,22 @@ class Target:
     def close(self) -> None:
         self.console.close()
 
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
 
 class Session:
     """What both kinds of lab offer (see the module docstring)."""
 
     lab: Lab
     workdir: Path
-    backend: HttpBackend
+    backend: Backend
     kea: Kea
-    tftp: DirTftp
+    tftp: Tftp
     image: dict[str, Any]
     ssh_key: Path
     ssh_public_key: str
@@ -166,7 +175,7 @@ class Session:
         if current is not None and current is not target:
             current.close()
 
-    def trace(self, point: str, pcap: Path) -> ScapyTrace:
+    def trace(self, point: str, pcap: Path) -> DhcpTrace:
         raise NotImplementedError
 
 
@@ -275,7 +284,7 @@ class SimSession(Session):
                                  dns=[str(d) for d in board.install.dns], gateway=str(self.lab.port_of(board).gateway),
                                  ssh_public_key=self.ssh_public_key)
 
-    def trace(self, point: str, pcap: Path) -> ScapyTrace:
+    def trace(self, point: str, pcap: Path) -> DhcpTrace:
         return ScapyTrace(self.run.bridge(point), pcap)
 
     def stop_service(self, role: str) -> None:
@@ -324,7 +333,7 @@ class RackSession(Session):
         self.targets[name] = t
         return t
 
-    def trace(self, point: str, pcap: Path) -> ScapyTrace:
+    def trace(self, point: str, pcap: Path) -> DhcpTrace:
         iface = self.lab.lab.capture_interface
         if iface is None:
             raise InfraFailure("a rack lab needs lab.capture_interface for DHCP traces")

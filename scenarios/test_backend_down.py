@@ -25,8 +25,8 @@ def test_backend_down_boots_local_and_writes_nothing(board: Target, lab_session:
         ssh = strategy.boot_local()
         strategy.attach()
         assert ssh is not None
-        assert ssh.run("hostname").stdout.strip() == target.board.install.hostname
-        ssh.close()
+        with ssh:
+            assert ssh.run_checked("hostname").strip() == target.board.install.hostname
     finally:
         lab_session.start_service("backend")
     events = strategy.console_events()

@@ -10,15 +10,14 @@ import pytest
 
 from fixtures.plugin import StrategyFactory
 from harness.console.parser import parse_bytes
-from harness.drivers.backend import HttpBackend
-from harness.drivers.base import DhcpTrace
+from harness.drivers.base import Backend, DhcpTrace
 from harness.session import Session, Target
 from harness.strategy.boot import BANNER, INSTALL_FAILED, SD_MODE, START_FROM_NET
 from scenarios.checks import acks, assert_no_netboot, boot_modes, events_of, firmware_starts, option
 
 
 @pytest.mark.release_gate
-def test_bad_image_hash_fails_reported_and_not_looped(board: Target, lab_session: Session, backend: HttpBackend,
+def test_bad_image_hash_fails_reported_and_not_looped(board: Target, lab_session: Session, backend: Backend,
                                                       dhcp_trace: DhcpTrace, boot_strategy: StrategyFactory) -> None:
     bad = {**lab_session.image, "sha256": "0" * 64}
     lab_session.define(board.name, mode="install", image=bad)

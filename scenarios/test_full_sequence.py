@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.drivers.backend import HttpBackend
-from harness.drivers.base import DhcpTrace
+from harness.drivers.base import Backend, DhcpTrace
 from harness.session import Session, Target
 from harness.strategy.boot import BootStrategy
 from scenarios.checks import acks, assert_relayed_with_port, assert_tree_served, boot_modes, events_of, option
@@ -13,13 +12,12 @@ from scenarios.checks import acks, assert_relayed_with_port, assert_tree_served,
 
 @pytest.mark.release_gate
 def test_full_sequence(board: Target, strategy: BootStrategy, dhcp_trace: DhcpTrace, lab_session: Session,
-                       backend: HttpBackend) -> None:
+                       backend: Backend) -> None:
     lab = lab_session.lab
     tftp_ip = str(lab.services.tftp.address)
     started = lab_session.tftp.served()
-    ssh = strategy.install(tftp_server=tftp_ip)
-    strategy.attach()
-    try:
+    with strategy.install(tftp_server=tftp_ip) as ssh:
+        strategy.attach()
         # console: BOOT_ORDER 0xf12 as the bootloader printed it, network first, then SD after the install
         events = strategy.console_events()
         summary = events_of(events, "summary")[-1]
@@ -61,17 +59,15 @@ def test_full_sequence(board: Target, strategy: BootStrategy, dhcp_trace: DhcpTr
 
         # SSH on the installed system
         inst = board.board.install
-        assert ssh.run("hostname").stdout.strip() == inst.hostname
-        netplan = ssh.run("sudo -n cat /etc/netplan/90-malina.yaml")
-        assert netplan.ok, netplan
-        assert str(inst.address) in netplan.stdout and "eth0" in netplan.stdout
-        mode = ssh.run("stat -c %a /etc/netplan/90-malina.yaml").stdout.strip()
+        # (run_checked: a command that exits non-zero fails the test with its exit status, stdout and stderr)
+        assert ssh.run_checked("hostname").strip() == inst.hostname
+        netplan = ssh.run_checked("sudo -n cat /etc/netplan/90-malina.yaml")
+        assert str(inst.address) in netplan and "eth0" in netplan, netplan
+        mode = ssh.run_checked("stat -c %a /etc/netplan/90-malina.yaml").strip()
         assert mode == "600", mode
-        addrs = ssh.run("ip -4 -o addr show dev eth0").stdout
+        addrs = ssh.run_checked("ip -4 -o addr show dev eth0")
         assert str(inst.address) in addrs, addrs
-        has_vcgencmd = ssh.run("sudo -n sh -c 'command -v vcgencmd'").ok
+        has_vcgencmd = ssh.run("sudo -n sh -c 'command -v vcgencmd'").ok  # a question: its exit status is the answer
         if lab.lab.kind == "sim" or has_vcgencmd:  # the sim board offers it; a rack board when installed
-            eeprom = ssh.run("sudo -n vcgencmd bootloader_config")
-            assert eeprom.ok and "BOOT_ORDER=0xf12" in eeprom.stdout, eeprom
-    finally:
-        ssh.close()
+            eeprom = ssh.run_checked("sudo -n vcgencmd bootloader_config")
+            assert "BOOT_ORDER=0xf12" in eeprom, eeprom

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.plugin import StrategyFactory
-from harness.drivers.backend import HttpBackend
-from harness.drivers.base import DhcpTrace
+from harness.drivers.base import Backend, DhcpTrace
 from harness.session import SimSession, Target
 from scenarios.checks import acks, assert_boot_local_acks, assert_came_up_from_sd, events_of
 
@@ -25,14 +24,15 @@ def _free_port(session: SimSession) -> str:
 
 @pytest.mark.sim_only
 def test_board_on_unknown_port_boots_local(board: Target, lab_session: SimSession, dhcp_trace: DhcpTrace,
-                                           backend: HttpBackend, boot_strategy: StrategyFactory) -> None:
+                                           backend: Backend, boot_strategy: StrategyFactory) -> None:
     port = _free_port(lab_session)
-    target = lab_session.target(board.name, port=port, card=lab_session.installed_card(board.name))
-    before = target.card_digest()
-    strategy = boot_strategy(target)
-    # its card's static address belongs to its own port's subnet: the console's login prompt is the evidence
-    assert strategy.boot_local(ssh=False) is None
-    strategy.attach()
+    # the board re-created on the other port; its console closes with the block (its log stays readable)
+    with lab_session.target(board.name, port=port, card=lab_session.installed_card(board.name)) as target:
+        before = target.card_digest()
+        strategy = boot_strategy(target)
+        # its card's static address belongs to its own port's subnet: the console's login prompt is the evidence
+        assert strategy.boot_local(ssh=False) is None
+        strategy.attach()
     assert_came_up_from_sd(strategy.console_events(), board.board.install.hostname, _retries(target))
     assert_boot_local_acks(dhcp_trace, target)
     assert target.card_digest() == before
@@ -43,16 +43,17 @@ def test_board_on_unknown_port_boots_local(board: Target, lab_session: SimSessio
 @pytest.mark.sim_only
 @pytest.mark.board(count=2)
 def test_board_moved_to_another_machines_port(boards: list[Target], lab_session: SimSession,
-                                              dhcp_trace: DhcpTrace, backend: HttpBackend,
+                                              dhcp_trace: DhcpTrace, backend: Backend,
                                               boot_strategy: StrategyFactory) -> None:
     mover, owner = boards
     lab_session.release(owner)  # the owner of the port is unplugged ...
-    target = lab_session.target(mover.name, port=owner.board.port, card=lab_session.installed_card(mover.name))
-    before = target.card_digest()  # ... and the mover is plugged into its port
-    strategy = boot_strategy(target)
-    # its card's static address belongs to its own port's subnet: the console's login prompt is the evidence
-    assert strategy.boot_local(ssh=False) is None
-    strategy.attach()
+    # ... and the mover is plugged into its port
+    with lab_session.target(mover.name, port=owner.board.port, card=lab_session.installed_card(mover.name)) as target:
+        before = target.card_digest()
+        strategy = boot_strategy(target)
+        # its card's static address belongs to its own port's subnet: the console's login prompt is the evidence
+        assert strategy.boot_local(ssh=False) is None
+        strategy.attach()
     events = strategy.console_events()
     assert_came_up_from_sd(events, mover.board.install.hostname, _retries(target))
     assert all(e["serial"] == mover.board.serial for e in events_of(events, "banner")), "another board's console?"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.plugin import StrategyFactory
-from harness.drivers.backend import HttpBackend
-from harness.drivers.base import DhcpTrace
+from harness.drivers.base import Backend, DhcpTrace
 from harness.session import Session, Target
 from harness.sim.media.cardfs import ext4_read, root_partition
 from harness.sim.media.cards import write_files
@@ -21,7 +20,7 @@ def _retries(target: Target) -> int:
 
 
 @pytest.mark.release_gate
-def test_reinstall_of_an_installed_board(board: Target, lab_session: Session, backend: HttpBackend,
+def test_reinstall_of_an_installed_board(board: Target, lab_session: Session, backend: Backend,
                                          dhcp_trace: DhcpTrace, strategy: BootStrategy,
                                          boot_strategy: StrategyFactory) -> None:
     # first install through the product, then a marker on the card from "the previous life"
@@ -35,7 +34,9 @@ def test_reinstall_of_an_installed_board(board: Target, lab_session: Session, ba
     # in service: it boots local and nothing is written
     before = board.card_digest()
     local = boot_strategy(board)
-    local.boot_local().close()  # type: ignore[union-attr]
+    ssh = local.boot_local()
+    assert ssh is not None
+    ssh.close()
     assert backend.machine(board.name)["boot_mode"] == "local"
     assert_came_up_from_sd(local.console_events(), board.board.install.hostname, _retries(board))
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import pytest
 
 from fixtures.plugin import StrategyFactory
-from harness.drivers.backend import HttpBackend
-from harness.drivers.base import DhcpTrace
+from harness.drivers.base import Backend, DhcpTrace
 from harness.session import SimSession, Target
 from scenarios.checks import acks, assert_came_up_from_sd, assert_no_netboot, events_of, option
 
 
 @pytest.mark.sim_only
 def test_tftp_down_falls_back_to_sd(board: Target, lab_session: SimSession, dhcp_trace: DhcpTrace,
-                                    backend: HttpBackend, boot_strategy: StrategyFactory) -> None:
+                                    backend: Backend, boot_strategy: StrategyFactory) -> None:
     target = lab_session.target(board.name, card=lab_session.installed_card(board.name))
     before = target.card_digest()
     tftp_ip = str(lab_session.lab.services.tftp.address)

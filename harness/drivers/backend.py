@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from harness.drivers.base import BackendError, ProductFailure
+from harness.drivers.base import Backend, BackendError, ProductFailure
 from harness.lab.model import Board, Lab
 
 
-class HttpBackend:
+class HttpBackend(Backend):
     def __init__(self, url: str, read_token: str, write_token: str, *, timeout_s: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, timeout=timeout_s)

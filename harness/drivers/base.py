@@ -2,8 +2,10 @@
 kinds of failure.
 
 A driver acts on one resource of a board or of the lab (its console, its power, its SSH, the lab's Kea,
-backend, TFTP server, a DHCP capture point). Each protocol has a real implementation for a rack and a sim
-twin for the docker lab; ``harness.drivers.factory`` picks one from lab.yaml.
+backend, TFTP server, a DHCP capture point). The session, the targets, the boot strategy, the fixtures and the
+scenarios program against these protocols only; each driver (a real one for a rack, its sim twin for the docker
+lab) names the protocol it implements as a base class (``class SnmpPower(Power)``), so mypy checks that it
+implements every member with a compatible signature, and the session picks one from lab.yaml.
 
 Failures are classified where they are detected:
 
@@ -16,10 +18,11 @@ Failures are classified where they are detected:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 FailureKind = Literal["infrastructure", "product"]
 
@@ -77,9 +80,11 @@ class Console(Protocol):
 
     def open(self) -> None: ...
     def close(self) -> None: ...
-    def expect(self, patterns: str | Sequence[str], timeout: float, *, since: int | None = None) -> ConsoleMatch:
+    def expect(self, patterns: str | Sequence[str], timeout: float, *, since: int | None = None,
+               deaths: Sequence[str] | None = None) -> ConsoleMatch:
         """Wait until one of the regexes (bytes-compiled, MULTILINE) matches the log after ``since`` (default:
-        the end of the previous match). Raises ConsoleDeath on a death string, ConsoleTimeout, ConsoleGone."""
+        the end of the previous match). Raises ConsoleDeath on a death string (``deaths``: this call's instead
+        of the console's defaults; ``()`` none), ConsoleTimeout, ConsoleGone."""
         ...
 
     def mark(self) -> int:
@@ -123,11 +128,46 @@ class SshError(InfraFailure):
     """Cannot connect / authenticate within the timeout."""
 
 
+class CommandFailed(ProductFailure):
+    """A command run over SSH exited non-zero (``Ssh.run_checked``): the board answered, so it is the installed
+    system's fault. Carries the whole ``result`` (exit status, stdout, stderr)."""
+
+    def __init__(self, result: CommandResult, *, host: str) -> None:
+        detail = (result.stderr.strip() or result.stdout.strip())[-500:]
+        super().__init__(f"ssh {host}: {result.command!r} exited {result.exit_status}: {detail}")
+        self.result = result
+
+    @property
+    def exit_status(self) -> int:
+        return self.result.exit_status
+
+    @property
+    def stdout(self) -> str:
+        return self.result.stdout
+
+    @property
+    def stderr(self) -> str:
+        return self.result.stderr
+
+
 @runtime_checkable
 class Ssh(Protocol):
-    def run(self, command: str, timeout: float = 30.0) -> CommandResult: ...
+    """A session on a board's installed system; a context manager that closes it."""
+
+    def run(self, command: str, timeout: float = 30.0) -> CommandResult:
+        """Run ``command``; its exit status is the caller's to judge."""
+        ...
+
+    def run_checked(self, command: str, timeout: float = 30.0) -> str:
+        """Run ``command``; its stdout, or ``CommandFailed`` (with exit status, stdout and stderr) on a non-zero
+        exit."""
+        ...
+
     def read_file(self, path: str) -> bytes: ...
     def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
 # -- DHCP trace -------------------------------------------------------------------------------------------------
@@ -177,16 +217,34 @@ class DhcpTrace(Protocol):
         """A plain-text table: time, xid, type, chaddr, giaddr, yiaddr, 66, 224, 82 (1/2/9), 97."""
         ...
 
+    def html_table(self, chaddr: str | None = None) -> str:
+        """The same table as HTML (for the report)."""
+        ...
+
 
 # -- TFTP -------------------------------------------------------------------------------------------------------
 @runtime_checkable
 class Tftp(Protocol):
+    root: Path  # the server's root as this host sees it
+
     def stage(self, serial: str, files: dict[str, bytes]) -> Path:
         """Atomically replace ``<root>/<serial>/`` with exactly ``files``."""
         ...
 
+    def unstage(self, serial: str) -> None: ...
+
+    @property
+    def logged(self) -> bool:
+        """Whether the server keeps a transfer log (``served`` is then meaningful; else use ``verify``)."""
+        ...
+
     def served(self, since: float = 0.0) -> list[dict[str, Any]]:
         """The server's transfer log entries (``rrq``/``complete``/``error``) at or after ``since``."""
+        ...
+
+    def verify(self, server: str, serial: str, files: dict[str, bytes], *, port: int = 69,
+               timeout: float = 5.0) -> list[str]:
+        """Read each file of the board's tree back over TFTP; what differs (empty: all served right)."""
         ...
 
 
@@ -210,10 +268,21 @@ class Backend(Protocol):
     url: str
 
     def health(self) -> bool: ...
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Until ``health()``; ``BackendError`` after ``timeout``."""
+        ...
+
+    def machines(self) -> list[dict[str, Any]]: ...
     def machine(self, name: str) -> dict[str, Any]: ...
     def import_machines(self, machines: list[dict[str, Any]]) -> dict[str, Any]: ...
     def put_machine(self, machine: dict[str, Any]) -> dict[str, Any]: ...
     def reinstall(self, name: str) -> dict[str, Any]: ...
     def set_local(self, name: str) -> dict[str, Any]: ...
-    def history(self, name: str) -> dict[str, Any]: ...
+    def history(self, name: str, limit: int = 200) -> dict[str, Any]: ...
+    def wait_state(self, name: str, states: Iterable[str], timeout: float = 30.0) -> dict[str, Any]:
+        """Until the machine's last install attempt is in one of ``states``: the machine then. The backend
+        answering all along with another state is a ``ProductFailure``."""
+        ...
+
+    def close(self) -> None: ...
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import serial
 
-from harness.drivers.base import ConsoleDeath, ConsoleGone, ConsoleMatch, ConsoleTimeout
+from harness.drivers.base import Console, ConsoleDeath, ConsoleGone, ConsoleMatch, ConsoleTimeout
 from harness.wait import Deadline
 
 KERNEL_PANIC = r"Kernel panic - not syncing[^\r\n]*"
@@ -36,7 +36,7 @@ def _compile(patterns: str | Sequence[str]) -> list[re.Pattern[bytes]]:
     return [re.compile(p.encode(), re.MULTILINE) for p in items]
 
 
-class SerialConsole:
+class SerialConsole(Console):
     def __init__(self, url: str, *, log_path: Path | None = None,
                  death_strings: Sequence[str] = DEFAULT_DEATH_STRINGS, reconnect_s: float = 5.0,
                  baudrate: int = 115200) -> None:

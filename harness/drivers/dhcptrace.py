@@ -24,7 +24,7 @@ from scapy.packet import Packet
 from scapy.sendrecv import AsyncSniffer
 from scapy.utils import rdpcap, wrpcap
 
-from harness.drivers.base import DhcpExchange, DhcpPacket, InfraFailure
+from harness.drivers.base import DhcpExchange, DhcpPacket, DhcpTrace, InfraFailure
 from harness.wait import Deadline
 
 MSG_TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE",
@@ -104,7 +104,7 @@ def _refresh_interfaces(iface: str) -> None:
         conf.ifaces.reload()
 
 
-class ScapyTrace:
+class ScapyTrace(DhcpTrace):
     def __init__(self, iface: str | None, pcap_path: Path, bpf: str = "udp and (port 67 or port 68)") -> None:
         self.iface = iface
         self.pcap_path = pcap_path

@@ -14,13 +14,13 @@ import httpx
 from docker.errors import APIError
 from docker.models.containers import Container
 
-from harness.drivers.base import InfraFailure, ProductFailure
+from harness.drivers.base import InfraFailure, Kea, ProductFailure
 from harness.wait import wait_until
 
 EMPTY = 3  # Kea's "empty" result (e.g. no leases): not an error
 
 
-class AgentKea:
+class AgentKea(Kea):
     """A Kea reached through its control agent; the harness does not manage its process."""
 
     def __init__(self, control_url: str, *, log_path: Path | None = None, timeout_s: float = 10.0) -> None:

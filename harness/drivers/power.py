@@ -26,7 +26,7 @@ from harness.lab.model import Board
 PETH_ADMIN_ENABLE = "1.3.6.1.2.1.105.1.1.1.3"
 
 
-class SimPower:
+class SimPower(Power):
     def __init__(self, url: str, timeout_s: float = 20.0) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
@@ -55,7 +55,7 @@ class SimPower:
         return str(self._call("GET", "/power").get("state", "unknown"))
 
 
-class SnmpPower:
+class SnmpPower(Power):
     def __init__(self, host: str, port_index: int, *, community: str = "private", group: int = 1,
                  port: int = 161, off_time: float = 2.0, timeout_s: float = 3.0) -> None:
         self.host, self.port, self.community = host, port, community
@@ -118,7 +118,7 @@ class SnmpPower:
         return {1: "on", 2: "off"}.get(self._run(None), "unknown")
 
 
-class CommandPower:
+class CommandPower(Power):
     def __init__(self, on: str, off: str, state: str | None = None, *, off_time: float = 1.0,
                  timeout_s: float = 30.0) -> None:
         self.on_cmd, self.off_cmd, self.state_cmd = on, off, state

@@ -1,8 +1,10 @@
 """The SSH driver (paramiko): a typed, context-managed connection to an installed board.
 
-``SshConnection(host, user, key_path, port)``: ``connect(timeout)`` retries until the board's sshd answers
-and accepts the key (then ``SshError``, an infrastructure failure the strategy may re-classify), ``run`` gives a
-``CommandResult``, ``read_file`` reads over SFTP (``cat`` when the server has no SFTP; a missing or unreadable
+``SshConnection(host, user, key_path, port)``, a context manager (``with SshConnection(...) as ssh:`` connects
+and closes): ``connect(timeout)`` retries until the board's sshd answers and accepts the key (then ``SshError``,
+an infrastructure failure the strategy may re-classify), ``run`` gives a ``CommandResult``, ``run_checked`` the
+stdout of a command that must succeed (else ``CommandFailed`` with its exit status, stdout and stderr; tbot's
+``exec0``), ``read_file`` reads over SFTP (``cat`` when the server has no SFTP; a missing or unreadable
 file is a ``ProductFailure``: the board answered). Host keys are accepted
 as they come: boards are reinstalled all the time. ``ensure_keypair(path)`` makes the harness's ed25519 key.
 """
@@ -14,10 +16,11 @@ import shlex
 import subprocess
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import paramiko
 
-from harness.drivers.base import CommandResult, ProductFailure, SshError
+from harness.drivers.base import CommandFailed, CommandResult, ProductFailure, Ssh, SshError
 from harness.wait import Deadline, wait_until
 
 # what the board's SFTP server answers about the file itself: the product's fault, not the lab's
@@ -35,12 +38,12 @@ def ensure_keypair(path: Path) -> str:
     return pub.read_text().strip()
 
 
-class SshConnection:
+class SshConnection(Ssh):
     def __init__(self, host: str, user: str, key_path: Path, *, port: int = 22) -> None:
         self.host, self.user, self.key_path, self.port = host, user, key_path, port
         self.client: paramiko.SSHClient | None = None
 
-    def connect(self, timeout: float = 60.0) -> SshConnection:
+    def connect(self, timeout: float = 60.0) -> Self:
         try:
             key = paramiko.Ed25519Key.from_private_key_file(str(self.key_path))
         except (OSError, paramiko.SSHException) as exc:
@@ -79,6 +82,12 @@ class SshConnection:
             raise SshError(f"ssh {self.host}: {command!r}: {type(exc).__name__}: {exc}") from None
         return CommandResult(command, status, out, err)
 
+    def run_checked(self, command: str, timeout: float = 30.0) -> str:
+        result = self.run(command, timeout)
+        if not result.ok:
+            raise CommandFailed(result, host=self.host)
+        return result.stdout
+
     def read_file(self, path: str) -> bytes:
         """The file's bytes. The board answered but the file is missing or unreadable: ``ProductFailure`` (the
         installed system is wrong); the session broke: ``SshError``."""
@@ -86,10 +95,10 @@ class SshConnection:
             with self._client().open_sftp() as sftp, sftp.open(path, "rb") as f:
                 return bytes(f.read())
         except (paramiko.SSHException, EOFError):
-            res = self.run(f"cat -- {shlex.quote(path)}")  # no SFTP subsystem: the shell answers
-            if not res.ok:
-                raise ProductFailure(f"ssh {self.host}: cannot read {path}: {res.stderr.strip()}") from None
-            return res.stdout.encode()
+            try:  # no SFTP subsystem: the shell answers
+                return self.run_checked(f"cat -- {shlex.quote(path)}").encode()
+            except CommandFailed as failed:
+                raise ProductFailure(f"ssh {self.host}: cannot read {path}: {failed.stderr.strip()}") from None
         except OSError as exc:
             # paramiko turns the SFTP server's status answers into OSError: ENOENT / EACCES, or no errno for a
             # plain "Failure"; a broken session shows as a timeout or a connection error instead
@@ -103,7 +112,7 @@ class SshConnection:
             self.client.close()
             self.client = None
 
-    def __enter__(self) -> SshConnection:
+    def __enter__(self) -> Self:
         if self.client is None:
             self.connect()
         return self

@@ -24,10 +24,12 @@ from typing import Any
 
 import tftpy
 
+from harness.drivers.base import Tftp
+
 TREES = ".trees"
 
 
-class DirTftp:
+class DirTftp(Tftp):
     def __init__(self, root: Path, read_log: Callable[[], str] | None) -> None:
         self.root = root
         self.read_log = read_log

@@ -31,9 +31,9 @@ from harness.drivers.base import (
     HarnessFailure,
     InfraFailure,
     ProductFailure,
+    Ssh,
 )
 from harness.drivers.console import FIRMWARE_NOT_FOUND
-from harness.drivers.ssh import SshConnection
 from harness.session import Target
 from harness.wait import Deadline
 
@@ -231,27 +231,22 @@ class BootStrategy:
                 raise ProductFailure(f"the installed system calls itself {host!r}, expected {hostname!r}")
             return host
 
-    def ssh_ready(self) -> SshConnection:
+    def ssh_ready(self) -> Ssh:
         with self.stage("ssh-ready"):
             try:
                 conn = self.t.ssh(self.timeouts["ssh-ready"])
             except InfraFailure as exc:  # the lab reached the board's console: a dead sshd is the product's
                 raise ProductFailure(f"SSH to {self.t.ssh_host}: {exc.message}") from None
-            try:  # connected: whatever goes wrong now is the installed system's
-                res = conn.run("hostname", timeout=20)
-            except InfraFailure as exc:
+            try:  # connected: whatever goes wrong now (a broken session, a non-zero exit) is the installed system's
+                host = conn.run_checked("hostname", timeout=20).strip()
+            except HarnessFailure as exc:
                 conn.close()
-                raise ProductFailure(f"SSH to {self.t.ssh_host}: `hostname` failed: {exc.message}") from None
-            if not res.ok:
-                conn.close()
-                raise ProductFailure(f"SSH to {self.t.ssh_host}: `hostname` exited {res.exit_status}: "
-                                     f"{res.stderr.strip()[:200]}")
-            host = res.stdout.strip()
+                raise ProductFailure(f"SSH to {self.t.ssh_host}: `hostname` failed: {exc.message[:300]}") from None
             self.report.facts["ssh_hostname"] = host
             return conn
 
     # -- flows ----------------------------------------------------------------------------------------------
-    def install(self, *, tftp_server: str | None = None) -> SshConnection:
+    def install(self, *, tftp_server: str | None = None) -> Ssh:
         """The full sequence from power off to SSH on the installed system."""
         self.off()
         self.power_on()
@@ -264,7 +259,7 @@ class BootStrategy:
         self.sd_boot(hostname=self.t.board.install.hostname)
         return self.ssh_ready()
 
-    def boot_local(self, *, hostname: str | None = None, ssh: bool = True) -> SshConnection | None:
+    def boot_local(self, *, hostname: str | None = None, ssh: bool = True) -> Ssh | None:
         """Power on a board whose network attempt must fail: it must come up from its card."""
         self.off()
         self.power_on()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.drivers.base import ProductFailure, SshError
+from harness.drivers.base import CommandFailed, ProductFailure, SshError
 from harness.drivers.ssh import SshConnection, ensure_keypair
 from testkit.ports import free_port
 
@@ -67,6 +67,19 @@ def test_run_and_read_file(sshd: tuple[int, Path], tmp_path: Path) -> None:
         conn.close()
         with pytest.raises(SshError):  # no session at all: infrastructure
             conn.read_file(str(secret))
+
+
+def test_run_checked_gives_stdout_or_raises_with_the_output(sshd: tuple[int, Path]) -> None:
+    port, key = sshd
+    with SshConnection("127.0.0.1", "root", key, port=port) as conn:  # entering connects
+        assert conn.client is not None
+        assert conn.run_checked("echo hi") == "hi\n"
+        with pytest.raises(CommandFailed) as info:
+            conn.run_checked("echo out; echo err >&2; exit 3")
+        failed = info.value
+        assert (failed.exit_status, failed.stdout, failed.stderr) == (3, "out\n", "err\n")
+        assert failed.kind == "product" and "exited 3: err" in str(failed)
+    assert conn.client is None  # leaving closes
 
 
 def test_wrong_key_fails_within_the_timeout(sshd: tuple[int, Path], tmp_path: Path) -> None:

@@ -77,3 +77,12 @@ def test_teardown_attaches_the_current_console(monkeypatch: pytest.MonkeyPatch) 
     bodies = [body for _, body in attached]
     assert "console #2" in bodies, attached  # the scenario's console, where the test's boot happened
     assert s.targets == {}
+
+
+def test_a_target_is_a_context_manager_that_closes_its_console() -> None:
+    s = FakeSession()
+    with s.target("pi-01") as t:
+        assert t.console.closed == 0  # type: ignore[attr-defined]
+    assert t.console.closed == 1  # type: ignore[attr-defined]
+    assert t.console.log() == b"console #1", "the log stays readable after the block"
+    assert s.current(t) is t, "the session still holds the board until it releases it"

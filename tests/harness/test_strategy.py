@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.drivers.base import ConsoleDeath, ConsoleMatch, ConsoleTimeout, InfraFailure, ProductFailure
+from harness.drivers.base import (
+    CommandFailed,
+    CommandResult,
+    ConsoleDeath,
+    ConsoleMatch,
+    ConsoleTimeout,
+    InfraFailure,
+    ProductFailure,
+)
 from harness.lab.model import load_lab
 from harness.session import Target
 from harness.strategy.boot import STAGES, BootStrategy
@@ -128,10 +136,14 @@ class FakeSsh:
     def __init__(self, host: str) -> None:
         self.host = host
 
-    def run(self, command: str, timeout: float = 30.0) -> object:
-        from harness.drivers.base import CommandResult
-
+    def run(self, command: str, timeout: float = 30.0) -> CommandResult:
         return CommandResult(command, 0, self.host + "\n", "")
+
+    def run_checked(self, command: str, timeout: float = 30.0) -> str:
+        result = self.run(command, timeout)
+        if not result.ok:
+            raise CommandFailed(result, host=self.host)
+        return result.stdout
 
     def close(self) -> None:
         pass
@@ -255,8 +267,8 @@ class BrokenSsh(FakeSsh):
         self.fail = fail
         self.closed = False
 
-    def run(self, command: str, timeout: float = 30.0) -> object:
-        from harness.drivers.base import CommandResult, SshError
+    def run(self, command: str, timeout: float = 30.0) -> CommandResult:
+        from harness.drivers.base import SshError
 
         if self.fail == "session":
             raise SshError(f"ssh {self.host}: {command!r}: EOFError")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import shutil
 import sys
 from collections.abc import Callable
@@ -40,6 +41,8 @@ from harness.lab.model import Board, Lab
 from harness.wait import wait_until
 
 Printer = Callable[[str], None]
+
+log = logging.getLogger(__name__)
 
 
 def _say(line: str) -> None:
@@ -148,6 +151,7 @@ class Session:
         """Define the machine afresh: a changed definition resets its attempts, flag and token; an unchanged one
         is reset explicitly (reinstall / set-local)."""
         spec = self.machine_spec(name, image=image, port=port, mode=mode)
+        log.info("backend %s: define %s (mode %s)", self.backend.url, name, mode)
         self.backend.put_machine(spec)
         if mode == "install":
             self.backend.reinstall(name)
@@ -159,6 +163,7 @@ class Session:
         """Make the backend not know the machine's port (it keeps the record under another port id)."""
         spec = self.machine_spec(name)
         spec["sub82_1"] = (b"unplugged-" + name.encode()).hex()
+        log.info("backend %s: forget the port of %s", self.backend.url, name)
         self.backend.put_machine(spec)
 
     def target(self, name: str, *, port: str | None = None) -> Target:
@@ -251,6 +256,7 @@ class SimSession(Session):
             elif card is not None:
                 f.write(card)
             f.truncate(boardspec.CARD_SIZE)
+        log.info("board %s: starting its container on port %s", name, port or board.port)
         self.run.start_board(name, port=port)
         plugged = board if port is None else board.model_copy(update={"port": port})
         logdir = self.workdir / "logs" / "console"
@@ -288,9 +294,11 @@ class SimSession(Session):
         return ScapyTrace(self.run.bridge(point), pcap)
 
     def stop_service(self, role: str) -> None:
+        log.info("lab service %s: stop", role)
         self.run.container(role).stop(timeout=2)
 
     def start_service(self, role: str) -> None:
+        log.info("lab service %s: start", role)
         c = self.run.container(role)
         c.start()
         if role in ("backend", "tftp", "files", "kea"):

@@ -12,6 +12,7 @@ before ``ConsoleGone``.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ NO_ROOT_FS = r"Unable to mount root fs[^\r\n]*"
 FIRMWARE_NOT_FOUND = r"Firmware not found"
 DEFAULT_DEATH_STRINGS: tuple[str, ...] = (KERNEL_PANIC, NO_ROOT_FS)
 TAIL_LINES = 30
+
+log = logging.getLogger(__name__)
 
 
 def _compile(patterns: str | Sequence[str]) -> list[re.Pattern[bytes]]:
@@ -65,6 +68,7 @@ class SerialConsole(Console):
         if self._thread is not None:
             return
         self._port = self._connect()
+        log.info("console connected: %s", self.url)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.log_path.open("ab")
@@ -75,6 +79,7 @@ class SerialConsole(Console):
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
+            log.info("console closed: %s", self.url)
             self._thread.join(timeout=5)
             self._thread = None
         if self._port is not None:
@@ -120,11 +125,13 @@ class SerialConsole(Console):
             self._port.close()
         except (serial.SerialException, OSError):
             pass
+        log.info("console %s closed (%s): reconnecting for up to %g s", self.url, why, self.reconnect_s)
         deadline = Deadline(self.reconnect_s)
         last = ""
         while not self._stop.is_set():
             try:
                 self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.2)
+                log.info("console reconnected: %s after %.1f s", self.url, deadline.elapsed)
                 return True
             except (serial.SerialException, OSError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -134,6 +141,7 @@ class SerialConsole(Console):
         with self._cond:
             self._gone = deadline.message(f"the console {self.url}, closed ({why}), open again", last)
             self._cond.notify_all()
+        log.warning("console gone: %s", self._gone)
         return False
 
     # -- reading ----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import logging
 import socket
 import threading
 from pathlib import Path
@@ -104,6 +105,9 @@ def _refresh_interfaces(iface: str) -> None:
         conf.ifaces.reload()
 
 
+log = logging.getLogger(__name__)
+
+
 class ScapyTrace(DhcpTrace):
     def __init__(self, iface: str | None, pcap_path: Path, bpf: str = "udp and (port 67 or port 68)") -> None:
         self.iface = iface
@@ -146,6 +150,7 @@ class ScapyTrace(DhcpTrace):
                 if died:
                     raise InfraFailure(f"the DHCP capture on {self.iface} did not start ({why})")
                 raise InfraFailure(deadline.message(f"the DHCP capture on {self.iface}: started", why))
+        log.info("dhcp capture started on %s -> %s", self.iface, self.pcap_path)
 
     def _keep(self, pkt: Packet) -> None:
         with self._lock:
@@ -163,6 +168,7 @@ class ScapyTrace(DhcpTrace):
             raw = list(self._raw)
         self.pcap_path.parent.mkdir(parents=True, exist_ok=True)
         wrpcap(str(self.pcap_path), raw)
+        log.info("dhcp capture stopped on %s: %d packet(s) in %s", self.iface, len(raw), self.pcap_path)
 
     def packets(self) -> list[DhcpPacket]:
         with self._lock:

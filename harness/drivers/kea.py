@@ -7,6 +7,7 @@ answer is a ``ProductFailure`` carrying Kea's text; an agent that does not answe
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from harness.wait import wait_until
 
 EMPTY = 3  # Kea's "empty" result (e.g. no leases): not an error
 
+log = logging.getLogger(__name__)
+
 
 class AgentKea(Kea):
     """A Kea reached through its control agent; the harness does not manage its process."""
@@ -29,6 +32,7 @@ class AgentKea(Kea):
         self.timeout_s = timeout_s
 
     def command(self, command: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        log.debug("kea %s: %s", self.control_url, command)  # debug: wait_ready polls with status-get
         body: dict[str, Any] = {"command": command, "service": ["dhcp4"]}
         if arguments is not None:
             body["arguments"] = arguments
@@ -49,6 +53,7 @@ class AgentKea(Kea):
                    timeout=timeout, interval=0.3, retry_on=(InfraFailure,), error=InfraFailure)
 
     def reload(self, config: dict[str, Any] | None = None) -> None:
+        log.info("kea %s: %s", self.control_url, "config-reload" if config is None else "config-set")
         if config is None:
             self.command("config-reload")
         else:
@@ -84,6 +89,7 @@ class DockerKea(AgentKea):
         self.after_start = after_start
 
     def start(self) -> None:
+        log.info("kea container %s: start", self.container.name)
         try:
             self.container.start()
         except APIError as exc:
@@ -93,6 +99,7 @@ class DockerKea(AgentKea):
         self.wait_ready()
 
     def stop(self) -> None:
+        log.info("kea container %s: stop", self.container.name)
         try:
             self.container.stop(timeout=5)
         except APIError as exc:

@@ -14,6 +14,7 @@ Every failure is a ``PowerError`` (an infrastructure failure) naming what was as
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from typing import Any
@@ -24,6 +25,8 @@ from harness.drivers.base import Power, PowerError
 from harness.lab.model import Board
 
 PETH_ADMIN_ENABLE = "1.3.6.1.2.1.105.1.1.1.3"
+
+log = logging.getLogger(__name__)
 
 
 class SimPower(Power):
@@ -43,12 +46,15 @@ class SimPower(Power):
         return body
 
     def on(self) -> None:
+        log.info("power on: %s", self.url)
         self._call("POST", "/power/on")
 
     def off(self) -> None:
+        log.info("power off: %s", self.url)
         self._call("POST", "/power/off")
 
     def cycle(self) -> None:
+        log.info("power cycle: %s", self.url)
         self._call("POST", "/power/cycle")
 
     def state(self) -> str:
@@ -104,9 +110,11 @@ class SnmpPower(Power):
             raise PowerError(f"SNMP {self.host}:{self.port} {self.oid}: {type(exc).__name__}: {exc}") from None
 
     def on(self) -> None:
+        log.info("power on: SNMP %s:%s %s", self.host, self.port, self.oid)
         self._run(1)
 
     def off(self) -> None:
+        log.info("power off: SNMP %s:%s %s", self.host, self.port, self.oid)
         self._run(2)
 
     def cycle(self) -> None:
@@ -138,9 +146,11 @@ class CommandPower(Power):
             raise PowerError(f"power command failed (exit {abs(rc)}): {command}")
 
     def on(self) -> None:
+        log.info("power on: %s", self.on_cmd)
         self._must(self.on_cmd)
 
     def off(self) -> None:
+        log.info("power off: %s", self.off_cmd)
         self._must(self.off_cmd)
 
     def cycle(self) -> None:

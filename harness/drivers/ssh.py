@@ -12,6 +12,7 @@ as they come: boards are reinstalled all the time. ``ensure_keypair(path)`` make
 from __future__ import annotations
 
 import errno
+import logging
 import shlex
 import subprocess
 from pathlib import Path
@@ -25,6 +26,8 @@ from harness.wait import Deadline, wait_until
 
 # what the board's SFTP server answers about the file itself: the product's fault, not the lab's
 PRODUCT_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR})
+
+log = logging.getLogger(__name__)
 
 
 def ensure_keypair(path: Path) -> str:
@@ -62,9 +65,11 @@ class SshConnection(Ssh):
                 raise
             return client
 
+        log.info("ssh %s@%s:%s: connecting (up to %g s)", self.user, self.host, self.port, timeout)
         self.client = wait_until(f"ssh {self.user}@{self.host}:{self.port}: a session", attempt, timeout=deadline,
                                  interval=0.5, retry_on=(TimeoutError, OSError, paramiko.SSHException, EOFError),
                                  error=SshError)
+        log.info("ssh %s@%s:%s: connected after %.1f s", self.user, self.host, self.port, deadline.elapsed)
         return self
 
     def _client(self) -> paramiko.SSHClient:
@@ -80,6 +85,7 @@ class SshConnection(Ssh):
             status = stdout.channel.recv_exit_status()
         except (TimeoutError, OSError, paramiko.SSHException) as exc:
             raise SshError(f"ssh {self.host}: {command!r}: {type(exc).__name__}: {exc}") from None
+        log.info("ssh %s: %r exited %d", self.host, command, status)
         return CommandResult(command, status, out, err)
 
     def run_checked(self, command: str, timeout: float = 30.0) -> str:
@@ -109,6 +115,7 @@ class SshConnection(Ssh):
 
     def close(self) -> None:
         if self.client is not None:
+            log.info("ssh %s: closed", self.host)
             self.client.close()
             self.client = None
 

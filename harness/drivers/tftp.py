@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +28,8 @@ import tftpy
 from harness.drivers.base import Tftp
 
 TREES = ".trees"
+
+log = logging.getLogger(__name__)
 
 
 class DirTftp(Tftp):
@@ -64,10 +67,12 @@ class DirTftp(Tftp):
         os.replace(new_link, link)
         if old is not None and old != f"{TREES}/{name}":
             shutil.rmtree(self.root / old, ignore_errors=True)
+        log.info("tftp staged %s: %d file(s) in %s", serial, len(files), tree)
         return tree
 
     def unstage(self, serial: str) -> None:
         self._check_name(serial)
+        log.info("tftp unstaged %s", serial)
         link = self.root / serial
         if link.is_symlink():
             target = self.root / os.readlink(link)

@@ -69,7 +69,7 @@ class HotReader:
     def rows(self, keys: list[str], mac: str | None, serials: tuple[str, ...]) -> list[MachineFacts]:
         s1, s2 = (serials[0], serials[-1]) if serials else (None, None)
         params: dict[str, Any] = {"k1": keys[0], "k2": keys[-1], "mac": mac, "s1": s1, "s2": s2}
-        args: Any = tuple(params[p] for p in self.positions) if self.positions else params
+        args: Any = tuple(params[name] for name in self.positions) if self.positions else params
         for attempt in (0, 1):
             try:
                 cur = self._connection().cursor()

@@ -117,8 +117,8 @@ class Service:
         self.db.dispose()
 
     # -- transactions ----------------------------------------------------------------------------------------
-    def _run(self, fn: Callable[[_Tx], T]) -> tuple[T, list[str]]:
-        """Run ``fn`` in one transaction; retried when a concurrent writer won. Returns its value and the
+    def _run(self, operation: Callable[[_Tx], T]) -> tuple[T, list[str]]:
+        """Run ``operation`` in one transaction; retried when a concurrent writer won. Returns its value and the
         outcome of the synchronous Kea flushes it asked for."""
         for try_number in range(RETRIES):
             refusal: _Refusal | None = None
@@ -128,7 +128,7 @@ class Service:
                 with self.db.transaction() as session:
                     tx = _Tx(session)
                     try:
-                        result.append(fn(tx))
+                        result.append(operation(tx))
                     except _Refusal as refused:
                         refusal = refused
             except StaleDataError:

@@ -306,7 +306,8 @@ class Service:
         return token
 
     # -- the agent's API, by token ---------------------------------------------------------------------------
-    def _resolve(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
+    def _live_attempt(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
+        """The machine and attempt of a token that still serves: 404 unknown, 410 over/superseded/expired."""
         if not well_formed(token):
             raise NotFound("unknown install token")
         row = tx.session.execute(
@@ -325,8 +326,9 @@ class Service:
             raise Gone(f"the install token of attempt {attempt.number} of {machine.name} expired")
         return machine, attempt
 
-    def _reading(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
-        machine, attempt = self._resolve(tx, token)
+    def _attempt_before_result(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
+        """A live attempt that has not reported its result yet (scenario and netplan are read only then)."""
+        machine, attempt = self._live_attempt(tx, token)
         if attempt.result_status is not None:
             raise Gone(f"install attempt {attempt.number} of {machine.name} already reported its result; "
                        "only /booted is accepted")
@@ -340,29 +342,8 @@ class Service:
 
     def _scenario(self, tx: _Tx, token: str, base_url: str, serial: str | None,
                   mac: str | None) -> ScenarioOut:
-        machine, attempt = self._reading(tx, token)
-        problems: list[str] = []
-        if serial and machine.serial and serial != machine.serial:
-            problems.append(f"the installer reports serial {serial}, but {machine.name}'s serial is {machine.serial}")
-        if serial and machine.serial is None and machine.guid_serial \
-                and serial not in (machine.guid_serial, bytes.fromhex(machine.guid_serial)[::-1].hex()):
-            problems.append(f"the installer reports serial {serial}, but option 97 said {machine.guid_serial}")
-        if mac and machine.mac and mac != machine.mac:
-            problems.append(f"the installer reports MAC {mac}, but {machine.name}'s MAC is {machine.mac}")
-        conds: list[ColumnElement[bool]] = []
-        if serial:
-            conds.append(Machine.serial == serial)
-        if mac:
-            conds.append(Machine.mac == mac)
-        others = (list(tx.session.scalars(select(Machine).where(or_(*conds), Machine.id != machine.id)))
-                  if conds else [])
-        problems += [f"the installer runs on the board of {other.name}" for other in others]
-        if problems:
-            reason = "; ".join(problems)
-            self._flag(tx, machine, reason, attempt, hot=False)
-            for other in others:
-                self._flag(tx, other, f"its board ran the installer of {machine.name}", None, hot=False)
-            raise _Refusal(Conflict(f"identity mismatch, install refused and {machine.name} flagged: {reason}"))
+        machine, attempt = self._attempt_before_result(tx, token)
+        self._check_installer_identity(tx, machine, attempt, serial, mac)
         if serial and machine.serial is None:
             machine.serial = serial
             self._touch(machine)
@@ -378,9 +359,39 @@ class Service:
             # mid-install and netbooted again; the attempt starts over (its progress may go back to netbooting)
             self._set_state(tx, machine, attempt, "netbooting",
                             " (the installer started again: reset or power cut mid-install)")
+        return self._scenario_out(machine, attempt, f"{base_url}/v1/install/{token}")
+
+    def _check_installer_identity(self, tx: _Tx, machine: Machine, attempt: Attempt, serial: str | None,
+                                  mac: str | None) -> None:
+        """The board running the installer must be the machine's own: else both machines are flagged and the
+        scenario is refused (409)."""
+        problems: list[str] = []
+        if serial and machine.serial and serial != machine.serial:
+            problems.append(f"the installer reports serial {serial}, but {machine.name}'s serial is {machine.serial}")
+        if serial and machine.serial is None and machine.guid_serial \
+                and serial not in (machine.guid_serial, bytes.fromhex(machine.guid_serial)[::-1].hex()):
+            problems.append(f"the installer reports serial {serial}, but option 97 said {machine.guid_serial}")
+        if mac and machine.mac and mac != machine.mac:
+            problems.append(f"the installer reports MAC {mac}, but {machine.name}'s MAC is {machine.mac}")
+        conditions: list[ColumnElement[bool]] = []
+        if serial:
+            conditions.append(Machine.serial == serial)
+        if mac:
+            conditions.append(Machine.mac == mac)
+        others = (list(tx.session.scalars(select(Machine).where(or_(*conditions), Machine.id != machine.id)))
+                  if conditions else [])
+        problems += [f"the installer runs on the board of {other.name}" for other in others]
+        if problems:
+            reason = "; ".join(problems)
+            self._flag(tx, machine, reason, attempt, hot=False)
+            for other in others:
+                self._flag(tx, other, f"its board ran the installer of {machine.name}", None, hot=False)
+            raise _Refusal(Conflict(f"identity mismatch, install refused and {machine.name} flagged: {reason}"))
+
+    @staticmethod
+    def _scenario_out(machine: Machine, attempt: Attempt, url: str) -> ScenarioOut:
         spec = machine.install
         assert spec is not None
-        url = f"{base_url}/v1/install/{token}"
         net = spec["network"]
         return ScenarioOut.model_validate({
             "machine": machine.name, "attempt": attempt.number, "serial": machine.serial, "mac": machine.mac,
@@ -393,12 +404,12 @@ class Service:
         })
 
     def netplan(self, token: str) -> str:
-        def tx_fn(tx: _Tx) -> str:
-            machine, _ = self._reading(tx, token)
+        def in_transaction(tx: _Tx) -> str:
+            machine, _ = self._attempt_before_result(tx, token)
             assert machine.install is not None
             return netplan.render(machine.install["network"])
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def _set_state(self, tx: _Tx, machine: Machine, attempt: Attempt, state: str, note: str = "") -> None:
@@ -413,8 +424,8 @@ class Service:
                                                "error": attempt.error})
 
     def progress(self, token: str, body: ProgressIn) -> AttemptStateOut:
-        def tx_fn(tx: _Tx) -> AttemptStateOut:
-            machine, attempt = self._resolve(tx, token)
+        def in_transaction(tx: _Tx) -> AttemptStateOut:
+            machine, attempt = self._live_attempt(tx, token)
             if attempt.result_status is not None:
                 raise states.IllegalTransition(attempt.state, body.phase, "the result was already reported")
             states.check_progress(attempt.state, body.phase)
@@ -428,12 +439,12 @@ class Service:
             attempt.expires_at = now + self.settings.token_ttl_s
             return self._state_out(machine, attempt)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def result(self, token: str, body: ResultIn) -> AttemptStateOut:
-        def tx_fn(tx: _Tx) -> AttemptStateOut:
-            machine, attempt = self._resolve(tx, token)
+        def in_transaction(tx: _Tx) -> AttemptStateOut:
+            machine, attempt = self._live_attempt(tx, token)
             states.check_result(attempt.state, body.status, attempt.result_status is not None)
             now = self.clock()
             attempt.updated_at = now
@@ -467,18 +478,18 @@ class Service:
             self._attempt_failed(tx, machine, attempt, error, hot=False)
             return self._state_out(machine, attempt)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def booted(self, token: str) -> AttemptStateOut:
-        def tx_fn(tx: _Tx) -> AttemptStateOut:
-            machine, attempt = self._resolve(tx, token)
+        def in_transaction(tx: _Tx) -> AttemptStateOut:
+            machine, attempt = self._live_attempt(tx, token)
             states.check_booted(attempt.state, attempt.result_status)
             self._set_state(tx, machine, attempt, "booted-ok")
             attempt.finished_at = self.clock()
             return self._state_out(machine, attempt)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     # -- admin -----------------------------------------------------------------------------------------------
@@ -489,7 +500,7 @@ class Service:
         return MachineOut.model_validate({**{column: getattr(machine, column) for column in MACHINE_OUT_COLUMNS},
                                           "last_attempt": last})
 
-    def _get(self, tx: _Tx, name: str) -> tuple[Machine, Attempt | None]:
+    def _machine_named(self, tx: _Tx, name: str) -> tuple[Machine, Attempt | None]:
         row = tx.session.execute(
             select(Machine, Attempt).outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
             .where(Machine.name == name)
@@ -499,18 +510,18 @@ class Service:
         return row[0], row[1]
 
     def list_machines(self) -> list[MachineOut]:
-        def tx_fn(tx: _Tx) -> list[MachineOut]:
+        def in_transaction(tx: _Tx) -> list[MachineOut]:
             rows = tx.session.execute(
                 select(Machine, Attempt).outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
                 .order_by(Machine.name)
             ).all()
             return [self._machine_out(machine, attempt) for machine, attempt in rows]
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def get_machine(self, name: str) -> MachineOut:
-        value, _ = self._run(lambda tx: self._machine_out(*self._get(tx, name)))
+        value, _ = self._run(lambda tx: self._machine_out(*self._machine_named(tx, name)))
         return value
 
     def _check_unique(self, tx: _Tx, spec: MachineIn, exclude: int | None) -> None:
@@ -586,11 +597,11 @@ class Service:
         return value
 
     def put(self, spec: MachineIn) -> tuple[MachineOut, bool]:
-        def tx_fn(tx: _Tx) -> tuple[MachineOut, bool]:
+        def in_transaction(tx: _Tx) -> tuple[MachineOut, bool]:
             machine, attempt, created = self._upsert(tx, spec)
             return self._machine_out(machine, attempt), created
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def import_machines(self, specs: list[MachineIn]) -> ImportOut:
@@ -599,7 +610,7 @@ class Service:
         if dup:
             raise Conflict(f"the import names these machines more than once: {', '.join(dup)}")
 
-        def tx_fn(tx: _Tx) -> ImportOut:
+        def in_transaction(tx: _Tx) -> ImportOut:
             created: list[str] = []
             updated: list[str] = []
             for spec in specs:
@@ -611,12 +622,12 @@ class Service:
                     updated.append(spec.name)
             return ImportOut(created=created, updated=updated)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def reinstall(self, name: str) -> ActionOut:
-        def tx_fn(tx: _Tx) -> MachineOut:
-            machine, attempt = self._get(tx, name)
+        def in_transaction(tx: _Tx) -> MachineOut:
+            machine, attempt = self._machine_named(tx, name)
             if machine.install is None:
                 raise Conflict(f"{name} has no install scenario; redefine it with one first")
             if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
@@ -632,12 +643,12 @@ class Service:
             tx.flush_now.append(_port(machine))
             return self._machine_out(machine, attempt)
 
-        value, flushes = self._run(tx_fn)
+        value, flushes = self._run(in_transaction)
         return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
 
     def set_local(self, name: str) -> ActionOut:
-        def tx_fn(tx: _Tx) -> MachineOut:
-            machine, attempt = self._get(tx, name)
+        def in_transaction(tx: _Tx) -> MachineOut:
+            machine, attempt = self._machine_named(tx, name)
             if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
                 self._end_attempt(tx, machine, attempt, "cancelled by set-local")
             machine.boot_mode = "local"
@@ -650,12 +661,12 @@ class Service:
             tx.flush_now.append(_port(machine))
             return self._machine_out(machine, attempt)
 
-        value, flushes = self._run(tx_fn)
+        value, flushes = self._run(in_transaction)
         return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
 
     def history(self, name: str, limit: int = 200) -> HistoryOut:
-        def tx_fn(tx: _Tx) -> HistoryOut:
-            machine, _ = self._get(tx, name)
+        def in_transaction(tx: _Tx) -> HistoryOut:
+            machine, _ = self._machine_named(tx, name)
             rows = tx.session.execute(
                 select(Event, Attempt.number).outerjoin(Attempt, Attempt.id == Event.attempt_id)
                 .where(Event.machine_id == machine.id).order_by(Event.id.desc()).limit(limit)
@@ -665,5 +676,5 @@ class Service:
                       for event, number in reversed(rows)]
             return HistoryOut(machine=machine.name, events=events)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 from backend import states
@@ -31,6 +32,7 @@ class OptionsQuery:
     mac: str | None = None
     guid: Guid | None = None
 
+    @cached_property  # the read, the decision and the write path all need it
     def port_keys(self) -> list[str]:
         """The exact port, then (with a sub-option 9) the port without it: a machine defined without
         ``sub82_9`` also matches asks that carry one."""
@@ -39,6 +41,7 @@ class OptionsQuery:
             keys.append(port_key(self.sub82_1, self.sub82_2, ""))
         return keys
 
+    @cached_property
     def serials(self) -> tuple[str, ...]:
         return self.guid.serial_candidates() if self.guid is not None else ()
 
@@ -144,10 +147,10 @@ def answer(decision: Install | BootLocal, base_url: str, token: str | None = Non
 def decide(query: OptionsQuery, rows: Sequence[MachineFacts], now: float, policy: Policy,
            loop_guard_tripped: bool | None) -> Decision:
     """What to answer ``query`` given the machines on its port or with its MAC/serial (``rows``)."""
-    keys = query.port_keys()
+    keys = query.port_keys
     by_key = {row.port_key: row for row in rows}
     port = next((by_key[key] for key in keys if key in by_key), None)
-    serials = query.serials()
+    serials = query.serials
     others = [row for row in rows if (port is None or row.id != port.id) and (
         (query.mac is not None and row.mac == query.mac) or (row.serial is not None and row.serial in serials))]
     if port is None:

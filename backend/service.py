@@ -211,7 +211,7 @@ class Service:
                          base_url: str) -> tuple[dict[str, str] | None, bool | None]:
         """One read, no transaction, no ORM. Returns (answer, None) when the decision writes nothing, else
         (None, the loop guard's verdict if this ask was already counted) for ``answer_in_transaction``."""
-        rows = self.reader.rows(query.port_keys(), query.mac, query.serials())
+        rows = self.reader.rows(query.port_keys, query.mac, query.serials)
         if not rows:
             return LOCAL_ANSWER, None
         decision, loop_guard_tripped = self._decide(query, rows, self.clock(), None)
@@ -237,8 +237,8 @@ class Service:
 
     def _answer_in(self, tx: _Tx, query: OptionsQuery, base_url: str,
                    loop_guard_tripped: bool | None) -> dict[str, str]:
-        keys = query.port_keys()
-        serials = query.serials()
+        keys = query.port_keys
+        serials = query.serials
         conditions: list[ColumnElement[bool]] = [Machine.port_key.in_(keys)]
         if query.mac:
             conditions.append(Machine.mac == query.mac)

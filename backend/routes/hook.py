@@ -7,10 +7,12 @@ import json
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from backend.config import Settings
 from backend.decision import OptionsQuery
 from backend.identity import norm_hex, norm_mac, parse_guid
-from backend.routes.deps import ServiceDep, SettingsDep, public_base_url
+from backend.routes.deps import public_base_url
 from backend.routes.params import VALIDATION_ERROR, bad_request, json_error, parse
+from backend.service import Service
 
 router = APIRouter(tags=["hook"])
 
@@ -49,13 +51,16 @@ def parse_query(request: Request) -> OptionsQuery:
 @router.get("/v1/dhcp/options", response_model=dict[str, str],
             openapi_extra={"parameters": OPTIONS_PARAMS, "responses": {
                 "422": VALIDATION_ERROR, "503": json_error("database unavailable")}})
-async def dhcp_options(request: Request, service: ServiceDep, settings: SettingsDep) -> Response:
+async def dhcp_options(request: Request) -> Response:
     """DHCP options for the switch port: ``{"66", "224"}`` to install, ``{"66": "0.0.0.0"}`` otherwise.
 
     The hot path runs on the event loop: the query is parsed here (FastAPI's parameter machinery costs
     more than the rest of the request), then one indexed read. Only an ask that has to write (a new
-    token, a first-seen identity, a flag) goes to the thread pool."""
+    token, a first-seen identity, a flag) goes to the thread pool. For the same reason the service and the settings
+    are taken from ``app.state`` here rather than through ``Depends`` (about 20 µs a request)."""
     query = parse_query(request)
+    service: Service = request.app.state.service
+    settings: Settings = request.app.state.settings
     base_url = public_base_url(request, settings)
     answer, loop_guard_tripped = service.read_only_answer(query, base_url)
     if answer is None:

@@ -176,7 +176,9 @@ def hexdump(data: bytes, offset: int = 0) -> list[str]:
 
 
 def _suboptions(body: bytes) -> list[tuple[int, int, int]]:
-    """Option 43's PXE sub-options as (code, length, start of value in ``body``)."""
+    """Option 43's PXE sub-options as (code, length, start of value in ``body``). Not the codec's
+    ``parse_options``: the console shows what the walk reached before a malformed tail (no error), and the
+    boot-menu hexdump needs each value's offset."""
     out = []
     i = 0
     while i < len(body):

@@ -40,97 +40,97 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="malina backend", description="the provisioning service")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    s = sub.add_parser("serve", help="run the HTTP API (migrates the database first)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--db", help="database URL (default: MALINA_DB_URL or sqlite:////var/lib/malina/malina.db)")
-    s.add_argument("--tftp-server", help="option 66 for installs (default: MALINA_TFTP_SERVER)")
-    s.add_argument("--public-url", help="base of the URLs handed out (default: MALINA_PUBLIC_URL)")
-    s.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema on start")
-    s.add_argument("--access-log", action="store_true", help="log every request")
-    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-
-    d = sub.add_parser("db", help="database schema")
-    dsub = d.add_subparsers(dest="db_cmd", required=True)
+    parser = argparse.ArgumentParser(prog="malina backend", description="the provisioning service")
+    commands = parser.add_subparsers(dest="cmd", required=True)
+    _serve_parser(commands.add_parser("serve", help="run the HTTP API (migrates the database first)"))
+    db_commands = commands.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
     for name, help_ in (("upgrade", "migrate to the newest schema"), ("current", "print its revision")):
-        x = dsub.add_parser(name, help=help_)
-        x.add_argument("--db", help="database URL (default: MALINA_DB_URL)")
-
-    m = sub.add_parser("machine", help="manage machines")
-    msub = m.add_subparsers(dest="machine_cmd", required=True)
-
-    def common(x: argparse.ArgumentParser) -> None:
-        x.add_argument("--url", default=os.environ.get("MALINA_BACKEND_URL"),
-                       help="a running backend (default: MALINA_BACKEND_URL); else the database directly")
-        x.add_argument("--token", default=os.environ.get("MALINA_ADMIN_TOKEN"),
-                       help="admin bearer token for --url (default: MALINA_ADMIN_TOKEN)")
-        x.add_argument("--db", help="database URL when no --url (default: MALINA_DB_URL)")
-        x.add_argument("--json", action="store_true", help="print JSON")
-
-    def install_opts(x: argparse.ArgumentParser) -> None:
-        x.add_argument("--image-url")
-        x.add_argument("--image-sha256", help="SHA-256 of the decompressed image")
-        x.add_argument("--image-size", type=int, help="size of the decompressed image in bytes")
-        x.add_argument("--compression", choices=["xz", "none"])
-        x.add_argument("--bmap-url")
-        x.add_argument("--ssh-key", action="append", default=[],
-                       help="an authorized key line, or @FILE with one key per line (repeatable)")
-
-    a = msub.add_parser("add", help="add a machine (or redefine it with --replace)")
-    common(a)
-    a.add_argument("name", nargs="?")
-    a.add_argument("--from-json", dest="from_json", metavar="FILE", help="the machine as admin-API JSON")
-    a.add_argument("--circuit-id", help="option 82.1: text, or hex:..")
-    a.add_argument("--remote-id", help="option 82.2: text, or hex:..")
-    a.add_argument("--vendor-specific", help="option 82.9: text, or hex:..")
-    a.add_argument("--mac")
-    a.add_argument("--serial")
-    a.add_argument("--mode", choices=["install", "local"], default="install")
-    a.add_argument("--hostname")
-    a.add_argument("--address", help="address/prefix of the installed OS, e.g. 10.90.1.50/24")
-    a.add_argument("--gateway")
-    a.add_argument("--dns", action="append", default=[])
-    a.add_argument("--interface", default="eth0")
-    install_opts(a)
-    a.add_argument("--replace", action="store_true", help="redefine the machine if it exists")
-
-    i = msub.add_parser("import", help="add or redefine machines from a YAML/JSON file or lab.yaml")
-    common(i)
-    i.add_argument("file")
-    install_opts(i)
-
-    lst = msub.add_parser("list", help="machines with their state and last progress")
-    common(lst)
+        command = db_commands.add_parser(name, help=help_)
+        command.add_argument("--db", help="database URL (default: MALINA_DB_URL)")
+    machine_commands = commands.add_parser("machine", help="manage machines").add_subparsers(
+        dest="machine_cmd", required=True)
+    _add_parser(_common(machine_commands.add_parser("add", help="add a machine (or redefine it with --replace)")))
+    imports = _common(machine_commands.add_parser(
+        "import", help="add or redefine machines from a YAML/JSON file or lab.yaml"))
+    imports.add_argument("file")
+    _install_options(imports)
+    _common(machine_commands.add_parser("list", help="machines with their state and last progress"))
     for name in ("reinstall", "set-local"):
-        x = msub.add_parser(name, help=f"{name} a machine (flushes Kea's cache for its port)")
-        common(x)
-        x.add_argument("name")
-    h = msub.add_parser("history", help="the event history of one machine")
-    common(h)
-    h.add_argument("name")
-    h.add_argument("--limit", type=int, default=200)
-    return p
+        command = _common(machine_commands.add_parser(
+            name, help=f"{name} a machine (flushes Kea's cache for its port)"))
+        command.add_argument("name")
+    history = _common(machine_commands.add_parser("history", help="the event history of one machine"))
+    history.add_argument("name")
+    history.add_argument("--limit", type=int, default=200)
+    return parser
+
+
+def _serve_parser(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--db", help="database URL (default: MALINA_DB_URL or sqlite:////var/lib/malina/malina.db)")
+    serve.add_argument("--tftp-server", help="option 66 for installs (default: MALINA_TFTP_SERVER)")
+    serve.add_argument("--public-url", help="base of the URLs handed out (default: MALINA_PUBLIC_URL)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema on start")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _common(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of every machine command: where the machines are, and the output format."""
+    command.add_argument("--url", default=os.environ.get("MALINA_BACKEND_URL"),
+                         help="a running backend (default: MALINA_BACKEND_URL); else the database directly")
+    command.add_argument("--token", default=os.environ.get("MALINA_ADMIN_TOKEN"),
+                         help="admin bearer token for --url (default: MALINA_ADMIN_TOKEN)")
+    command.add_argument("--db", help="database URL when no --url (default: MALINA_DB_URL)")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    return command
+
+
+def _install_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--image-url")
+    command.add_argument("--image-sha256", help="SHA-256 of the decompressed image")
+    command.add_argument("--image-size", type=int, help="size of the decompressed image in bytes")
+    command.add_argument("--compression", choices=["xz", "none"])
+    command.add_argument("--bmap-url")
+    command.add_argument("--ssh-key", action="append", default=[],
+                         help="an authorized key line, or @FILE with one key per line (repeatable)")
+
+
+def _add_parser(add: argparse.ArgumentParser) -> None:
+    add.add_argument("name", nargs="?")
+    add.add_argument("--from-json", dest="from_json", metavar="FILE", help="the machine as admin-API JSON")
+    add.add_argument("--circuit-id", help="option 82.1: text, or hex:..")
+    add.add_argument("--remote-id", help="option 82.2: text, or hex:..")
+    add.add_argument("--vendor-specific", help="option 82.9: text, or hex:..")
+    add.add_argument("--mac")
+    add.add_argument("--serial")
+    add.add_argument("--mode", choices=["install", "local"], default="install")
+    add.add_argument("--hostname")
+    add.add_argument("--address", help="address/prefix of the installed OS, e.g. 10.90.1.50/24")
+    add.add_argument("--gateway")
+    add.add_argument("--dns", action="append", default=[])
+    add.add_argument("--interface", default="eth0")
+    _install_options(add)
+    add.add_argument("--replace", action="store_true", help="redefine the machine if it exists")
 
 
 def _settings(db: str | None) -> Settings:
-    s = from_env()
-    return s.with_(db_url=db) if db else s
+    settings = from_env()
+    return settings.with_(db_url=db) if db else settings
 
 
 def _ssh_keys(values: list[str]) -> list[str]:
     keys: list[str] = []
-    for v in values:
-        if v.startswith("@"):
+    for value in values:
+        if value.startswith("@"):
             try:
-                text = Path(v[1:]).read_text(encoding="utf-8")
+                text = Path(value[1:]).read_text(encoding="utf-8")
             except OSError as exc:
-                raise UsageError(f"cannot read SSH keys from {v[1:]}: {exc.strerror}") from None
+                raise UsageError(f"cannot read SSH keys from {value[1:]}: {exc.strerror}") from None
             keys += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
         else:
-            keys.append(v.strip())
+            keys.append(value.strip())
     return keys
 
 
@@ -138,7 +138,7 @@ def _install_defaults(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     pairs = (("url", args.image_url), ("sha256", args.image_sha256), ("size", args.image_size),
              ("compression", args.compression), ("bmap_url", args.bmap_url))
-    image = {k: v for k, v in pairs if v is not None}
+    image = {key: value for key, value in pairs if value is not None}
     if image:
         out["image"] = image
     keys = _ssh_keys(args.ssh_key)
@@ -190,27 +190,27 @@ def _when(ts: float | None) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _progress(a: dict[str, Any] | None) -> str:
-    if not a:
+def _progress(attempt: dict[str, Any] | None) -> str:
+    if not attempt:
         return "-"
-    out = f"#{a['number']} {a['state']}"
-    if a.get("bytes_total"):
-        out += f" {100.0 * (a.get('bytes_written') or 0) / a['bytes_total']:.0f}%"
-    if a.get("rate_bps"):
-        out += f" {a['rate_bps'] / 1e6:.1f}MB/s"
+    out = f"#{attempt['number']} {attempt['state']}"
+    if attempt.get("bytes_total"):
+        out += f" {100.0 * (attempt.get('bytes_written') or 0) / attempt['bytes_total']:.0f}%"
+    if attempt.get("rate_bps"):
+        out += f" {attempt['rate_bps'] / 1e6:.1f}MB/s"
     return out
 
 
 def _print_list(machines: list[dict[str, Any]]) -> None:
     rows = [("NAME", "MODE", "FLAG", "ATTEMPTS", "LAST ATTEMPT", "NOTE")]
-    for m in machines:
-        last = m.get("last_attempt")
-        note = m.get("flag_reason") or (last or {}).get("error") or ""
-        rows.append((m["name"], m["boot_mode"], "FLAGGED" if m["flagged"] else "-", str(m["attempts"]),
-                     _progress(last), note))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
+    for machine in machines:
+        last = machine.get("last_attempt")
+        note = machine.get("flag_reason") or (last or {}).get("error") or ""
+        rows.append((machine["name"], machine["boot_mode"], "FLAGGED" if machine["flagged"] else "-",
+                     str(machine["attempts"]), _progress(last), note))
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
 
 
 def _machine_cmd(args: argparse.Namespace) -> int:
@@ -238,9 +238,9 @@ def _machine_cmd(args: argparse.Namespace) -> int:
         else:
             out = admin.history(args.name, args.limit)
             if not args.json:
-                for e in out["events"]:
-                    attempt = f"#{e['attempt']}" if e["attempt"] is not None else "-"
-                    print(f"{_when(e['at'])}  {e['kind']:<10} {attempt:<4} {e['message']}")
+                for event in out["events"]:
+                    attempt = f"#{event['attempt']}" if event["attempt"] is not None else "-"
+                    print(f"{_when(event['at'])}  {event['kind']:<10} {attempt:<4} {event['message']}")
                 return 0
         if args.json or cmd in ("add", "import"):
             print(json.dumps(out, indent=2))
@@ -305,8 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"malina backend: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError | ConfigError) else 1
     except ValidationError as exc:
-        msgs = [f"{'.'.join(str(p) for p in e['loc']) or 'machine'}: {e['msg'].removeprefix('Value error, ')}"
-                for e in exc.errors()]
+        msgs = [f"{'.'.join(str(part) for part in error['loc']) or 'machine'}: "
+                f"{error['msg'].removeprefix('Value error, ')}" for error in exc.errors()]
         print("malina backend: invalid machine:\n  " + "\n  ".join(msgs), file=sys.stderr)
         return 2
 

@@ -1,21 +1,39 @@
-"""Admin operations for the CLI (and the harness): against a running backend over HTTP, or on the database.
+"""Admin operations for the CLI and the harness: against a running backend over HTTP (``HttpAdmin``, the one
+client of the admin API), or directly on the database (``DbAdmin``, for the CLI without a server).
 
 Both return the admin API's JSON (plain dicts), so callers need not care which one they hold.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from backend.errors import ServiceError
 from backend.schemas import MachineIn
-from backend.service import Service
+
+if TYPE_CHECKING:  # the HTTP client must not pull in the service (SQLAlchemy): the harness imports it
+    from backend.service import Service
+
+T = TypeVar("T")
+HEALTH_TIMEOUT_S = 2.0
+# A machine as the admin API takes it: the schema's model, or its JSON as is (the server validates it).
+MachineBody = MachineIn | Mapping[str, Any]
 
 
 class AdminError(Exception):
-    """The operation was refused or failed; the message is the backend's explanation."""
+    """The operation was refused or failed; the message is the backend's explanation.
+
+    Over HTTP it also says which call failed (``method``, ``path``) and how: ``status`` is the HTTP status, or
+    None when the backend could not be reached (``detail`` is then the transport error)."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", status: int | None = None,
+                 detail: str = "") -> None:
+        super().__init__(message)
+        self.method, self.path, self.status, self.detail = method, path, status, detail or message
 
 
 class Admin(Protocol):
@@ -29,50 +47,76 @@ class Admin(Protocol):
     def close(self) -> None: ...
 
 
+def _json(body: MachineBody) -> Any:
+    return body.model_dump(mode="json") if isinstance(body, BaseModel) else dict(body)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
+        return response.text
+
+
 class HttpAdmin:
-    """The admin API of a running backend (``base_url`` like http://10.89.0.3:8080)."""
+    """The admin API of a running backend (``base_url`` like http://10.89.0.3:8080).
 
-    def __init__(self, base_url: str, token: str, timeout_s: float = 10.0) -> None:
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s,
-                                 headers={"Authorization": f"Bearer {token}"})
+    ``token`` goes with every call; with ``read_token`` given, reads use that one and only changes use
+    ``token`` (the harness holds both, as an operator would)."""
 
-    def _call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def __init__(self, base_url: str, token: str, *, read_token: str | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self.write_token = token
+        self.read_token = read_token or token
+
+    def request(self, method: str, path: str, body: Any = None, *, params: Mapping[str, Any] | None = None) -> Any:
+        """One admin call; its JSON answer. ``AdminError`` when unreachable or refused (status >= 400)."""
+        token = self.read_token if method == "GET" else self.write_token
         try:
-            resp = self.http.request(method, path, json=body, params=params)
+            response = self.http.request(method, path, json=body, params=params,
+                                         headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
-            raise AdminError(f"cannot reach the backend at {self.http.base_url}: {exc}") from None
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail", resp.text)
-            except ValueError:
-                detail = resp.text
-            raise AdminError(f"HTTP {resp.status_code}: {detail}")
-        return resp.json()
+            raise AdminError(f"cannot reach the backend at {self.url}: {exc}", method=method, path=path,
+                             detail=str(exc)) from None
+        if response.status_code >= 400:
+            detail = _detail(response)
+            raise AdminError(f"HTTP {response.status_code}: {detail}", method=method, path=path,
+                             status=response.status_code, detail=detail)
+        return response.json()
+
+    def health(self, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
+        """Whether ``/v1/health`` answers 200 (database up, schema current); no token needed."""
+        try:
+            return self.http.get("/v1/health", timeout=timeout_s).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def machines(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v1/admin/machines")["machines"])
+        return list(self.request("GET", "/v1/admin/machines")["machines"])
 
     def get(self, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/v1/admin/machines/{name}"))
+        return dict(self.request("GET", f"/v1/admin/machines/{name}"))
 
-    def add(self, spec: MachineIn, replace: bool = False) -> dict[str, Any]:
-        body = spec.model_dump(mode="json")
+    def add(self, spec: MachineBody, replace: bool = False) -> dict[str, Any]:
+        """Create the machine; with ``replace`` create or redefine it (PUT)."""
+        body = _json(spec)
         if replace:
-            return dict(self._call("PUT", f"/v1/admin/machines/{spec.name}", body))
-        return dict(self._call("POST", "/v1/admin/machines", body))
+            return dict(self.request("PUT", f"/v1/admin/machines/{body['name']}", body))
+        return dict(self.request("POST", "/v1/admin/machines", body))
 
-    def import_(self, specs: list[MachineIn]) -> dict[str, Any]:
-        body = {"machines": [s.model_dump(mode="json") for s in specs]}
-        return dict(self._call("POST", "/v1/admin/import", body))
+    def import_(self, specs: Sequence[MachineBody]) -> dict[str, Any]:
+        return dict(self.request("POST", "/v1/admin/import", {"machines": [_json(spec) for spec in specs]}))
 
     def reinstall(self, name: str) -> dict[str, Any]:
-        return dict(self._call("POST", f"/v1/admin/machines/{name}/reinstall"))
+        return dict(self.request("POST", f"/v1/admin/machines/{name}/reinstall"))
 
     def set_local(self, name: str) -> dict[str, Any]:
-        return dict(self._call("POST", f"/v1/admin/machines/{name}/set-local"))
+        return dict(self.request("POST", f"/v1/admin/machines/{name}/set-local"))
 
     def history(self, name: str, limit: int = 200) -> dict[str, Any]:
-        return dict(self._call("GET", f"/v1/admin/machines/{name}/history", params={"limit": limit}))
+        return dict(self.request("GET", f"/v1/admin/machines/{name}/history", params={"limit": limit}))
 
     def close(self) -> None:
         self.http.close()
@@ -82,36 +126,36 @@ class DbAdmin:
     """The same operations directly on the database (no server needed)."""
 
     def __init__(self, service: Service) -> None:
-        self.svc = service
+        self.service = service
 
-    def _do(self, fn: Any, *args: Any) -> Any:
+    def _do(self, operation: Callable[..., T], *args: Any) -> T:
         try:
-            return fn(*args)
+            return operation(*args)
         except ServiceError as exc:
-            raise AdminError(f"{exc.status}: {exc.detail}") from None
+            raise AdminError(f"{exc.status}: {exc.detail}", status=exc.status, detail=exc.detail) from None
 
     def machines(self) -> list[dict[str, Any]]:
-        return [m.model_dump(mode="json") for m in self._do(self.svc.list_machines)]
+        return [machine.model_dump(mode="json") for machine in self._do(self.service.list_machines)]
 
     def get(self, name: str) -> dict[str, Any]:
-        return dict(self._do(self.svc.get_machine, name).model_dump(mode="json"))
+        return self._do(self.service.get_machine, name).model_dump(mode="json")
 
     def add(self, spec: MachineIn, replace: bool = False) -> dict[str, Any]:
         if replace:
-            return dict(self._do(self.svc.put, spec)[0].model_dump(mode="json"))
-        return dict(self._do(self.svc.add, spec).model_dump(mode="json"))
+            return self._do(self.service.put, spec)[0].model_dump(mode="json")
+        return self._do(self.service.add, spec).model_dump(mode="json")
 
     def import_(self, specs: list[MachineIn]) -> dict[str, Any]:
-        return dict(self._do(self.svc.import_machines, specs).model_dump(mode="json"))
+        return self._do(self.service.import_machines, specs).model_dump(mode="json")
 
     def reinstall(self, name: str) -> dict[str, Any]:
-        return dict(self._do(self.svc.reinstall, name).model_dump(mode="json"))
+        return self._do(self.service.reinstall, name).model_dump(mode="json")
 
     def set_local(self, name: str) -> dict[str, Any]:
-        return dict(self._do(self.svc.set_local, name).model_dump(mode="json"))
+        return self._do(self.service.set_local, name).model_dump(mode="json")
 
     def history(self, name: str, limit: int = 200) -> dict[str, Any]:
-        return dict(self._do(self.svc.history, name, limit).model_dump(mode="json"))
+        return self._do(self.service.history, name, limit).model_dump(mode="json")
 
     def close(self) -> None:
-        self.svc.close()
+        self.service.close()

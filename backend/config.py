@@ -1,97 +1,106 @@
-"""Settings of the service, read from the environment (see backend/README.md for the variables)."""
+"""Settings of the service, read from the environment with pydantic-settings (variables: backend/README.md).
+
+Every variable is ``MALINA_<FIELD>`` except the admin tokens (``MALINA_ADMIN_READ_TOKEN``,
+``MALINA_ADMIN_WRITE_TOKEN``). An empty variable counts as unset. A bad value is a ``ConfigError`` naming the
+variable, raised at start-up.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
 DEFAULT_DB_URL = "sqlite:////var/lib/malina/malina.db"
+ENV_PREFIX = "MALINA_"
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
+def _http_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL like http://10.89.0.3:8080")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
+Token = Annotated[str | None, Field(min_length=8)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid",
+                                      validate_by_name=True, validate_by_alias=True)
+
     db_url: str = DEFAULT_DB_URL
-    public_url: str | None = None  # base of the URLs handed out; None = the request's own base URL
+    public_url: HttpUrl = None  # base of the URLs handed out; None = the request's own base URL
     tftp_server: str | None = None  # option 66 for machines in install
-    read_token: str | None = None
-    write_token: str | None = None
-    kea_control_url: str | None = None
-    kea_timeout_s: float = 1.0
-    max_attempts: int = 3
-    token_ttl_s: float = 3600.0
-    loop_guard_count: int = 5  # more asks than this ...
-    loop_guard_window_s: float = 600.0  # ... within this window flag a machine in local
+    read_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_READ_TOKEN", repr=False)
+    write_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_WRITE_TOKEN", repr=False)
+    kea_control_url: HttpUrl = None
+    kea_timeout_s: float = Field(default=1.0, ge=0.05, le=30.0)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    token_ttl_s: float = Field(default=3600.0, ge=10.0, le=7 * 86400.0)
+    loop_guard_count: int = Field(default=5, ge=1, le=100_000)  # more asks than this ...
+    loop_guard_window_s: float = Field(default=600.0, ge=1.0, le=86400.0)  # ... within this window: flagged
+
+    @model_validator(mode="after")
+    def _tokens_differ(self) -> Settings:
+        if self.read_token and self.read_token == self.write_token:
+            raise ValueError("MALINA_ADMIN_READ_TOKEN and MALINA_ADMIN_WRITE_TOKEN must differ")
+        return self
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments, then the environment: no .env file and no secrets directory is read behind the operator's back.
+        return init_settings, env_settings
 
     def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with ``changes``, validated like the original (the environment is not read again)."""
+        values: dict[str, Any] = {**self.model_dump(), **changes}
+        try:
+            return Settings.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _variable(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "settings"
+    name = str(loc[0])
+    if name.startswith(ENV_PREFIX):
+        return name
+    return {"read_token": "MALINA_ADMIN_READ_TOKEN", "write_token": "MALINA_ADMIN_WRITE_TOKEN"}.get(
+        name, ENV_PREFIX + name.upper())
+
+
+def _explain(exc: ValidationError) -> str:
+    """One line per bad variable: its name, what is wrong and (unless it is a secret) the value given."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        variable = _variable(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        secret = variable.endswith("_TOKEN")
+        if not error["loc"] or secret or error["type"] == "missing":
+            lines.append(f"{variable}: {message}" if error["loc"] else message)
+        else:
+            lines.append(f"{variable}: {message}, got {error['input']!r}")
+    return "; ".join(lines)
+
+
+def from_env() -> Settings:
+    """The settings of this process's environment; a ``ConfigError`` naming the variable when one is bad."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _url(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name)
-    if not raw:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} must be an http(s) URL like http://10.89.0.3:8080, got {raw!r}")
-    return raw.rstrip("/")
-
-
-def _token(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name)
-    if not raw:
-        return None
-    if len(raw) < 8:
-        raise ConfigError(f"{name} must be at least 8 characters")
-    return raw
-
-
-def from_env(env: Mapping[str, str] | None = None) -> Settings:
-    e = os.environ if env is None else env
-    s = Settings(
-        db_url=e.get("MALINA_DB_URL") or DEFAULT_DB_URL,
-        public_url=_url(e, "MALINA_PUBLIC_URL"),
-        tftp_server=e.get("MALINA_TFTP_SERVER") or None,
-        read_token=_token(e, "MALINA_ADMIN_READ_TOKEN"),
-        write_token=_token(e, "MALINA_ADMIN_WRITE_TOKEN"),
-        kea_control_url=_url(e, "MALINA_KEA_CONTROL_URL"),
-        kea_timeout_s=_float(e, "MALINA_KEA_TIMEOUT_S", 1.0, 0.05, 30.0),
-        max_attempts=_int(e, "MALINA_MAX_ATTEMPTS", 3, 1, 100),
-        token_ttl_s=_float(e, "MALINA_TOKEN_TTL_S", 3600.0, 10.0, 7 * 86400.0),
-        loop_guard_count=_int(e, "MALINA_LOOP_GUARD_COUNT", 5, 1, 100_000),
-        loop_guard_window_s=_float(e, "MALINA_LOOP_GUARD_WINDOW_S", 600.0, 1.0, 86400.0),
-    )
-    if s.read_token and s.write_token and s.read_token == s.write_token:
-        raise ConfigError("MALINA_ADMIN_READ_TOKEN and MALINA_ADMIN_WRITE_TOKEN must differ")
-    return s
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None

@@ -19,14 +19,14 @@ from backend.config import ConfigError
 def normalise_url(url: str) -> str:
     """``postgresql://`` means psycopg 3 here (SQLAlchemy's default driver, psycopg2, is not installed)."""
     try:
-        u = make_url(url)
+        parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"not a database URL: {url!r} (e.g. sqlite:////var/lib/malina/malina.db)") from None
-    if u.drivername in ("postgresql", "postgres"):
-        u = u.set(drivername="postgresql+psycopg")
-    if u.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(f"unsupported database {u.get_backend_name()!r}: use sqlite:/// or postgresql://")
-    return u.render_as_string(hide_password=False)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+    return parsed.render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -40,9 +40,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        path = u.database
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
         if not path or path == ":memory:":
             raise ConfigError("an in-memory SQLite database is not supported: give a file path")
         parent = os.path.dirname(os.path.abspath(path))

@@ -10,35 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, or_, select
 
+from backend.decision import MachineFacts
 from backend.errors import Unavailable
 from backend.models import Attempt, Machine
 
-
-class PortRow(NamedTuple):
-    id: int
-    port_key: str
-    mac: str | None
-    serial: str | None
-    guid_serial: str | None
-    boot_mode: str
-    flagged: bool
-    mode_changed_at: float
-    state: str | None
-    token: str | None
-    expires_at: float | None
-    result_status: str | None
-
-
 # The port's machine (exact key or the key without sub-option 9) and any machine with the asking MAC or
-# serial, each with its latest attempt.
+# serial, each with its current attempt: the facts ``decision.decide`` needs, in ``MachineFacts`` order.
 _STATEMENT = (
-    select(Machine.id, Machine.port_key, Machine.mac, Machine.serial, Machine.guid_serial, Machine.boot_mode,
-           Machine.flagged, Machine.mode_changed_at, Attempt.state, Attempt.token, Attempt.expires_at,
-           Attempt.result_status)
+    select(Machine.id, Machine.name, Machine.port_key, Machine.mac, Machine.serial, Machine.guid_serial,
+           Machine.boot_mode, Machine.flagged, Machine.mode_changed_at, Machine.attempts, Attempt.state,
+           Attempt.token, Attempt.expires_at, Attempt.result_status)
     .outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
     .where(or_(Machine.port_key.in_([bindparam("k1"), bindparam("k2")]), Machine.mac == bindparam("mac"),
                Machine.serial.in_([bindparam("s1"), bindparam("s2")])))
@@ -81,19 +66,19 @@ class HotReader:
             with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone anyway
                 conn.close()
 
-    def rows(self, keys: list[str], mac: str | None, serials: tuple[str, ...]) -> list[PortRow]:
+    def rows(self, keys: list[str], mac: str | None, serials: tuple[str, ...]) -> list[MachineFacts]:
         s1, s2 = (serials[0], serials[-1]) if serials else (None, None)
         params: dict[str, Any] = {"k1": keys[0], "k2": keys[-1], "mac": mac, "s1": s1, "s2": s2}
-        args: Any = tuple(params[p] for p in self.positions) if self.positions else params
+        args: Any = tuple(params[name] for name in self.positions) if self.positions else params
         for attempt in (0, 1):
             try:
                 cur = self._connection().cursor()
                 try:
                     cur.execute(self.sql, args)
-                    raw = cur.fetchall()
+                    fetched = cur.fetchall()
                 finally:
                     cur.close()
-                return [_row(r) for r in raw]
+                return [_row(row) for row in fetched]
             except self.engine.dialect.loaded_dbapi.Error as exc:
                 self._drop()
                 if attempt:
@@ -108,5 +93,7 @@ class HotReader:
                 conn.close()
 
 
-def _row(r: Any) -> PortRow:
-    return PortRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9], r[10], r[11])
+def _row(raw: Any) -> MachineFacts:
+    # SQLite returns the flag as 0/1
+    return MachineFacts(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], bool(raw[7]), raw[8], raw[9],
+                        raw[10], raw[11], raw[12], raw[13])

@@ -73,9 +73,9 @@ class Guid:
     def serial_candidates(self) -> tuple[str, ...]:
         if self.serial_raw is None:
             return ()
-        a = self.serial_raw.hex()
-        b = self.serial_raw[::-1].hex()
-        return (a,) if a == b else (a, b)
+        wire_order = self.serial_raw.hex()
+        reversed_order = self.serial_raw[::-1].hex()
+        return (wire_order,) if wire_order == reversed_order else (wire_order, reversed_order)
 
     def matches_serial(self, serial: str) -> bool:
         return self.serial_raw is None or serial in self.serial_candidates()

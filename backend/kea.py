@@ -22,7 +22,7 @@ class KeaNotifier:
 
     @staticmethod
     def command(port: dict[str, str]) -> dict[str, Any]:
-        args = {k: v for k, v in port.items() if k in ("sub82_1", "sub82_2", "sub82_9") and v}
+        args = {key: value for key, value in port.items() if key in ("sub82_1", "sub82_2", "sub82_9") and value}
         return {"command": "remote-options-cache-flush", "service": ["dhcp4"], "arguments": args}
 
     def flush(self, port: dict[str, str]) -> str:

@@ -84,10 +84,10 @@ def _lab_board(doc: dict[str, Any], board: dict[str, Any],
                where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A lab.yaml board → (port ids, install overrides)."""
     switch = _mapping(doc.get("switch"), "switch")
-    ports = {p.get("name"): p for p in switch.get("ports") or [] if isinstance(p, dict)}
+    ports = {entry.get("name"): entry for entry in switch.get("ports") or [] if isinstance(entry, dict)}
     port = ports.get(board.get("port"))
     if port is None:
-        known = sorted(str(k) for k in ports)
+        known = sorted(str(name) for name in ports)
         raise ImportError_(f"{where}.port: {board.get('port')!r} is not one of switch.ports {known}")
     ids = _port_ids(port, f"switch.ports[{board.get('port')}]", switch.get("remote_id"))
     inst = _mapping(board.get("install"), f"{where}.install")
@@ -116,13 +116,13 @@ def machines_from_doc(doc: Any, defaults: dict[str, Any] | None = None) -> list[
     images = _mapping(doc.get("images"), "images")
     out: list[MachineIn] = []
     problems: list[str] = []
-    for i, board in enumerate(doc["boards"]):
-        where = f"boards[{i}]"
+    for index, board in enumerate(doc["boards"]):
+        where = f"boards[{index}]"
         try:
             if not isinstance(board, dict):
                 raise ImportError_(f"{where} must be a mapping")
             if isinstance(board.get("name"), str):
-                where = f"boards[{i}] ({board['name']})"
+                where = f"boards[{index}] ({board['name']})"
             if lab_yaml:
                 ids, install = _lab_board(doc, board, where)
             else:
@@ -152,28 +152,28 @@ def machines_from_doc(doc: Any, defaults: dict[str, Any] | None = None) -> list[
             problems.append(str(exc))
         except ValidationError as exc:
             for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+                loc = ".".join(str(part) for part in err["loc"] if not str(part).startswith("function-"))
                 problems.append(f"{where}: {loc or 'board'}: {err['msg'].removeprefix('Value error, ')}")
     if problems:
         raise ImportError_("\n".join(problems))
-    names = [m.name for m in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    names = [machine.name for machine in out]
+    dup = sorted({name for name in names if names.count(name) > 1})
     if dup:
         raise ImportError_(f"boards named more than once: {', '.join(dup)}")
     return out
 
 
 def load(path: str | Path, defaults: dict[str, Any] | None = None) -> list[MachineIn]:
-    p = Path(path)
+    source = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ImportError_(f"{p}: cannot read: {exc}") from None
+        raise ImportError_(f"{source}: cannot read: {exc}") from None
     try:
-        doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        doc = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise ImportError_(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}") from None
+        raise ImportError_(f"{source}: not valid {'JSON' if source.suffix == '.json' else 'YAML'}: {exc}") from None
     try:
         return machines_from_doc(doc, defaults)
     except ImportError_ as exc:
-        raise ImportError_(f"{p}: {exc}") from None
+        raise ImportError_(f"{source}: {exc}") from None

@@ -23,13 +23,13 @@ class LoopGuard:
         (counting only asks after ``since``, the moment it went to local)."""
         start = max(now - self.window_s, since)
         with self._lock:
-            q = self._asks.get(machine_id)
-            if q is None:
-                q = self._asks[machine_id] = deque(maxlen=self.limit + 1)
-            q.append(now)
-            while q and q[0] < start:
-                q.popleft()
-            return len(q) > self.limit
+            asks = self._asks.get(machine_id)
+            if asks is None:
+                asks = self._asks[machine_id] = deque(maxlen=self.limit + 1)
+            asks.append(now)
+            while asks and asks[0] < start:
+                asks.popleft()
+            return len(asks) > self.limit
 
     def forget(self, machine_id: int) -> None:
         with self._lock:

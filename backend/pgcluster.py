@@ -31,17 +31,17 @@ class PgClusterError(RuntimeError):
 def find_bindir() -> str:
     env = os.environ.get("MALINA_PG_BINDIR")
     candidates = [env] if env else sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    for c in candidates:
-        if c and os.path.exists(os.path.join(c, "initdb")):
-            return c
+    for bindir in candidates:
+        if bindir and os.path.exists(os.path.join(bindir, "initdb")):
+            return bindir
     raise PgClusterError("PostgreSQL server binaries not found (apt-get install postgresql, "
                          "or set MALINA_PG_BINDIR)")
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class PgCluster:

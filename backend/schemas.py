@@ -28,7 +28,7 @@ class _In(BaseModel):
 
 def _http_url(value: str, what: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(char.isspace() for char in value):
         raise ValueError(f"{what} must be an http(s) URL, got {value!r}")
     return value
 
@@ -42,18 +42,18 @@ class Image(_In):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, v: str) -> str:
-        return _http_url(v, "image url")
+    def _url(cls, value: str) -> str:
+        return _http_url(value, "image url")
 
     @field_validator("bmap_url")
     @classmethod
-    def _bmap(cls, v: str | None) -> str | None:
-        return None if v is None else _http_url(v, "bmap_url")
+    def _bmap(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "bmap_url")
 
     @field_validator("sha256")
     @classmethod
-    def _lower(cls, v: str) -> str:
-        return v.lower()
+    def _lower(cls, value: str) -> str:
+        return value.lower()
 
     @model_validator(mode="after")
     def _compression(self) -> Image:
@@ -108,29 +108,29 @@ class MachineIn(_In):
 
     @field_validator("sub82_1", "sub82_2", "sub82_9")
     @classmethod
-    def _hex(cls, v: str) -> str:
+    def _hex(cls, value: str) -> str:
         try:
-            return norm_hex(v, "option-82 id")
+            return norm_hex(value, "option-82 id")
         except IdentityError as exc:
             raise ValueError(str(exc)) from None
 
     @field_validator("mac")
     @classmethod
-    def _mac(cls, v: str | None) -> str | None:
-        if v is None:
+    def _mac(cls, value: str | None) -> str | None:
+        if value is None:
             return None
         try:
-            return norm_mac(v)
+            return norm_mac(value)
         except IdentityError as exc:
             raise ValueError(str(exc)) from None
 
     @field_validator("serial")
     @classmethod
-    def _serial(cls, v: str | None) -> str | None:
-        if v is None:
+    def _serial(cls, value: str | None) -> str | None:
+        if value is None:
             return None
         try:
-            return norm_serial(v)
+            return norm_serial(value)
         except IdentityError as exc:
             raise ValueError(str(exc)) from None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,9 +20,23 @@ from sqlalchemy.orm.exc import StaleDataError
 from backend import netplan, states
 from backend.config import Settings
 from backend.db import Database
+from backend.decision import (
+    LOCAL_ANSWER,
+    NO_TFTP,
+    BootLocal,
+    CountAsk,
+    Install,
+    Learn,
+    MachineFacts,
+    OptionsQuery,
+    Policy,
+    answer,
+    decide,
+    writes,
+)
 from backend.errors import Conflict, Gone, NotFound, ServiceError, Unavailable
 from backend.hotread import HotReader
-from backend.identity import Guid, port_key
+from backend.identity import port_key
 from backend.kea import KeaNotifier
 from backend.loopguard import LoopGuard
 from backend.models import Attempt, Event, Machine
@@ -43,17 +57,12 @@ from backend.tokens import new_token, token_hash, well_formed
 
 log = logging.getLogger("backend")
 T = TypeVar("T")
-LOCAL = {"66": "0.0.0.0"}
 RETRIES = 6
-
-
-@dataclass(frozen=True)
-class OptionsQuery:
-    sub82_1: str
-    sub82_2: str
-    sub82_9: str = ""
-    mac: str | None = None
-    guid: Guid | None = None
+# The columns the admin API shows as they are stored.
+ATTEMPT_OUT_COLUMNS = ("number", "state", "created_at", "updated_at", "finished_at", "expires_at", "bytes_written",
+                       "bytes_total", "rate_bps", "result_status", "error")
+MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "boot_mode", "flagged",
+                       "flag_reason", "attempts", "install", "created_at", "updated_at")
 
 
 @dataclass
@@ -72,8 +81,17 @@ class _Refusal(Exception):
         self.error = error
 
 
-def _port(m: Machine) -> dict[str, str]:
-    return {"sub82_1": m.sub82_1, "sub82_2": m.sub82_2, "sub82_9": m.sub82_9}
+def _port(machine: Machine) -> dict[str, str]:
+    return {"sub82_1": machine.sub82_1, "sub82_2": machine.sub82_2, "sub82_9": machine.sub82_9}
+
+
+def _facts(machine: Machine, attempt: Attempt | None) -> MachineFacts:
+    """What ``decision.decide`` needs of a machine and its current attempt (as the hot path's read returns it)."""
+    return MachineFacts(
+        machine.id, machine.name, machine.port_key, machine.mac, machine.serial, machine.guid_serial,
+        machine.boot_mode, machine.flagged, machine.mode_changed_at, machine.attempts,
+        attempt.state if attempt else None, attempt.token if attempt else None,
+        attempt.expires_at if attempt else None, attempt.result_status if attempt else None)
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -91,16 +109,18 @@ class Service:
         self.clock = clock
         self.loop_guard = LoopGuard(settings.loop_guard_count, settings.loop_guard_window_s)
         self.reader = HotReader(db.engine)
+        self.policy = Policy(settings.tftp_server or NO_TFTP, settings.max_attempts, settings.loop_guard_count,
+                             settings.loop_guard_window_s)
 
     def close(self) -> None:
         self.reader.close()
         self.db.dispose()
 
     # -- transactions ----------------------------------------------------------------------------------------
-    def _run(self, fn: Callable[[_Tx], T]) -> tuple[T, list[str]]:
-        """Run ``fn`` in one transaction; retried when a concurrent writer won. Returns its value and the
+    def _run(self, operation: Callable[[_Tx], T]) -> tuple[T, list[str]]:
+        """Run ``operation`` in one transaction; retried when a concurrent writer won. Returns its value and the
         outcome of the synchronous Kea flushes it asked for."""
-        for attempt in range(RETRIES):
+        for try_number in range(RETRIES):
             refusal: _Refusal | None = None
             tx: _Tx | None = None
             result: list[T] = []
@@ -108,9 +128,9 @@ class Service:
                 with self.db.transaction() as session:
                     tx = _Tx(session)
                     try:
-                        result.append(fn(tx))
-                    except _Refusal as r:
-                        refusal = r
+                        result.append(operation(tx))
+                    except _Refusal as refused:
+                        refusal = refused
             except StaleDataError:
                 pass
             except IntegrityError as exc:
@@ -127,215 +147,167 @@ class Service:
                 if refusal is not None:
                     raise refusal.error
                 return result[0], outcomes
-            time.sleep(0.002 * (attempt + 1))
+            time.sleep(0.002 * (try_number + 1))
         raise Conflict("the machine was changed concurrently; try again")
 
-    def _event(self, tx: _Tx, m: Machine, kind: str, message: str, attempt: Attempt | None = None,
+    def _event(self, tx: _Tx, machine: Machine, kind: str, message: str, attempt: Attempt | None = None,
                data: dict[str, Any] | None = None) -> None:
-        tx.session.add(Event(machine_id=m.id, attempt_id=attempt.id if attempt else None, at=self.clock(),
+        tx.session.add(Event(machine_id=machine.id, attempt_id=attempt.id if attempt else None, at=self.clock(),
                              kind=kind, message=message, data=data))
 
-    def _touch(self, m: Machine) -> None:
-        m.updated_at = self.clock()
+    def _touch(self, machine: Machine) -> None:
+        machine.updated_at = self.clock()
 
-    def _end_attempt(self, tx: _Tx, m: Machine, a: Attempt, error: str) -> None:
+    def _end_attempt(self, tx: _Tx, machine: Machine, attempt: Attempt, error: str) -> None:
         """A live attempt stops (failed or cancelled): its token dies with it."""
         now = self.clock()
-        previous = a.state
-        a.state = "failed"
-        a.error = error
-        a.token = None
-        a.finished_at = now
-        a.updated_at = now
-        self._event(tx, m, "state", f"attempt {a.number}: {previous} → failed: {error}", a)
+        previous = attempt.state
+        attempt.state = "failed"
+        attempt.error = error
+        attempt.token = None
+        attempt.finished_at = now
+        attempt.updated_at = now
+        self._event(tx, machine, "state", f"attempt {attempt.number}: {previous} → failed: {error}", attempt)
 
-    def _flag(self, tx: _Tx, m: Machine, reason: str, a: Attempt | None, hot: bool) -> None:
-        if m.flagged:
+    def _flag(self, tx: _Tx, machine: Machine, reason: str, attempt: Attempt | None, hot: bool) -> None:
+        if machine.flagged:
             return
-        m.flagged = True
-        m.flag_reason = reason
-        self._touch(m)
-        if a is not None and a.id == m.current_attempt_id and a.state not in states.FINAL \
-                and a.result_status is None:
-            self._end_attempt(tx, m, a, f"cancelled: machine flagged: {reason}")
-        self._event(tx, m, "flagged", reason)
-        log.warning("machine %s flagged: %s", m.name, reason)
+        machine.flagged = True
+        machine.flag_reason = reason
+        self._touch(machine)
+        if attempt is not None and attempt.id == machine.current_attempt_id and attempt.state not in states.FINAL \
+                and attempt.result_status is None:
+            self._end_attempt(tx, machine, attempt, f"cancelled: machine flagged: {reason}")
+        self._event(tx, machine, "flagged", reason)
+        log.warning("machine %s flagged: %s", machine.name, reason)
         pending = tx.flush_later if hot else tx.flush_now
-        if _port(m) not in pending:
-            pending.append(_port(m))
+        if _port(machine) not in pending:
+            pending.append(_port(machine))
 
-    def _attempt_failed(self, tx: _Tx, m: Machine, a: Attempt, error: str, hot: bool) -> None:
+    def _attempt_failed(self, tx: _Tx, machine: Machine, attempt: Attempt, error: str, hot: bool) -> None:
         """A failed attempt; at the attempt cap the machine goes to local and is flagged. The hook's cache of the
         port is flushed: it may still hold the dead token, which the board's next boot must not get."""
-        self._end_attempt(tx, m, a, error)
+        self._end_attempt(tx, machine, attempt, error)
         pending = tx.flush_later if hot else tx.flush_now
-        if _port(m) not in pending:
-            pending.append(_port(m))
-        if m.attempts >= self.settings.max_attempts and m.boot_mode == "install":
-            m.boot_mode = "local"
-            m.mode_changed_at = self.clock()
-            self._flag(tx, m, f"{m.attempts} install attempts failed (cap {self.settings.max_attempts}); "
+        if _port(machine) not in pending:
+            pending.append(_port(machine))
+        if machine.attempts >= self.settings.max_attempts and machine.boot_mode == "install":
+            machine.boot_mode = "local"
+            machine.mode_changed_at = self.clock()
+            self._flag(tx, machine, f"{machine.attempts} install attempts failed (cap {self.settings.max_attempts}); "
                               f"last: {error}", None, hot)
-        self._touch(m)
+        self._touch(machine)
 
     # -- DHCP options: the hot path --------------------------------------------------------------------------
-    def options(self, q: OptionsQuery, base_url: str) -> dict[str, str]:
-        """The answer for one DHCP ask. The common answers come from one read (``options_fast``); anything
+    def options(self, query: OptionsQuery, base_url: str) -> dict[str, str]:
+        """The answer for one DHCP ask. The common answers come from one read (``read_only_answer``); anything
         that has to write (a token, an identity seen for the first time, a flag) takes one transaction."""
-        answer, tripped = self.options_fast(q, base_url)
+        answer, loop_guard_tripped = self.read_only_answer(query, base_url)
         if answer is not None:
             return answer
-        return self.options_write(q, base_url, tripped)
+        return self.answer_in_transaction(query, base_url, loop_guard_tripped)
 
-    def options_write(self, q: OptionsQuery, base_url: str, tripped: bool | None = None) -> dict[str, str]:
-        value, _ = self._run(lambda tx: self._options(tx, q, base_url, tripped))
+    def read_only_answer(self, query: OptionsQuery,
+                         base_url: str) -> tuple[dict[str, str] | None, bool | None]:
+        """One read, no transaction, no ORM. Returns (answer, None) when the decision writes nothing, else
+        (None, the loop guard's verdict if this ask was already counted) for ``answer_in_transaction``."""
+        rows = self.reader.rows(query.port_keys, query.mac, query.serials)
+        if not rows:
+            return LOCAL_ANSWER, None
+        decision, loop_guard_tripped = self._decide(query, rows, self.clock(), None)
+        if writes(decision):
+            return None, loop_guard_tripped
+        return answer(decision, base_url), None
+
+    def answer_in_transaction(self, query: OptionsQuery, base_url: str,
+                              loop_guard_tripped: bool | None = None) -> dict[str, str]:
+        """The same decision on the same facts, read and carried out in one transaction."""
+        value, _ = self._run(lambda tx: self._answer_in(tx, query, base_url, loop_guard_tripped))
         return value
 
-    def options_fast(self, q: OptionsQuery, base_url: str) -> tuple[dict[str, str] | None, bool | None]:
-        """One read, no transaction, no ORM. Returns (answer, None) when the answer needs no write, else
-        (None, loop-guard verdict if it was already counted)."""
-        keys = [port_key(q.sub82_1, q.sub82_2, q.sub82_9)]
-        if q.sub82_9:
-            keys.append(port_key(q.sub82_1, q.sub82_2, ""))
-        rows = self.reader.rows(keys, q.mac, q.guid.serial_candidates() if q.guid else ())
-        if not rows:
-            return LOCAL, None
-        if len(rows) > 1:
-            return None, None
-        r = rows[0]
-        if r.port_key not in keys:
-            return None, None  # a known board on another port
-        if r.flagged:
-            return LOCAL, None
-        if q.mac and r.mac != q.mac:
-            return None, None  # first sight of the MAC, or a mismatch
-        if q.guid is not None:
-            if r.mac is None or not q.guid.matches_mac(r.mac):
-                return None, None
-            if q.guid.serial_raw is not None:
-                if r.serial is not None:
-                    if not q.guid.matches_serial(r.serial):
-                        return None, None
-                elif r.guid_serial != q.guid.serial_raw.hex():
-                    return None, None
-        now = self.clock()
-        if r.boot_mode == "local":
-            if self.loop_guard.ask(r.id, now, r.mode_changed_at):
-                return None, True
-            return LOCAL, None
-        if r.state in states.INSTALLING and r.result_status is None and r.token is not None \
-                and r.expires_at is not None and r.expires_at > now:
-            tftp = self.settings.tftp_server or "0.0.0.0"
-            return {"66": tftp, "224": f"{base_url}/v1/install/{r.token}"}, None
-        return None, None
+    def _decide(self, query: OptionsQuery, rows: Sequence[MachineFacts], now: float,
+                loop_guard_tripped: bool | None) -> tuple[Install | BootLocal, bool | None]:
+        """``decision.decide``, counting the ask in the loop guard when it asks for that (once per ask)."""
+        decision = decide(query, rows, now, self.policy, loop_guard_tripped)
+        if isinstance(decision, CountAsk):
+            loop_guard_tripped = self.loop_guard.ask(decision.machine_id, now, decision.since)
+            decision = decide(query, rows, now, self.policy, loop_guard_tripped)
+        assert not isinstance(decision, CountAsk)  # a verdict was given: decide does not ask again
+        return decision, loop_guard_tripped
 
-    def _options(self, tx: _Tx, q: OptionsQuery, base_url: str,
-                 tripped: bool | None = None) -> dict[str, str]:
-        s = tx.session
-        keys = [port_key(q.sub82_1, q.sub82_2, q.sub82_9)]
-        if q.sub82_9:
-            keys.append(port_key(q.sub82_1, q.sub82_2, ""))
-        serials = q.guid.serial_candidates() if q.guid else ()
-        conds: list[ColumnElement[bool]] = [Machine.port_key.in_(keys)]
-        if q.mac:
-            conds.append(Machine.mac == q.mac)
+    def _answer_in(self, tx: _Tx, query: OptionsQuery, base_url: str,
+                   loop_guard_tripped: bool | None) -> dict[str, str]:
+        keys = query.port_keys
+        serials = query.serials
+        conditions: list[ColumnElement[bool]] = [Machine.port_key.in_(keys)]
+        if query.mac:
+            conditions.append(Machine.mac == query.mac)
         if serials:
-            conds.append(Machine.serial.in_(serials))
-        rows = s.execute(
+            conditions.append(Machine.serial.in_(serials))
+        records = {machine.id: (machine, attempt) for machine, attempt in tx.session.execute(
             select(Machine, Attempt)
             .outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
-            .where(or_(*conds))
-        ).all()
-        by_key = {m.port_key: (m, a) for m, a in rows}
-        found = by_key.get(keys[0]) or (by_key.get(keys[1]) if len(keys) > 1 else None)
-        others = [m for m, _ in rows
-                  if (found is None or m.id != found[0].id) and (
-                      (q.mac is not None and m.mac == q.mac)
-                      or (m.serial is not None and m.serial in serials))]
-        if found is None:
-            for o in others:
-                self._flag(tx, o, f"seen on an unknown switch port ({keys[0]})", None, hot=True)
-            return LOCAL
-        m, a = found
-        if m.flagged:
-            return LOCAL
-        problems = self._identity_problems(m, q, others)
-        if problems:
-            reason = "; ".join(problems)
-            self._flag(tx, m, reason, a, hot=True)
-            for o in others:
-                self._flag(tx, o, f"seen on the port of {m.name}", None, hot=True)
-            return LOCAL
-        self._learn_identity(tx, m, q)
+            .where(or_(*conditions))
+        ).all()}
         now = self.clock()
-        if m.boot_mode == "local":
-            if tripped if tripped is not None else self.loop_guard.ask(m.id, now, m.mode_changed_at):
-                self._flag(tx, m, f"loop guard: more than {self.settings.loop_guard_count} boot asks within "
-                                  f"{self.settings.loop_guard_window_s:g} s in local mode: "
-                                  "its card is not booting",
-                           a, hot=True)
-                self.loop_guard.forget(m.id)
-            return LOCAL
-        tftp = self.settings.tftp_server or "0.0.0.0"
-        if a is not None and a.state in states.INSTALLING and a.result_status is None:
-            if a.token is not None and a.expires_at > now:
-                return {"66": tftp, "224": f"{base_url}/v1/install/{a.token}"}
-            self._attempt_failed(tx, m, a, f"token expired in state {a.state}", hot=True)
-            if m.boot_mode == "local":
-                return LOCAL
-        if m.attempts >= self.settings.max_attempts:
-            m.boot_mode = "local"
-            m.mode_changed_at = now
-            self._flag(tx, m, f"attempt cap {self.settings.max_attempts} reached", None, hot=True)
-            return LOCAL
-        token = self._new_attempt(tx, m, a, now)
-        return {"66": tftp, "224": f"{base_url}/v1/install/{token}"}
+        facts = [_facts(machine, attempt) for machine, attempt in records.values()]
+        decision, _ = self._decide(query, facts, now, loop_guard_tripped)
+        token = self._carry_out(tx, decision, records, now)
+        return answer(decision, base_url, token)
 
-    def _identity_problems(self, m: Machine, q: OptionsQuery, others: list[Machine]) -> list[str]:
-        problems: list[str] = []
-        if q.mac and m.mac and q.mac != m.mac:
-            problems.append(f"MAC {q.mac} asked on the port of {m.name}, whose MAC is {m.mac}")
-        g = q.guid
-        if g is not None:
-            if m.mac and not g.matches_mac(m.mac):
-                problems.append(f"option 97 MAC bytes {g.mac_lsb.hex() if g.mac_lsb else ''} do not match "
-                                f"{m.name}'s MAC {m.mac}")
-            if m.serial and not g.matches_serial(m.serial):
-                problems.append(f"option 97 serial {'/'.join(g.serial_candidates())} is not {m.name}'s "
-                                f"serial {m.serial}")
-            elif m.serial is None and m.guid_serial and g.serial_raw is not None \
-                    and g.serial_raw.hex() != m.guid_serial:
-                problems.append(f"option 97 serial bytes {g.serial_raw.hex()} differ from those seen before "
-                                f"({m.guid_serial})")
-        problems += [f"the board of {o.name} asked on the port of {m.name}" for o in others]
-        return problems
+    def _carry_out(self, tx: _Tx, decision: Install | BootLocal,
+                   records: Mapping[int, tuple[Machine, Attempt | None]], now: float) -> str | None:
+        """Write what ``decision`` says; the new attempt's token when it starts one."""
+        if decision.machine_id is None:  # an unknown port: only the boards seen on it are flagged
+            self._apply_flags(tx, decision, records)
+            return None
+        machine, attempt = records[decision.machine_id]
+        self._learn_identity(tx, machine, decision.learn)
+        if decision.expire is not None:
+            assert attempt is not None
+            self._attempt_failed(tx, machine, attempt, decision.expire, hot=True)
+        if isinstance(decision, Install):
+            return decision.token or self._new_attempt(tx, machine, attempt, now)
+        if decision.to_local:
+            machine.boot_mode = "local"
+            machine.mode_changed_at = now
+        self._apply_flags(tx, decision, records)
+        if decision.forget_asks:
+            self.loop_guard.forget(machine.id)
+        return None
 
-    def _learn_identity(self, tx: _Tx, m: Machine, q: OptionsQuery) -> None:
-        if q.mac and m.mac is None:
-            m.mac = q.mac
-            self._touch(m)
-            self._event(tx, m, "identity", f"MAC {q.mac} recorded from DHCP")
-        g = q.guid
-        if g is not None and g.serial_raw is not None and m.serial is None and m.guid_serial is None:
-            m.guid_serial = g.serial_raw.hex()
-            self._touch(m)
-            self._event(tx, m, "identity", f"option-97 serial bytes {m.guid_serial} recorded")
+    def _apply_flags(self, tx: _Tx, decision: BootLocal | Install,
+                     records: Mapping[int, tuple[Machine, Attempt | None]]) -> None:
+        for flag in decision.flags if isinstance(decision, BootLocal) else ():
+            machine, attempt = records[flag.machine_id]
+            self._flag(tx, machine, flag.reason, attempt if flag.cancel_attempt else None, hot=True)
 
-    def _new_attempt(self, tx: _Tx, m: Machine, previous: Attempt | None, now: float) -> str:
+    def _learn_identity(self, tx: _Tx, machine: Machine, learn: Learn) -> None:
+        if learn.mac is not None:
+            machine.mac = learn.mac
+            self._touch(machine)
+            self._event(tx, machine, "identity", f"MAC {learn.mac} recorded from DHCP")
+        if learn.guid_serial is not None:
+            machine.guid_serial = learn.guid_serial
+            self._touch(machine)
+            self._event(tx, machine, "identity", f"option-97 serial bytes {learn.guid_serial} recorded")
+
+    def _new_attempt(self, tx: _Tx, machine: Machine, previous: Attempt | None, now: float) -> str:
         token = new_token()
-        a = Attempt(machine_id=m.id, number=(previous.number if previous else 0) + 1, state="pending",
+        attempt = Attempt(machine_id=machine.id, number=(previous.number if previous else 0) + 1, state="pending",
                     token_hash=token_hash(token), token=token, expires_at=now + self.settings.token_ttl_s,
                     created_at=now, updated_at=now)
-        tx.session.add(a)
+        tx.session.add(attempt)
         tx.session.flush()
-        m.current_attempt_id = a.id
-        m.attempts += 1
-        self._touch(m)
-        self._event(tx, m, "attempt", f"attempt {a.number} started: install token issued", a)
+        machine.current_attempt_id = attempt.id
+        machine.attempts += 1
+        self._touch(machine)
+        self._event(tx, machine, "attempt", f"attempt {attempt.number} started: install token issued", attempt)
         return token
 
     # -- the agent's API, by token ---------------------------------------------------------------------------
-    def _resolve(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
+    def _live_attempt(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
+        """The machine and attempt of a token that still serves: 404 unknown, 410 over/superseded/expired."""
         if not well_formed(token):
             raise NotFound("unknown install token")
         row = tx.session.execute(
@@ -344,24 +316,25 @@ class Service:
         ).first()
         if row is None:
             raise NotFound("unknown install token")
-        a, m = row
-        if a.state in states.FINAL:
-            why = f": {a.error}" if a.error else ""
-            raise Gone(f"install attempt {a.number} of {m.name} is over ({a.state}{why})")
-        if m.current_attempt_id != a.id:
-            raise Gone(f"install attempt {a.number} of {m.name} was superseded")
-        if a.expires_at <= self.clock():
-            raise Gone(f"the install token of attempt {a.number} of {m.name} expired")
-        return m, a
+        attempt, machine = row
+        if attempt.state in states.FINAL:
+            why = f": {attempt.error}" if attempt.error else ""
+            raise Gone(f"install attempt {attempt.number} of {machine.name} is over ({attempt.state}{why})")
+        if machine.current_attempt_id != attempt.id:
+            raise Gone(f"install attempt {attempt.number} of {machine.name} was superseded")
+        if attempt.expires_at <= self.clock():
+            raise Gone(f"the install token of attempt {attempt.number} of {machine.name} expired")
+        return machine, attempt
 
-    def _reading(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
-        m, a = self._resolve(tx, token)
-        if a.result_status is not None:
-            raise Gone(f"install attempt {a.number} of {m.name} already reported its result; "
+    def _attempt_before_result(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
+        """A live attempt that has not reported its result yet (scenario and netplan are read only then)."""
+        machine, attempt = self._live_attempt(tx, token)
+        if attempt.result_status is not None:
+            raise Gone(f"install attempt {attempt.number} of {machine.name} already reported its result; "
                        "only /booted is accepted")
-        if m.install is None:
-            raise Gone(f"{m.name} has no install scenario any more")
-        return m, a
+        if machine.install is None:
+            raise Gone(f"{machine.name} has no install scenario any more")
+        return machine, attempt
 
     def scenario(self, token: str, base_url: str, serial: str | None, mac: str | None) -> ScenarioOut:
         value, _ = self._run(lambda tx: self._scenario(tx, token, base_url, serial, mac))
@@ -369,49 +342,59 @@ class Service:
 
     def _scenario(self, tx: _Tx, token: str, base_url: str, serial: str | None,
                   mac: str | None) -> ScenarioOut:
-        m, a = self._reading(tx, token)
-        problems: list[str] = []
-        if serial and m.serial and serial != m.serial:
-            problems.append(f"the installer reports serial {serial}, but {m.name}'s serial is {m.serial}")
-        if serial and m.serial is None and m.guid_serial \
-                and serial not in (m.guid_serial, bytes.fromhex(m.guid_serial)[::-1].hex()):
-            problems.append(f"the installer reports serial {serial}, but option 97 said {m.guid_serial}")
-        if mac and m.mac and mac != m.mac:
-            problems.append(f"the installer reports MAC {mac}, but {m.name}'s MAC is {m.mac}")
-        conds: list[ColumnElement[bool]] = []
-        if serial:
-            conds.append(Machine.serial == serial)
-        if mac:
-            conds.append(Machine.mac == mac)
-        others = (list(tx.session.scalars(select(Machine).where(or_(*conds), Machine.id != m.id)))
-                  if conds else [])
-        problems += [f"the installer runs on the board of {o.name}" for o in others]
-        if problems:
-            reason = "; ".join(problems)
-            self._flag(tx, m, reason, a, hot=False)
-            for o in others:
-                self._flag(tx, o, f"its board ran the installer of {m.name}", None, hot=False)
-            raise _Refusal(Conflict(f"identity mismatch, install refused and {m.name} flagged: {reason}"))
-        if serial and m.serial is None:
-            m.serial = serial
-            self._touch(m)
-            self._event(tx, m, "identity", f"serial {serial} recorded from the installer", a)
-        if mac and m.mac is None:
-            m.mac = mac
-            self._touch(m)
-            self._event(tx, m, "identity", f"MAC {mac} recorded from the installer", a)
-        if a.state == "pending":
-            self._set_state(tx, m, a, "netbooting")
-        elif a.state in ("writing", "verifying") and a.result_status is None:
+        machine, attempt = self._attempt_before_result(tx, token)
+        self._check_installer_identity(tx, machine, attempt, serial, mac)
+        if serial and machine.serial is None:
+            machine.serial = serial
+            self._touch(machine)
+            self._event(tx, machine, "identity", f"serial {serial} recorded from the installer", attempt)
+        if mac and machine.mac is None:
+            machine.mac = mac
+            self._touch(machine)
+            self._event(tx, machine, "identity", f"MAC {mac} recorded from the installer", attempt)
+        if attempt.state == "pending":
+            self._set_state(tx, machine, attempt, "netbooting")
+        elif attempt.state in ("writing", "verifying") and attempt.result_status is None:
             # the installer asks again for a scenario it was already writing: the board was reset or lost power
             # mid-install and netbooted again; the attempt starts over (its progress may go back to netbooting)
-            self._set_state(tx, m, a, "netbooting", " (the installer started again: reset or power cut mid-install)")
-        spec = m.install
+            self._set_state(tx, machine, attempt, "netbooting",
+                            " (the installer started again: reset or power cut mid-install)")
+        return self._scenario_out(machine, attempt, f"{base_url}/v1/install/{token}")
+
+    def _check_installer_identity(self, tx: _Tx, machine: Machine, attempt: Attempt, serial: str | None,
+                                  mac: str | None) -> None:
+        """The board running the installer must be the machine's own: else both machines are flagged and the
+        scenario is refused (409)."""
+        problems: list[str] = []
+        if serial and machine.serial and serial != machine.serial:
+            problems.append(f"the installer reports serial {serial}, but {machine.name}'s serial is {machine.serial}")
+        if serial and machine.serial is None and machine.guid_serial \
+                and serial not in (machine.guid_serial, bytes.fromhex(machine.guid_serial)[::-1].hex()):
+            problems.append(f"the installer reports serial {serial}, but option 97 said {machine.guid_serial}")
+        if mac and machine.mac and mac != machine.mac:
+            problems.append(f"the installer reports MAC {mac}, but {machine.name}'s MAC is {machine.mac}")
+        conditions: list[ColumnElement[bool]] = []
+        if serial:
+            conditions.append(Machine.serial == serial)
+        if mac:
+            conditions.append(Machine.mac == mac)
+        others = (list(tx.session.scalars(select(Machine).where(or_(*conditions), Machine.id != machine.id)))
+                  if conditions else [])
+        problems += [f"the installer runs on the board of {other.name}" for other in others]
+        if problems:
+            reason = "; ".join(problems)
+            self._flag(tx, machine, reason, attempt, hot=False)
+            for other in others:
+                self._flag(tx, other, f"its board ran the installer of {machine.name}", None, hot=False)
+            raise _Refusal(Conflict(f"identity mismatch, install refused and {machine.name} flagged: {reason}"))
+
+    @staticmethod
+    def _scenario_out(machine: Machine, attempt: Attempt, url: str) -> ScenarioOut:
+        spec = machine.install
         assert spec is not None
-        url = f"{base_url}/v1/install/{token}"
         net = spec["network"]
         return ScenarioOut.model_validate({
-            "machine": m.name, "attempt": a.number, "serial": m.serial, "mac": m.mac,
+            "machine": machine.name, "attempt": attempt.number, "serial": machine.serial, "mac": machine.mac,
             "image": spec["image"], "hostname": spec["hostname"],
             "ssh_authorized_keys": spec.get("ssh_authorized_keys", []),
             "network": {"interface": net["interface"], "address": net["address"],
@@ -421,108 +404,103 @@ class Service:
         })
 
     def netplan(self, token: str) -> str:
-        def tx_fn(tx: _Tx) -> str:
-            m, _ = self._reading(tx, token)
-            assert m.install is not None
-            return netplan.render(m.install["network"])
+        def in_transaction(tx: _Tx) -> str:
+            machine, _ = self._attempt_before_result(tx, token)
+            assert machine.install is not None
+            return netplan.render(machine.install["network"])
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
-    def _set_state(self, tx: _Tx, m: Machine, a: Attempt, state: str, note: str = "") -> None:
-        previous = a.state
-        a.state = state
-        a.updated_at = self.clock()
-        self._event(tx, m, "state", f"attempt {a.number}: {previous} → {state}{note}", a)
+    def _set_state(self, tx: _Tx, machine: Machine, attempt: Attempt, state: str, note: str = "") -> None:
+        previous = attempt.state
+        attempt.state = state
+        attempt.updated_at = self.clock()
+        self._event(tx, machine, "state", f"attempt {attempt.number}: {previous} → {state}{note}", attempt)
 
-    def _state_out(self, m: Machine, a: Attempt) -> AttemptStateOut:
-        return AttemptStateOut.model_validate({"machine": m.name, "attempt": a.number, "state": a.state,
-                                               "boot_mode": m.boot_mode, "error": a.error})
+    def _state_out(self, machine: Machine, attempt: Attempt) -> AttemptStateOut:
+        return AttemptStateOut.model_validate({"machine": machine.name, "attempt": attempt.number,
+                                               "state": attempt.state, "boot_mode": machine.boot_mode,
+                                               "error": attempt.error})
 
     def progress(self, token: str, body: ProgressIn) -> AttemptStateOut:
-        def tx_fn(tx: _Tx) -> AttemptStateOut:
-            m, a = self._resolve(tx, token)
-            if a.result_status is not None:
-                raise states.IllegalTransition(a.state, body.phase, "the result was already reported")
-            states.check_progress(a.state, body.phase)
-            if body.phase != a.state:
-                self._set_state(tx, m, a, body.phase)
+        def in_transaction(tx: _Tx) -> AttemptStateOut:
+            machine, attempt = self._live_attempt(tx, token)
+            if attempt.result_status is not None:
+                raise states.IllegalTransition(attempt.state, body.phase, "the result was already reported")
+            states.check_progress(attempt.state, body.phase)
+            if body.phase != attempt.state:
+                self._set_state(tx, machine, attempt, body.phase)
             now = self.clock()
-            a.bytes_written = body.bytes_written
-            a.bytes_total = body.bytes_total
-            a.rate_bps = body.rate_bps
-            a.updated_at = now
-            a.expires_at = now + self.settings.token_ttl_s
-            return self._state_out(m, a)
+            attempt.bytes_written = body.bytes_written
+            attempt.bytes_total = body.bytes_total
+            attempt.rate_bps = body.rate_bps
+            attempt.updated_at = now
+            attempt.expires_at = now + self.settings.token_ttl_s
+            return self._state_out(machine, attempt)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def result(self, token: str, body: ResultIn) -> AttemptStateOut:
-        def tx_fn(tx: _Tx) -> AttemptStateOut:
-            m, a = self._resolve(tx, token)
-            states.check_result(a.state, body.status, a.result_status is not None)
+        def in_transaction(tx: _Tx) -> AttemptStateOut:
+            machine, attempt = self._live_attempt(tx, token)
+            states.check_result(attempt.state, body.status, attempt.result_status is not None)
             now = self.clock()
-            a.updated_at = now
-            a.expires_at = now + self.settings.token_ttl_s
+            attempt.updated_at = now
+            attempt.expires_at = now + self.settings.token_ttl_s
             if body.bytes_written is not None:
-                a.bytes_written = body.bytes_written
-            a.result_sha256 = body.sha256.lower() if body.sha256 else None
+                attempt.bytes_written = body.bytes_written
+            attempt.result_sha256 = body.sha256.lower() if body.sha256 else None
             error = body.error or "the installer reported a failure without a message"
             if body.status == "success":
-                assert m.install is not None
-                image = m.install["image"]
-                if a.result_sha256 != image["sha256"]:
-                    error = (f"verification failed: sha256 {a.result_sha256} is not the expected "
+                assert machine.install is not None
+                image = machine.install["image"]
+                if attempt.result_sha256 != image["sha256"]:
+                    error = (f"verification failed: sha256 {attempt.result_sha256} is not the expected "
                              f"{image['sha256']}")
                 elif body.bytes_written is not None and body.bytes_written != image["size"]:
                     error = (f"verification failed: {body.bytes_written} bytes written, "
                              f"expected {image['size']}")
                 else:
-                    a.result_status = "success"
-                    a.token = None
-                    if a.state != "configured":
-                        self._set_state(tx, m, a, "configured", " (verified)")
-                    m.boot_mode = "local"
-                    m.mode_changed_at = now
-                    self._touch(m)
-                    self._event(tx, m, "installed", f"attempt {a.number} verified; boot mode → local", a)
-                    tx.flush_later.append(_port(m))
-                    return self._state_out(m, a)
-            a.result_status = "failure"
-            self._attempt_failed(tx, m, a, error, hot=False)
-            return self._state_out(m, a)
+                    attempt.result_status = "success"
+                    attempt.token = None
+                    if attempt.state != "configured":
+                        self._set_state(tx, machine, attempt, "configured", " (verified)")
+                    machine.boot_mode = "local"
+                    machine.mode_changed_at = now
+                    self._touch(machine)
+                    self._event(tx, machine, "installed", f"attempt {attempt.number} verified; boot mode → local",
+                                attempt)
+                    tx.flush_later.append(_port(machine))
+                    return self._state_out(machine, attempt)
+            attempt.result_status = "failure"
+            self._attempt_failed(tx, machine, attempt, error, hot=False)
+            return self._state_out(machine, attempt)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def booted(self, token: str) -> AttemptStateOut:
-        def tx_fn(tx: _Tx) -> AttemptStateOut:
-            m, a = self._resolve(tx, token)
-            states.check_booted(a.state, a.result_status)
-            self._set_state(tx, m, a, "booted-ok")
-            a.finished_at = self.clock()
-            return self._state_out(m, a)
+        def in_transaction(tx: _Tx) -> AttemptStateOut:
+            machine, attempt = self._live_attempt(tx, token)
+            states.check_booted(attempt.state, attempt.result_status)
+            self._set_state(tx, machine, attempt, "booted-ok")
+            attempt.finished_at = self.clock()
+            return self._state_out(machine, attempt)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     # -- admin -----------------------------------------------------------------------------------------------
-    def _machine_out(self, m: Machine, a: Attempt | None) -> MachineOut:
+    def _machine_out(self, machine: Machine, attempt: Attempt | None) -> MachineOut:
         last = None
-        if a is not None:
-            last = AttemptOut.model_validate({
-                "number": a.number, "state": a.state, "created_at": a.created_at, "updated_at": a.updated_at,
-                "finished_at": a.finished_at, "expires_at": a.expires_at, "bytes_written": a.bytes_written,
-                "bytes_total": a.bytes_total, "rate_bps": a.rate_bps, "result_status": a.result_status,
-                "error": a.error})
-        return MachineOut.model_validate({
-            "name": m.name, "sub82_1": m.sub82_1, "sub82_2": m.sub82_2, "sub82_9": m.sub82_9, "mac": m.mac,
-            "serial": m.serial, "boot_mode": m.boot_mode, "flagged": m.flagged, "flag_reason": m.flag_reason,
-            "attempts": m.attempts, "install": m.install, "last_attempt": last, "created_at": m.created_at,
-            "updated_at": m.updated_at})
+        if attempt is not None:
+            last = AttemptOut.model_validate({column: getattr(attempt, column) for column in ATTEMPT_OUT_COLUMNS})
+        return MachineOut.model_validate({**{column: getattr(machine, column) for column in MACHINE_OUT_COLUMNS},
+                                          "last_attempt": last})
 
-    def _get(self, tx: _Tx, name: str) -> tuple[Machine, Attempt | None]:
+    def _machine_named(self, tx: _Tx, name: str) -> tuple[Machine, Attempt | None]:
         row = tx.session.execute(
             select(Machine, Attempt).outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
             .where(Machine.name == name)
@@ -532,18 +510,18 @@ class Service:
         return row[0], row[1]
 
     def list_machines(self) -> list[MachineOut]:
-        def tx_fn(tx: _Tx) -> list[MachineOut]:
+        def in_transaction(tx: _Tx) -> list[MachineOut]:
             rows = tx.session.execute(
                 select(Machine, Attempt).outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
                 .order_by(Machine.name)
             ).all()
-            return [self._machine_out(m, a) for m, a in rows]
+            return [self._machine_out(machine, attempt) for machine, attempt in rows]
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def get_machine(self, name: str) -> MachineOut:
-        value, _ = self._run(lambda tx: self._machine_out(*self._get(tx, name)))
+        value, _ = self._run(lambda tx: self._machine_out(*self._machine_named(tx, name)))
         return value
 
     def _check_unique(self, tx: _Tx, spec: MachineIn, exclude: int | None) -> None:
@@ -556,12 +534,12 @@ class Service:
         stmt = select(Machine).where(or_(*conds))
         if exclude is not None:
             stmt = stmt.where(Machine.id != exclude)
-        for o in tx.session.scalars(stmt):
-            if o.port_key == key:
-                raise Conflict(f"that switch port already belongs to {o.name}")
-            if spec.mac and o.mac == spec.mac:
-                raise Conflict(f"MAC {spec.mac} already belongs to {o.name}")
-            raise Conflict(f"serial {spec.serial} already belongs to {o.name}")
+        for other in tx.session.scalars(stmt):
+            if other.port_key == key:
+                raise Conflict(f"that switch port already belongs to {other.name}")
+            if spec.mac and other.mac == spec.mac:
+                raise Conflict(f"MAC {spec.mac} already belongs to {other.name}")
+            raise Conflict(f"serial {spec.serial} already belongs to {other.name}")
 
     @staticmethod
     def _definition(spec: MachineIn) -> dict[str, Any]:
@@ -575,12 +553,12 @@ class Service:
             raise Conflict(f"machine {spec.name!r} exists; PUT /v1/admin/machines/{spec.name} redefines it")
         self._check_unique(tx, spec, None)
         now = self.clock()
-        m = Machine(name=spec.name, flagged=False, attempts=0, mode_changed_at=now, created_at=now,
+        machine = Machine(name=spec.name, flagged=False, attempts=0, mode_changed_at=now, created_at=now,
                     updated_at=now, **self._definition(spec))
-        tx.session.add(m)
+        tx.session.add(machine)
         tx.session.flush()
-        self._event(tx, m, "added", f"added ({spec.boot_mode})")
-        return m
+        self._event(tx, machine, "added", f"added ({spec.boot_mode})")
+        return machine
 
     def _upsert(self, tx: _Tx, spec: MachineIn) -> tuple[Machine, Attempt | None, bool]:
         """Create or redefine; returns (machine, attempt, created). A changed definition cancels a running
@@ -591,48 +569,48 @@ class Service:
         ).first()
         if row is None:
             return self._create(tx, spec), None, True
-        m, a = row
+        machine, attempt = row
         new = self._definition(spec)
-        changed = sorted(k for k, v in new.items() if getattr(m, k) != v)
+        changed = sorted(column for column, value in new.items() if getattr(machine, column) != value)
         if not changed:
-            return m, a, False
-        self._check_unique(tx, spec, m.id)
-        if a is not None and a.state not in states.FINAL and a.result_status is None:
-            self._end_attempt(tx, m, a, "cancelled: machine redefined")
-        old_port = _port(m)
-        for k, v in new.items():
-            setattr(m, k, v)
-        m.flagged = False
-        m.flag_reason = None
-        m.attempts = 0
-        m.mode_changed_at = self.clock()
-        self._touch(m)
-        self.loop_guard.forget(m.id)
-        self._event(tx, m, "redefined", f"redefined: {', '.join(changed)} changed")
+            return machine, attempt, False
+        self._check_unique(tx, spec, machine.id)
+        if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
+            self._end_attempt(tx, machine, attempt, "cancelled: machine redefined")
+        old_port = _port(machine)
+        for column, value in new.items():
+            setattr(machine, column, value)
+        machine.flagged = False
+        machine.flag_reason = None
+        machine.attempts = 0
+        machine.mode_changed_at = self.clock()
+        self._touch(machine)
+        self.loop_guard.forget(machine.id)
+        self._event(tx, machine, "redefined", f"redefined: {', '.join(changed)} changed")
         tx.flush_now.append(old_port)
-        if _port(m) != old_port:
-            tx.flush_now.append(_port(m))
-        return m, a, False
+        if _port(machine) != old_port:
+            tx.flush_now.append(_port(machine))
+        return machine, attempt, False
 
     def add(self, spec: MachineIn) -> MachineOut:
         value, _ = self._run(lambda tx: self._machine_out(self._create(tx, spec), None))
         return value
 
     def put(self, spec: MachineIn) -> tuple[MachineOut, bool]:
-        def tx_fn(tx: _Tx) -> tuple[MachineOut, bool]:
-            m, a, created = self._upsert(tx, spec)
-            return self._machine_out(m, a), created
+        def in_transaction(tx: _Tx) -> tuple[MachineOut, bool]:
+            machine, attempt, created = self._upsert(tx, spec)
+            return self._machine_out(machine, attempt), created
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def import_machines(self, specs: list[MachineIn]) -> ImportOut:
-        names = [s.name for s in specs]
-        dup = sorted({n for n in names if names.count(n) > 1})
+        names = [spec.name for spec in specs]
+        dup = sorted({name for name in names if names.count(name) > 1})
         if dup:
             raise Conflict(f"the import names these machines more than once: {', '.join(dup)}")
 
-        def tx_fn(tx: _Tx) -> ImportOut:
+        def in_transaction(tx: _Tx) -> ImportOut:
             created: list[str] = []
             updated: list[str] = []
             for spec in specs:
@@ -644,58 +622,59 @@ class Service:
                     updated.append(spec.name)
             return ImportOut(created=created, updated=updated)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value
 
     def reinstall(self, name: str) -> ActionOut:
-        def tx_fn(tx: _Tx) -> MachineOut:
-            m, a = self._get(tx, name)
-            if m.install is None:
+        def in_transaction(tx: _Tx) -> MachineOut:
+            machine, attempt = self._machine_named(tx, name)
+            if machine.install is None:
                 raise Conflict(f"{name} has no install scenario; redefine it with one first")
-            if a is not None and a.state not in states.FINAL and a.result_status is None:
-                self._end_attempt(tx, m, a, "cancelled by reinstall")
-            m.boot_mode = "install"
-            m.flagged = False
-            m.flag_reason = None
-            m.attempts = 0
-            m.mode_changed_at = self.clock()
-            self._touch(m)
-            self.loop_guard.forget(m.id)
-            self._event(tx, m, "reinstall", "reinstall requested: boot mode → install")
-            tx.flush_now.append(_port(m))
-            return self._machine_out(m, a)
+            if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
+                self._end_attempt(tx, machine, attempt, "cancelled by reinstall")
+            machine.boot_mode = "install"
+            machine.flagged = False
+            machine.flag_reason = None
+            machine.attempts = 0
+            machine.mode_changed_at = self.clock()
+            self._touch(machine)
+            self.loop_guard.forget(machine.id)
+            self._event(tx, machine, "reinstall", "reinstall requested: boot mode → install")
+            tx.flush_now.append(_port(machine))
+            return self._machine_out(machine, attempt)
 
-        value, flushes = self._run(tx_fn)
+        value, flushes = self._run(in_transaction)
         return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
 
     def set_local(self, name: str) -> ActionOut:
-        def tx_fn(tx: _Tx) -> MachineOut:
-            m, a = self._get(tx, name)
-            if a is not None and a.state not in states.FINAL and a.result_status is None:
-                self._end_attempt(tx, m, a, "cancelled by set-local")
-            m.boot_mode = "local"
-            m.flagged = False
-            m.flag_reason = None
-            m.mode_changed_at = self.clock()
-            self._touch(m)
-            self.loop_guard.forget(m.id)
-            self._event(tx, m, "set-local", "set-local requested: boot mode → local")
-            tx.flush_now.append(_port(m))
-            return self._machine_out(m, a)
+        def in_transaction(tx: _Tx) -> MachineOut:
+            machine, attempt = self._machine_named(tx, name)
+            if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
+                self._end_attempt(tx, machine, attempt, "cancelled by set-local")
+            machine.boot_mode = "local"
+            machine.flagged = False
+            machine.flag_reason = None
+            machine.mode_changed_at = self.clock()
+            self._touch(machine)
+            self.loop_guard.forget(machine.id)
+            self._event(tx, machine, "set-local", "set-local requested: boot mode → local")
+            tx.flush_now.append(_port(machine))
+            return self._machine_out(machine, attempt)
 
-        value, flushes = self._run(tx_fn)
+        value, flushes = self._run(in_transaction)
         return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
 
     def history(self, name: str, limit: int = 200) -> HistoryOut:
-        def tx_fn(tx: _Tx) -> HistoryOut:
-            m, _ = self._get(tx, name)
+        def in_transaction(tx: _Tx) -> HistoryOut:
+            machine, _ = self._machine_named(tx, name)
             rows = tx.session.execute(
                 select(Event, Attempt.number).outerjoin(Attempt, Attempt.id == Event.attempt_id)
-                .where(Event.machine_id == m.id).order_by(Event.id.desc()).limit(limit)
+                .where(Event.machine_id == machine.id).order_by(Event.id.desc()).limit(limit)
             ).all()
-            events = [EventOut(id=e.id, at=e.at, kind=e.kind, attempt=n, message=e.message, data=e.data)
-                      for e, n in reversed(rows)]
-            return HistoryOut(machine=m.name, events=events)
+            events = [EventOut(id=event.id, at=event.at, kind=event.kind, attempt=number, message=event.message,
+                               data=event.data)
+                      for event, number in reversed(rows)]
+            return HistoryOut(machine=machine.name, events=events)
 
-        value, _ = self._run(tx_fn)
+        value, _ = self._run(in_transaction)
         return value

@@ -1,6 +1,7 @@
 """The import direction of the repository's Python (docs/ARCHITECTURE.md, "Layers"):
 
     scenarios, bench  →  fixtures  →  harness (session, strategy → lab, console → drivers | sim)
+    harness.dhcp (the DHCP wire codec) is a leaf every layer may import; it imports nothing else of harness
     backend and hook stand alone
 
 Every module's imports are read with ``ast`` (function-local and TYPE_CHECKING imports included: they are
@@ -40,12 +41,14 @@ RULES: dict[str, tuple[tuple[str, ...], str]] = {
                     "the sim runs inside containers from plain config files; the lab starts it, never the reverse"),
     "harness.wait": (("harness", "backend", "fixtures", "scenarios", "tests", "bench", "testkit"),
                      "the wait helper is a leaf every layer may import, the sim in its containers too"),
+    "harness.dhcp": (("harness",), "the DHCP wire codec is a leaf (bytes in, bytes out) that every layer uses"),
 }
 
 # (importer prefix, imported prefix) -> why the rule does not apply
 ALLOWED: dict[tuple[str, str], str] = {
     ("harness.drivers", "harness.lab.model"): "drivers are built from lab.yaml's description (plain pydantic data: "
                                               "a board's MAC, PoE port, backend URL), not from the docker lab",
+    ("harness.dhcp", "harness.dhcp"): "the codec's own modules",
 }
 
 
@@ -120,6 +123,13 @@ def test_the_checker_catches_a_forbidden_import() -> None:
     # what the layers allow
     assert not violations("harness.sim.relay.agent", "from harness.wait import Deadline\n")
     assert not violations("harness.drivers.ssh", "from harness.wait import wait_until\n")
+    assert violations("harness.dhcp.codec", "from harness.sim.relay import packet\n")
+    assert violations("harness.dhcp.pi4", "from harness.lab.model import Board\n")
+    # what the layers allow
+    assert not violations("harness.dhcp.frames", "from harness.dhcp.codec import DhcpWireError\n")
+    assert not violations("harness.sim.relay.packet", "from harness.dhcp.codec import Bootp\n")
+    assert not violations("harness.drivers.dhcptrace", "from harness.dhcp import codec\n")
+    assert not violations("testkit.hooklab.lab", "from harness.dhcp.pi4 import option97\n")
     assert not violations("harness.drivers.power", "from harness.lab.model import Board\n")
     assert not violations("harness.lab.boardspec", "from harness.sim.board.config import BoardConfig\n")
     assert not violations("harness.sim.board.firmware", "from harness.sim.bootloader import core\n")

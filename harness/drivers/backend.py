@@ -1,4 +1,5 @@
-"""The backend driver: the admin API of the malina backend over HTTP (httpx).
+"""The backend driver: the admin API of the malina backend, through the backend's own client
+(``backend.client.HttpAdmin``, the one HTTP client of that API, which the CLI uses too).
 
 ``HttpBackend(url, read_token, write_token)``: machines, import, define (PUT), reinstall, set-local, history,
 health, and ``wait_state`` (polling the last install attempt). An unreachable backend or a refused call is a
@@ -9,92 +10,85 @@ for lab boards (the backend's own lab.yaml import, plus the harness's SSH key).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
-from typing import Any
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-import httpx
-
+from backend.client import AdminError, HttpAdmin
 from harness.drivers.base import Backend, BackendError, ProductFailure
 from harness.lab.model import Board, Lab
+from harness.wait import wait_until
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class HttpBackend(Backend):
     def __init__(self, url: str, read_token: str, write_token: str, *, timeout_s: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self.admin = HttpAdmin(url, write_token, read_token=read_token, timeout_s=timeout_s)
+        self.url = self.admin.url
         self.read_token, self.write_token = read_token, write_token
 
-    def _call(self, method: str, path: str, body: Any = None, *, write: bool = False,
-              params: dict[str, Any] | None = None) -> Any:
-        token = self.write_token if write else self.read_token
+    def _call(self, operation: Callable[[], T]) -> T:
+        """One admin call; a refused or failed one is a ``BackendError`` naming the backend and the call."""
         try:
-            resp = self.http.request(method, path, json=body, params=params,
-                                     headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as exc:
-            raise BackendError(f"backend {self.url}: {method} {path}: {exc}") from None
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail", resp.text)
-            except ValueError:
-                detail = resp.text
-            raise BackendError(f"backend {self.url}: {method} {path}: HTTP {resp.status_code}: {detail}")
-        return resp.json()
+            answer = operation()
+        except AdminError as exc:
+            how = f"HTTP {exc.status}: {exc.detail}" if exc.status is not None else exc.detail
+            log.info("backend %s: %s %s refused: %s", self.url, exc.method, exc.path, how)
+            raise BackendError(f"backend {self.url}: {exc.method} {exc.path}: {how}") from None
+        return answer
 
     def health(self) -> bool:
-        try:
-            return self.http.get("/v1/health", timeout=2.0).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return self.admin.health()
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.health():
-            if time.monotonic() > deadline:
-                raise BackendError(f"backend {self.url} not healthy within {timeout:.0f} s")
-            time.sleep(0.3)
+        wait_until(f"backend {self.url}: healthy", lambda: self.health() or None, timeout=timeout, interval=0.3,
+                   error=BackendError)
 
     def machines(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v1/admin/machines")["machines"])
+        return self._call(self.admin.machines)
 
     def machine(self, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/v1/admin/machines/{name}"))
+        return self._call(lambda: self.admin.get(name))
 
     def import_machines(self, machines: list[dict[str, Any]]) -> dict[str, Any]:
-        return dict(self._call("POST", "/v1/admin/import", {"machines": machines}, write=True))
+        return self._call(lambda: self.admin.import_(machines))
 
     def put_machine(self, machine: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._call("PUT", f"/v1/admin/machines/{machine['name']}", machine, write=True))
+        return self._call(lambda: self.admin.add(machine, replace=True))
 
     def reinstall(self, name: str) -> dict[str, Any]:
-        return dict(self._call("POST", f"/v1/admin/machines/{name}/reinstall", write=True))
+        return self._call(lambda: self.admin.reinstall(name))
 
     def set_local(self, name: str) -> dict[str, Any]:
-        return dict(self._call("POST", f"/v1/admin/machines/{name}/set-local", write=True))
+        return self._call(lambda: self.admin.set_local(name))
 
     def history(self, name: str, limit: int = 200) -> dict[str, Any]:
-        return dict(self._call("GET", f"/v1/admin/machines/{name}/history", params={"limit": limit}))
+        return self._call(lambda: self.admin.history(name, limit))
 
     def install_state(self, name: str) -> str | None:
         last = self.machine(name).get("last_attempt")
         return None if not last else str(last["state"])
 
     def wait_state(self, name: str, states: Iterable[str], timeout: float = 30.0) -> dict[str, Any]:
-        """Poll until the machine's last attempt is in one of ``states``; the machine then."""
+        """Poll until the machine's last attempt is in one of ``states``; the machine then. The backend answers
+        all along, so running out of time means the product is in the wrong state (a ``ProductFailure``)."""
         want = set(states)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = self.machine(name)
-            state = (m.get("last_attempt") or {}).get("state")
-            if state in want:
-                return m
-            if time.monotonic() > deadline:  # the backend answers all along: the product is in the wrong state
-                raise ProductFailure(f"{name}: install state {state!r} after {timeout:.0f} s, wanted "
-                                     f"{sorted(want)}; last events: {self.history(name, 5)['events']}")
-            time.sleep(0.25)
+        seen: list[object] = [None]
+
+        def reached() -> dict[str, Any] | None:
+            machine = self.machine(name)
+            seen[0] = (machine.get("last_attempt") or {}).get("state")
+            return machine if seen[0] in want else None
+
+        return wait_until(f"{name}: install state in {sorted(want)}", reached, timeout=timeout, interval=0.25,
+                          describe=lambda: f"{seen[0]!r}; last events: {self.history(name, 5)['events']}",
+                          error=ProductFailure)
 
     def close(self) -> None:
-        self.http.close()
+        self.admin.close()
 
 
 def machines_for_lab(lab: Lab, boards: list[Board], image: dict[str, Any], ssh_keys: list[str]) -> list[dict[str, Any]]:
@@ -102,6 +96,6 @@ def machines_for_lab(lab: Lab, boards: list[Board], image: dict[str, Any], ssh_k
     from backend.labimport import machines_from_doc
 
     doc = lab.model_dump(mode="json", exclude_none=True)
-    doc["boards"] = [b.model_dump(mode="json", exclude_none=True) for b in boards]
+    doc["boards"] = [board.model_dump(mode="json", exclude_none=True) for board in boards]
     defaults = {"image": image, "ssh_authorized_keys": list(ssh_keys)}
-    return [m.model_dump(mode="json") for m in machines_from_doc(doc, defaults)]
+    return [machine.model_dump(mode="json") for machine in machines_from_doc(doc, defaults)]

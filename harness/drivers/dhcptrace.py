@@ -25,59 +25,50 @@ from scapy.packet import Packet
 from scapy.sendrecv import AsyncSniffer
 from scapy.utils import rdpcap, wrpcap
 
+from harness.dhcp.codec import (
+    COOKIE,
+    FIXED_LEN,
+    MIN_LEN,
+    OPT_MESSAGE_TYPE,
+    OPT_RELAY_AGENT,
+    DhcpWireError,
+    decode_options,
+    parse_option82_list,
+    type_name,
+)
+from harness.dhcp.frames import mac_text
 from harness.drivers.base import DhcpExchange, DhcpPacket, DhcpTrace, InfraFailure
 from harness.wait import Deadline
 
-MSG_TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE",
-             8: "INFORM"}
-MAGIC = b"\x63\x82\x53\x63"
 COLUMNS = ("t", "xid", "type", "chaddr", "src > dst", "giaddr", "yiaddr", "66", "224", "82", "97", "77")
 
 
-def parse_options(raw: bytes) -> dict[int, bytes]:
-    """DHCP options after the magic cookie (pad skipped, stops at end; a truncated option ends the parse)."""
-    opts: dict[int, bytes] = {}
-    i = 0
-    while i < len(raw):
-        code = raw[i]
-        if code == 0:
-            i += 1
-            continue
-        if code == 255 or i + 1 >= len(raw):
-            break
-        length = raw[i + 1]
-        value = raw[i + 2 : i + 2 + length]
-        if len(value) < length:
-            break
-        opts[code] = opts.get(code, b"") + value  # RFC 3396: repeated options concatenate
-        i += 2 + length
-    return opts
-
-
-def parse_suboptions(raw: bytes) -> dict[int, bytes]:
-    subs: dict[int, bytes] = {}
-    i = 0
-    while i + 1 < len(raw):
-        code, length = raw[i], raw[i + 1]
-        subs[code] = raw[i + 2 : i + 2 + length]
-        i += 2 + length
-    return subs
+def _option82(value: bytes | None) -> dict[int, bytes]:
+    """Option 82's sub-options by code (a repeated one: the last); a malformed option 82 shows none (the raw
+    value stays in the packet's options)."""
+    if value is None:
+        return {}
+    try:
+        return dict(parse_option82_list(value))
+    except DhcpWireError:
+        return {}
 
 
 def decode(pkt: Packet) -> DhcpPacket | None:
+    """One captured packet as a :class:`DhcpPacket`; None when it is not BOOTP over IPv4/UDP. Options are read
+    with the codec (repeated options joined, RFC 3396); malformed options raise its DhcpWireError."""
     if BOOTP not in pkt or IP not in pkt or UDP not in pkt:
         return None
     bootp = pkt[BOOTP]
     wire = bytes(bootp)  # the fixed header is 236 bytes, then the magic cookie and the options
-    opts = parse_options(wire[240:]) if wire[236:240] == MAGIC else {}
-    mtype = opts.get(53, b"")
-    chaddr = bytes(bootp.chaddr)[:6]
+    opts = decode_options(wire[MIN_LEN:]) if wire[FIXED_LEN:MIN_LEN] == COOKIE else {}
+    mtype = opts.get(OPT_MESSAGE_TYPE)
     return DhcpPacket(
         time=float(pkt.time), xid=int(bootp.xid), op=int(bootp.op),
-        msg_type=MSG_TYPES.get(mtype[0], f"type-{mtype[0]}") if mtype else "BOOTP",
-        chaddr=":".join(f"{b:02x}" for b in chaddr), src=str(pkt[IP].src), dst=str(pkt[IP].dst),
+        msg_type=type_name(mtype[0] if mtype else None),
+        chaddr=mac_text(bytes(bootp.chaddr)[:6]), src=str(pkt[IP].src), dst=str(pkt[IP].dst),
         giaddr=str(bootp.giaddr), yiaddr=str(bootp.yiaddr), siaddr=str(bootp.siaddr), options=opts,
-        option82=parse_suboptions(opts.get(82, b"")),
+        option82=_option82(opts.get(OPT_RELAY_AGENT)),
     )
 
 

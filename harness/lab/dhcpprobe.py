@@ -3,7 +3,8 @@
 Run as ``python -m harness.lab.dhcpprobe --server 10.89.0.2 --giaddr 10.90.1.1 --mac dc:a6:32:00:00:01``
 in a container on the server network that holds the relay's address. It acts as relay agent and client at
 once: DISCOVER and REQUEST go to the server with giaddr and option 82 set; the replies to giaddr:67 are
-captured. Prints one JSON document with every packet seen, decoded.
+captured. Prints one JSON document with every packet seen, decoded by scapy (the codec, ``harness.dhcp``,
+builds option 82 and the Pi 4's option 97: scapy stays an independent reader of what Kea sends).
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from typing import Any
 
 from scapy.all import BOOTP, DHCP, IP, UDP, AsyncSniffer, Packet, conf, send  # type: ignore[attr-defined]
 
-
-def _mac_bytes(mac: str) -> bytes:
-    return bytes.fromhex(mac.replace(":", ""))
+from harness.dhcp.codec import SUB_CIRCUIT_ID, SUB_REMOTE_ID, SUB_VENDOR_SPECIFIC, build_option82
+from harness.dhcp.frames import parse_mac
+from harness.dhcp.pi4 import option97
 
 
 def _opt82(circuit: bytes, remote: bytes, vendor: bytes | None = None) -> bytes:
-    out = bytes([1, len(circuit)]) + circuit + bytes([2, len(remote)]) + remote
+    subs = {SUB_CIRCUIT_ID: circuit, SUB_REMOTE_ID: remote}
     if vendor:
-        out += bytes([9, len(vendor)]) + vendor
-    return out
+        subs[SUB_VENDOR_SPECIFIC] = vendor
+    return build_option82(subs)
 
 
 def decode(pkt: Packet) -> dict[str, Any]:
@@ -50,17 +51,11 @@ def decode(pkt: Packet) -> dict[str, Any]:
     }
 
 
-def pi4_guid(serial: str, revision: str, mac: str) -> bytes:
-    """Option 97 as the Pi 4 EEPROM documents it: type 0, fourcc "RPi4", boardrev, MAC LSBs, serial."""
-    rev = int(revision, 16).to_bytes(4, "little")
-    return b"\x00" + b"RPi4" + rev + _mac_bytes(mac)[2:] + bytes.fromhex(serial)[::-1]
-
-
 def exchange(server: str, giaddr: str, mac: str, circuit: bytes, remote: bytes, timeout: float,
              guid: bytes | None = None, vendor: bytes | None = None) -> dict[str, Any]:
     conf.verb = 0
     xid = random.getrandbits(32)
-    chaddr = _mac_bytes(mac)
+    chaddr = parse_mac(mac)
     seen: list[dict[str, Any]] = []
     got = threading.Event()
     want: dict[str, Any] = {"type": 2}
@@ -126,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pi-revision", default="c03111")
     ap.add_argument("--vendor-specific", default="", help="option 82 sub-option 9 payload, hex")
     args = ap.parse_args(argv)
-    guid = pi4_guid(args.pi_serial, args.pi_revision, args.mac) if args.pi_serial else None
+    guid = (option97(int(args.pi_serial, 16), int(args.pi_revision, 16), parse_mac(args.mac))
+            if args.pi_serial else None)
     out = exchange(args.server, args.giaddr, args.mac, args.circuit_id.encode(), args.remote_id.encode(),
                    args.timeout, guid, bytes.fromhex(args.vendor_specific) or None)
     json.dump(out, sys.stdout)

@@ -100,7 +100,10 @@ SPECS: dict[str, ImageSpec] = {
         dockerfile="hook/Dockerfile",
         context="hook",
         target="kea-hook",
-        inputs=("hook/Makefile", "hook/.dockerignore", "hook/src/**/*", "hook/tests/**/*", "hook/tools/**/*"),
+        inputs=(
+            "hook/Makefile", "hook/.dockerignore", "hook/src/**/*", "hook/tests/**/*", "hook/libloadtests/**/*",
+            "hook/tools/**/*",
+        ),
     ),
     "backend": ImageSpec(
         name="backend",

@@ -4,26 +4,26 @@
 // pkt4_send is the only per-packet callout: Kea prepares a callout handle and its arguments for every
 // packet at every hook point that has callouts, so one point instead of two halves what clients that do
 // not match pay. For a matching query it decides (cache, then at most one bounded backend call) and
-// applies the decision to the OFFER or ACK at once.
+// applies the decision to the OFFER or ACK at once; its work is in pkt4_send.cc.
 
 #include "hook_config.h"
 #include "engine.h"
 #include "fetcher.h"
 #include "log.h"
+#include "pkt4_send.h"
 
 #include <cc/command_interpreter.h>
 #include <cc/data.h>
-#include <dhcp/pkt4.h>
 #include <hooks/hooks.h>
 
 #include <curl/curl.h>
 #include <dlfcn.h>
 
+#include <memory>
 #include <sstream>
 
 using isc::data::ConstElementPtr;
 using isc::data::Element;
-using isc::dhcp::Pkt4Ptr;
 using isc::hooks::CalloutHandle;
 using isc::hooks::LibraryHandle;
 using namespace isc::remote_options;
@@ -33,7 +33,9 @@ namespace {
 const char* const FLUSH_COMMAND = "remote-options-cache-flush";
 const char* const STATS_COMMAND = "remote-options-stats";
 
-Engine* engine = 0;
+/// The loaded configuration's engine: created by load(), released by unload() (and replaced by a
+/// load() without an unload() in between).
+std::unique_ptr<Engine> engine;
 bool curl_initialised = false;
 
 /// Keeps libcurl mapped for the life of the process: a name resolution abandoned on a timeout
@@ -70,31 +72,7 @@ int multi_threading_compatible() {
 }
 
 int pkt4_send(CalloutHandle& handle) {
-    if (!engine) {
-        return (0);
-    }
-    try {
-        Pkt4Ptr query;
-        handle.getArgument("query4", query);
-        // Cheap check first (no allocation for non-matching clients).
-        if (!query || !engine->matches(*query)) {
-            return (0);
-        }
-        Pkt4Ptr response;
-        handle.getArgument("response4", response);
-        if (!response || (response->getType() != isc::dhcp::DHCPOFFER
-                          && response->getType() != isc::dhcp::DHCPACK)) {
-            return (0);  // a NAK (or anything else) is left as Kea made it, and costs no backend call
-        }
-        DecisionPtr decision = engine->decide(*query);
-        if (decision && decision->drop) {
-            handle.setStatus(CalloutHandle::NEXT_STEP_DROP);   // overloaded: no reply, the client retries
-        } else if (decision) {
-            Engine::apply(*decision, *response);
-        }
-    } catch (const std::exception& ex) {
-        logCalloutError("pkt4_send", ex.what());
-    }
+    pkt4Send(engine.get(), handle);
     return (0);
 }
 
@@ -183,10 +161,7 @@ int load(LibraryHandle& handle) {
         opts.connect_timeout_ms = cfg.connect_timeout_ms;
         opts.request_timeout_ms = cfg.request_timeout_ms;
         opts.max_body_bytes = cfg.max_body_bytes;
-        std::shared_ptr<Fetcher> fetcher(new CurlFetcher(opts));
-        Engine* fresh = new Engine(cfg, fetcher);
-        delete engine;
-        engine = fresh;
+        engine = std::make_unique<Engine>(cfg, std::make_shared<CurlFetcher>(opts));
         handle.registerCommandCallout(FLUSH_COMMAND, remote_options_cache_flush);
         handle.registerCommandCallout(STATS_COMMAND, remote_options_stats);
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_LOAD_OK)
@@ -211,8 +186,7 @@ int unload() {
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_UNLOADED)
             .arg(engine->counter(BACKEND_CALLS)).arg(engine->counter(CACHE_HITS))
             .arg(engine->counter(FAILURES));
-        delete engine;
-        engine = 0;
+        engine.reset();
     }
     if (curl_initialised) {
         curl_global_cleanup();

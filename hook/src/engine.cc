@@ -68,6 +68,56 @@ const char* const COUNTER_NAMES[COUNTER_COUNT] = {
 
 namespace {
 
+/// What a failure decides for the client.
+enum class Outcome {
+    /// The failure policy, uncached: there is no identity to cache it under.
+    Policy,
+    /// The failure policy, cached for negative-cache-ttl-ms, refusals included: the REQUEST of an
+    /// exchange whose DISCOVER failed gets the same answer (the OFFER and the ACK agree) instead of a
+    /// second try that might reach the backend.
+    CachedPolicy,
+    /// No reply, uncached, while the backend's calls are moving (one completed, or started from idle,
+    /// within connect-timeout-ms): a burst, so the client retransmits (DHCP's own back-pressure) with
+    /// a fresh chance instead of being told to boot local. With every call stuck: CachedPolicy.
+    DropWhileMoving,
+};
+
+struct FailureRule {
+    Failure failure;                        ///< the row's kind (rows are in Failure order)
+    LogKind log;                            ///< rate-limit slot of its message
+    const isc::log::MessageID* message;     ///< WARN message (args, then the suppressed count); null: none
+    Counter counter;                        ///< counted besides failure-policy; COUNTER_COUNT: none
+    Outcome outcome;
+};
+
+constexpr FailureRule FAILURE_RULES[] = {
+    {Failure::BadOption82, LogKind::BadOption82, &REMOTE_OPTIONS_BAD_OPTION82, COUNTER_COUNT, Outcome::Policy},
+    {Failure::Overloaded, LogKind::Overloaded, &REMOTE_OPTIONS_OVERLOADED, OVERLOADED, Outcome::DropWhileMoving},
+    // The opening was logged once (REMOTE_OPTIONS_CIRCUIT_OPEN); a refusal logs nothing.
+    {Failure::BreakerOpen, LogKind::Count_, nullptr, BREAKER_OPEN, Outcome::CachedPolicy},
+    {Failure::Timeout, LogKind::Timeout, &REMOTE_OPTIONS_BACKEND_TIMEOUT, COUNTER_COUNT, Outcome::CachedPolicy},
+    {Failure::Connect, LogKind::Connect, &REMOTE_OPTIONS_BACKEND_CONNECT_ERROR, COUNTER_COUNT, Outcome::CachedPolicy},
+    {Failure::HttpStatus, LogKind::HttpStatus, &REMOTE_OPTIONS_BACKEND_HTTP_STATUS, COUNTER_COUNT, Outcome::CachedPolicy},
+    {Failure::BodyTooLarge, LogKind::BodyTooLarge, &REMOTE_OPTIONS_BACKEND_BODY_TOO_LARGE, COUNTER_COUNT,
+     Outcome::CachedPolicy},
+    {Failure::BadJson, LogKind::BadJson, &REMOTE_OPTIONS_BACKEND_BAD_JSON, COUNTER_COUNT, Outcome::CachedPolicy},
+    {Failure::BadValue, LogKind::BadValue, &REMOTE_OPTIONS_OPTION_BAD_VALUE, COUNTER_COUNT, Outcome::CachedPolicy},
+};
+
+constexpr bool rulesInFailureOrder() {
+    size_t count = sizeof(FAILURE_RULES) / sizeof(FAILURE_RULES[0]);
+    if (count != static_cast<size_t>(Failure::Count_)) {
+        return (false);
+    }
+    for (size_t i = 0; i < count; ++i) {
+        if (static_cast<size_t>(FAILURE_RULES[i].failure) != i) {
+            return (false);
+        }
+    }
+    return (true);
+}
+static_assert(rulesInFailureOrder(), "FAILURE_RULES needs one row per Failure, in Failure order");
+
 std::string statName(int c) {
     return (std::string("remote-options.") + COUNTER_NAMES[c]);
 }
@@ -235,6 +285,18 @@ void Engine::logFailure(LogKind kind, const std::function<void(uint64_t)>& emit)
     }
 }
 
+void Engine::warn(LogKind kind, const isc::log::MessageID& message, const LogArgs& args) {
+    logFailure(kind, [&](uint64_t suppressed) {
+        if (remote_options_logger.isWarnEnabled()) {
+            isc::log::Logger::Formatter line = remote_options_logger.warn(message);
+            for (const std::string& arg : args) {
+                line.arg(arg);
+            }
+            line.arg(suppressed);
+        }   // the line is written when its Formatter goes out of scope
+    });
+}
+
 void Engine::reportError(const std::string& where, const std::string& what) {
     logFailure(LogKind::CalloutError, [&](uint64_t s) {
         LOG_ERROR(remote_options_logger, REMOTE_OPTIONS_CALLOUT_ERROR).arg(where).arg(what).arg(s);
@@ -256,13 +318,8 @@ DecisionPtr Engine::decide(Pkt4& query) {
         Identity id;
         std::string why;
         if (!identityOf(query, id, why)) {
-            std::string client = clientOf(query);
-            std::string relay = query.getGiaddr().toText();
-            logFailure(LogKind::BadOption82, [&](uint64_t s) {
-                LOG_WARN(remote_options_logger, REMOTE_OPTIONS_BAD_OPTION82)
-                    .arg(client).arg(relay).arg(why).arg(s);
-            });
-            return (fail());
+            return (reportFailure(Failure::BadOption82, std::string(),
+                                  {clientOf(query), query.getGiaddr().toText(), why}));
         }
         std::string key = id.query();
         DecisionPtr hit = cache_.get(key, now_());
@@ -283,43 +340,54 @@ DecisionPtr Engine::decide(Pkt4& query) {
 }
 
 DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
-    // Every failure is cached for negative-cache-ttl-ms, refusals included: the REQUEST of an
-    // exchange whose DISCOVER was refused gets the same answer (the OFFER and the ACK agree)
-    // instead of a second try that might reach the backend. An overloaded client while the backend's
-    // calls are moving (one completed, or started from idle, within connect-timeout-ms) is a burst:
-    // it is dropped, uncached, so it retransmits (DHCP's own back-pressure) with a fresh chance,
-    // instead of being told to boot local. Overloaded with every call stuck: the failure policy.
-    auto negative = [&]() {
-        DecisionPtr d = fail();
-        cache_.put(key, d, cfg_.negative_cache_ttl_ms, now_());
-        return (d);
-    };
-    BackendGuard::Ticket ticket = guard_.admit(now_(), effectiveConcurrency());
-    if (ticket.admit == BackendGuard::Admit::Overloaded) {
-        bump(OVERLOADED);
-        unsigned in_flight = guard_.inFlight();
-        logFailure(LogKind::Overloaded, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_OVERLOADED).arg(in_flight).arg(s);
-        });
-        if (guard_.movingWithin(now_(), std::chrono::milliseconds(cfg_.connect_timeout_ms))) {
-            return (drop_);
-        }
-        return (negative());
+    BackendGuard::Ticket ticket;
+    DecisionPtr refused = admit(key, ticket);
+    if (refused) {
+        return (refused);
     }
-    if (ticket.admit == BackendGuard::Admit::Open) {
-        bump(BREAKER_OPEN);
-        return (negative());   // the opening was logged once
+    FetchResult result = call(key, ticket);
+    Failure failure;
+    LogArgs args;
+    if (transportFailure(result, failure, args)) {
+        return (reportFailure(failure, key, args));
     }
+    ParsedAnswer answer = parseAnswer(result.body, cfg_.allowed_options);
+    if (!answer.not_allowed.empty()) {
+        warn(LogKind::NotAllowed, REMOTE_OPTIONS_OPTION_NOT_ALLOWED,
+             {cfg_.url, std::to_string(answer.not_allowed.front())});
+    }
+    if (answerFailure(answer, failure, args)) {
+        return (reportFailure(failure, key, args));
+    }
+    return (accept(key, query, answer.options));
+}
+
+DecisionPtr Engine::admit(const std::string& key, BackendGuard::Ticket& ticket) {
+    ticket = guard_.admit(now_(), effectiveConcurrency());
+    switch (ticket.admit) {
+    case BackendGuard::Admit::Go:
+        break;
+    case BackendGuard::Admit::Overloaded:
+        return (reportFailure(Failure::Overloaded, key, {std::to_string(guard_.inFlight())}));
+    case BackendGuard::Admit::Open:
+        return (reportFailure(Failure::BreakerOpen, key, {}));
+    }
+    return (DecisionPtr());
+}
+
+FetchResult Engine::call(const std::string& key, const BackendGuard::Ticket& ticket) {
     bump(BACKEND_CALLS);
-    FetchResult r;
+    FetchResult result;
     try {
-        r = fetcher_->get(buildUrl(cfg_.url, key));
+        result = fetcher_->get(buildUrl(cfg_.url, key));
     } catch (...) {
-        r.kind = FetchResult::Connect;
-        r.error = "fetcher raised an exception";
+        result.kind = FetchResult::Connect;
+        result.error = "fetcher raised an exception";
     }
-    bool transport_ok = (r.kind == FetchResult::Ok || r.kind == FetchResult::TooLarge
-                         || (r.kind == FetchResult::HttpStatus && r.status > 0 && r.status < 500));
+    // Only the transport counts for the breaker: a backend that answers (any body, a status below 500)
+    // is up, even when its answer is refused.
+    bool transport_ok = (result.kind == FetchResult::Ok || result.kind == FetchResult::TooLarge
+                         || (result.kind == FetchResult::HttpStatus && result.status > 0 && result.status < 500));
     BackendGuard::Transition t = guard_.release(ticket, transport_ok, now_());
     if (t == BackendGuard::Transition::Opened) {
         LOG_ERROR(remote_options_logger, REMOTE_OPTIONS_CIRCUIT_OPEN)
@@ -327,60 +395,77 @@ DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
     } else if (t == BackendGuard::Transition::Closed) {
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_CIRCUIT_CLOSED).arg(cfg_.url);
     }
-    switch (r.kind) {
-    case FetchResult::Ok:
-        break;
-    case FetchResult::Timeout:
-        logFailure(LogKind::Timeout, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_BACKEND_TIMEOUT)
-                .arg(cfg_.url).arg(cfg_.request_timeout_ms).arg(s);
-        });
-        return (negative());
-    case FetchResult::Connect:
-        logFailure(LogKind::Connect, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_BACKEND_CONNECT_ERROR)
-                .arg(cfg_.url).arg(r.error).arg(s);
-        });
-        return (negative());
-    case FetchResult::HttpStatus:
-        logFailure(LogKind::HttpStatus, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_BACKEND_HTTP_STATUS)
-                .arg(cfg_.url).arg(r.status).arg(s);
-        });
-        return (negative());
-    case FetchResult::TooLarge:
-        logFailure(LogKind::BodyTooLarge, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_BACKEND_BODY_TOO_LARGE)
-                .arg(cfg_.url).arg(cfg_.max_body_bytes).arg(s);
-        });
-        return (negative());
-    }
+    return (result);
+}
 
-    ParsedAnswer a = parseAnswer(r.body, cfg_.allowed_options);
-    if (!a.not_allowed.empty()) {
-        uint16_t code = a.not_allowed.front();
-        logFailure(LogKind::NotAllowed, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_OPTION_NOT_ALLOWED)
-                .arg(cfg_.url).arg(code).arg(s);
-        });
+bool Engine::transportFailure(const FetchResult& result, Failure& failure, LogArgs& args) const {
+    switch (result.kind) {
+    case FetchResult::Ok:
+        return (false);
+    case FetchResult::Timeout:
+        failure = Failure::Timeout;
+        args = {cfg_.url, std::to_string(cfg_.request_timeout_ms)};
+        break;
+    case FetchResult::Connect:
+        failure = Failure::Connect;
+        args = {cfg_.url, result.error};
+        break;
+    case FetchResult::HttpStatus:
+        failure = Failure::HttpStatus;
+        args = {cfg_.url, std::to_string(result.status)};
+        break;
+    case FetchResult::TooLarge:
+        failure = Failure::BodyTooLarge;
+        args = {cfg_.url, std::to_string(cfg_.max_body_bytes)};
+        break;
     }
-    if (a.error == AnswerError::BadJson) {
-        logFailure(LogKind::BadJson, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_BACKEND_BAD_JSON)
-                .arg(cfg_.url).arg(a.detail).arg(s);
-        });
-        return (negative());
+    return (true);
+}
+
+bool Engine::answerFailure(const ParsedAnswer& answer, Failure& failure, LogArgs& args) const {
+    switch (answer.error) {
+    case AnswerError::None:
+        return (false);
+    case AnswerError::BadJson:
+        failure = Failure::BadJson;
+        args = {cfg_.url, answer.detail};
+        break;
+    case AnswerError::BadValue:
+        failure = Failure::BadValue;
+        args = {cfg_.url, std::to_string(answer.bad_code), answer.detail};
+        break;
     }
-    if (a.error == AnswerError::BadValue) {
-        logFailure(LogKind::BadValue, [&](uint64_t s) {
-            LOG_WARN(remote_options_logger, REMOTE_OPTIONS_OPTION_BAD_VALUE)
-                .arg(cfg_.url).arg(a.bad_code).arg(a.detail).arg(s);
-        });
-        return (negative());
+    return (true);
+}
+
+DecisionPtr Engine::reportFailure(Failure failure, const std::string& key, const LogArgs& args) {
+    const FailureRule& rule = FAILURE_RULES[static_cast<size_t>(failure)];
+    if (rule.counter != COUNTER_COUNT) {
+        bump(rule.counter);
     }
-    std::shared_ptr<Decision> d(new Decision());
+    if (rule.message) {
+        warn(rule.log, *rule.message, args);
+    }
+    switch (rule.outcome) {
+    case Outcome::Policy:
+        return (fail());
+    case Outcome::DropWhileMoving:
+        if (guard_.movingWithin(now_(), std::chrono::milliseconds(cfg_.connect_timeout_ms))) {
+            return (drop_);
+        }
+        break;   // every call stuck: a slow or hung backend, the failure policy (cached)
+    case Outcome::CachedPolicy:
+        break;
+    }
+    DecisionPtr d = fail();
+    cache_.put(key, d, cfg_.negative_cache_ttl_ms, now_());
+    return (d);
+}
+
+DecisionPtr Engine::accept(const std::string& key, Pkt4& query, const std::vector<OptionPtr>& options) {
+    std::shared_ptr<Decision> d = std::make_shared<Decision>();
     d->from_backend = true;
-    d->set = a.options;
+    d->set = options;
     bump(BACKEND_ANSWERS);
     LOG_DEBUG(remote_options_logger, isc::log::DBGLVL_TRACE_BASIC, REMOTE_OPTIONS_FETCHED)
         .arg(clientOf(query)).arg(d->set.size()).arg(key);

@@ -2,6 +2,7 @@
 #ifndef REMOTE_OPTIONS_ENGINE_H
 #define REMOTE_OPTIONS_ENGINE_H
 
+#include "answer.h"
 #include "cache.h"
 #include "hook_config.h"
 #include "decision.h"
@@ -12,10 +13,13 @@
 
 #include <cc/data.h>
 #include <dhcp/pkt4.h>
+#include <log/message_types.h>
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace isc {
 namespace remote_options {
@@ -34,6 +38,21 @@ enum Counter {
 
 /// Short names ("backend-calls", ...), in Counter order.
 extern const char* const COUNTER_NAMES[COUNTER_COUNT];
+
+/// Why a matching client gets no answer from the backend. What follows from each (log message, counter,
+/// failure policy cached or not, or no reply) is one row of a table in engine.cc.
+enum class Failure {
+    BadOption82,   ///< no usable option 82: the backend is not asked
+    Overloaded,    ///< no concurrency slot free
+    BreakerOpen,   ///< refused by the open breaker (or a probe already in flight)
+    Timeout,       ///< the call outlasted request-timeout-ms
+    Connect,       ///< name resolution, connect or transfer failed
+    HttpStatus,    ///< a status other than 200
+    BodyTooLarge,  ///< more than max-body-bytes
+    BadJson,       ///< not a JSON object of option codes
+    BadValue,      ///< a value that cannot be encoded
+    Count_
+};
 
 class Engine {
 public:
@@ -98,10 +117,28 @@ public:
     DecisionPtr failureDecision() const { return (failure_); }
 
 private:
+    /// Arguments of a WARN message before its last one (the suppressed count).
+    typedef std::vector<std::string> LogArgs;
+
     DecisionPtr fail();
     void bump(Counter c);
+    /// One backend exchange for a cache miss: admit, call, then report a failure or accept the answer.
     DecisionPtr fetch(const std::string& key, isc::dhcp::Pkt4& query);
+    /// Takes a concurrency slot (or the half-open probe) into `ticket`. Null when admitted; otherwise
+    /// the refused client's decision.
+    DecisionPtr admit(const std::string& key, BackendGuard::Ticket& ticket);
+    /// The GET for an admitted ticket; hands the ticket back to the breaker and logs its transitions.
+    FetchResult call(const std::string& key, const BackendGuard::Ticket& ticket);
+    /// Whether a transport result or a parsed answer is a failure, with its message's arguments.
+    bool transportFailure(const FetchResult& result, Failure& failure, LogArgs& args) const;
+    bool answerFailure(const ParsedAnswer& answer, Failure& failure, LogArgs& args) const;
+    /// Logs, counts and decides a failure by its row in the table (engine.cc).
+    DecisionPtr reportFailure(Failure failure, const std::string& key, const LogArgs& args);
+    /// A valid answer: counted, cached for cache-ttl-ms, returned.
+    DecisionPtr accept(const std::string& key, isc::dhcp::Pkt4& query, const std::vector<isc::dhcp::OptionPtr>& options);
     void logFailure(LogKind kind, const std::function<void(uint64_t)>& emit);
+    /// A rate-limited WARN message: args, then the count suppressed since the last one of its kind.
+    void warn(LogKind kind, const isc::log::MessageID& message, const LogArgs& args);
 
     Config cfg_;
     std::shared_ptr<Fetcher> fetcher_;

@@ -45,8 +45,11 @@ struct Config {
     long log_interval_ms = 10000;         ///< at most one message per failure kind per interval
 };
 
-/// Parses the hook parameters. Accepts hyphenated names and their underscore spellings
-/// (e.g. user_class, machine_guid). Throws ConfigError on any problem.
+/// Parses the hook parameters the way Kea's own hooks do: a keyword table checked by
+/// SimpleParser::checkKeywords, defaults by setDefaults, values by getString/getInteger/getBoolean,
+/// then the hook's range and value checks. Accepts hyphenated names and their underscore spellings
+/// (e.g. user_class, machine_guid). Throws ConfigError on any problem (a DhcpConfigError from Kea's
+/// parser only if the tables disagree with the code).
 Config parseConfig(const isc::data::ConstElementPtr& params);
 
 /// Validates a backend URL; throws ConfigError with the reason.

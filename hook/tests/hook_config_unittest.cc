@@ -103,4 +103,96 @@ TEST(ConfigTest, UnknownAndDuplicateParameters) {
     EXPECT_NE(std::string::npos, errorOf(R"(["url"])").find("map"));
 }
 
+TEST(ConfigTest, DefaultsAreConfigs) {
+    // The keyword table's defaults (Kea's setDefaults) and Config's initialisers, which the engine
+    // tests build on, must agree field by field.
+    Config parsed = parse(R"({"url": "http://h/"})");
+    Config plain;
+    EXPECT_EQ(plain.user_class, parsed.user_class);
+    EXPECT_EQ(plain.machine_guid, parsed.machine_guid);
+    EXPECT_EQ(plain.connect_timeout_ms, parsed.connect_timeout_ms);
+    EXPECT_EQ(plain.request_timeout_ms, parsed.request_timeout_ms);
+    EXPECT_EQ(plain.cache_ttl_ms, parsed.cache_ttl_ms);
+    EXPECT_EQ(plain.negative_cache_ttl_ms, parsed.negative_cache_ttl_ms);
+    EXPECT_EQ(plain.allowed_options, parsed.allowed_options);
+    EXPECT_EQ(plain.failure_policy, parsed.failure_policy);
+    EXPECT_EQ(plain.max_concurrent_requests, parsed.max_concurrent_requests);
+    EXPECT_EQ(plain.identity_params, parsed.identity_params);
+    EXPECT_EQ(plain.max_body_bytes, parsed.max_body_bytes);
+    EXPECT_EQ(plain.max_cache_entries, parsed.max_cache_entries);
+    EXPECT_EQ(plain.breaker_threshold, parsed.breaker_threshold);
+    EXPECT_EQ(plain.breaker_open_ms, parsed.breaker_open_ms);
+    EXPECT_EQ(plain.log_interval_ms, parsed.log_interval_ms);
+    // The documented values.
+    EXPECT_EQ(200, parsed.connect_timeout_ms);
+    EXPECT_EQ(500, parsed.request_timeout_ms);
+    EXPECT_EQ(5000, parsed.cache_ttl_ms);
+    EXPECT_EQ(1000, parsed.negative_cache_ttl_ms);
+    EXPECT_EQ(8u, parsed.max_concurrent_requests);
+    EXPECT_EQ(65536u, parsed.max_body_bytes);
+    EXPECT_EQ(65536u, parsed.max_cache_entries);
+    EXPECT_EQ(3u, parsed.breaker_threshold);
+    EXPECT_EQ(2000, parsed.breaker_open_ms);
+    EXPECT_EQ(10000, parsed.log_interval_ms);
+}
+
+TEST(ConfigTest, EveryParameterTakesItsValue) {
+    Config c = parse(R"({"url": "http://h/", "negative-cache-ttl-ms": 0, "max-body-bytes": 16,
+        "max-cache-entries": 0, "breaker-threshold": 1000000, "breaker-open-ms": 3600000,
+        "log-interval-ms": 0, "allowed-options": []})");
+    EXPECT_EQ(0, c.negative_cache_ttl_ms);
+    EXPECT_EQ(16u, c.max_body_bytes);
+    EXPECT_EQ(0u, c.max_cache_entries);
+    EXPECT_EQ(1000000u, c.breaker_threshold);
+    EXPECT_EQ(3600000, c.breaker_open_ms);
+    EXPECT_EQ(0, c.log_interval_ms);
+    EXPECT_TRUE(c.allowed_options.empty());
+}
+
+TEST(ConfigTest, RangeBoundsOfEveryInteger) {
+    const struct {
+        const char* name;
+        int64_t lo;
+        int64_t hi;
+    } ranges[] = {
+        {"connect-timeout-ms", 1, 60000}, {"request-timeout-ms", 1, 60000},
+        {"cache-ttl-ms", 0, 3600000}, {"negative-cache-ttl-ms", 0, 3600000},
+        {"max-concurrent-requests", 1, 1024}, {"max-body-bytes", 16, 1048576},
+        {"max-cache-entries", 0, 10000000}, {"breaker-threshold", 1, 1000000},
+        {"breaker-open-ms", 0, 3600000}, {"log-interval-ms", 0, 3600000},
+    };
+    for (const auto& r : ranges) {
+        // The request timeout is set to its maximum so the connect timeout never exceeds it.
+        std::string head = std::string(R"({"url": "http://h/", "request-timeout-ms": 60000, ")") + r.name + "\": ";
+        if (std::string(r.name) == "request-timeout-ms") {
+            head = std::string(R"({"url": "http://h/", "connect-timeout-ms": 1, ")") + r.name + "\": ";
+        }
+        EXPECT_EQ("(no error)", errorOf(head + std::to_string(r.lo) + "}")) << r.name;
+        EXPECT_EQ("(no error)", errorOf(head + std::to_string(r.hi) + "}")) << r.name;
+        EXPECT_EQ(std::string("'") + r.name + "' must be in " + std::to_string(r.lo) + ".." + std::to_string(r.hi)
+                  + ", got " + std::to_string(r.lo - 1), errorOf(head + std::to_string(r.lo - 1) + "}"));
+        EXPECT_EQ(std::string("'") + r.name + "' must be in " + std::to_string(r.lo) + ".." + std::to_string(r.hi)
+                  + ", got " + std::to_string(r.hi + 1), errorOf(head + std::to_string(r.hi + 1) + "}"));
+    }
+}
+
+TEST(ConfigTest, UnknownKeywordNamedAsSpelled) {
+    EXPECT_EQ("unknown parameter 'usr_class'", errorOf(R"({"url": "http://h/", "usr_class": "x"})"));
+    EXPECT_EQ("unknown parameter 'retries'", errorOf(R"({"url": "http://h/", "retries": 3})"));
+    // Reported before a missing url: the name is the likelier mistake.
+    EXPECT_EQ("unknown parameter 'ulr'", errorOf(R"({"ulr": "http://h/"})"));
+}
+
+TEST(ConfigTest, WrongTypeSaysWhatTheParameterAccepts) {
+    EXPECT_EQ("'user-class' must be a string", errorOf(R"({"url": "http://h/", "user-class": 77})"));
+    EXPECT_EQ("'machine-guid' must be a string", errorOf(R"({"url": "http://h/", "machine_guid": ["RPi4"]})"));
+    EXPECT_EQ("'cache-ttl-ms' must be an integer", errorOf(R"({"url": "http://h/", "cache-ttl-ms": 1.5})"));
+    EXPECT_EQ("'breaker-threshold' must be an integer", errorOf(R"({"url": "http://h/", "breaker-threshold": true})"));
+    EXPECT_EQ("'identity-params' must be true or false", errorOf(R"({"url": "http://h/", "identity-params": "yes"})"));
+    EXPECT_EQ("'failure-policy' must be a string", errorOf(R"({"url": "http://h/", "failure-policy": null})"));
+    EXPECT_EQ("'allowed-options' must be a list of option codes",
+              errorOf(R"({"url": "http://h/", "allowed-options": {"66": 1}})"));
+    EXPECT_EQ("'allowed-options' must be an integer", errorOf(R"({"url": "http://h/", "allowed-options": ["66"]})"));
+}
+
 }  // namespace

@@ -6,13 +6,16 @@
      "exchanges": [{"name": "a", "giaddr": "10.90.1.1", "mac": "dc:a6:32:00:00:01", "request": true,
                     "options": {"82": "<hex payload>", "97": "<hex>", "77": "<hex>"}}]}
 
-and prints one JSON document: per exchange the OFFER and ACK options (code → hex), yiaddr and the latency
-of each reply in ms. Option payloads are sent exactly as given (so option 82 can be malformed on purpose).
-Replies come back to giaddr:67 through the route Kea has via the relay address.
+and prints one JSON document: per exchange the OFFER and ACK options (code → hex; a long option split over
+several TLVs joined, RFC 3396), yiaddr and the latency of each reply in ms. Option payloads are sent exactly
+as given (so option 82 can be malformed on purpose). Replies come back to giaddr:67 through the route Kea has
+via the relay address. Messages are built and read with ``harness.dhcp.codec`` (the runtime image carries the
+harness); scapy only sends and captures.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import socket
@@ -21,30 +24,19 @@ import threading
 import time
 from typing import Any
 
-from scapy.all import BOOTP, IP, UDP, AsyncSniffer, Packet, conf, send  # type: ignore[attr-defined]
+from scapy.all import IP, UDP, AsyncSniffer, Packet, Raw, conf, send  # type: ignore[attr-defined]
 
-MAGIC = b"\x63\x82\x53\x63"
-
-
-def parse_options(raw: bytes) -> dict[str, str]:
-    """Options of a BOOTP packet (bytes from the op field on) as code → hex; malformed tails ignored."""
-    opts: dict[str, str] = {}
-    pos = 240
-    while pos < len(raw):
-        code = raw[pos]
-        if code == 0:
-            pos += 1
-            continue
-        if code == 255 or pos + 1 >= len(raw):
-            break
-        length = raw[pos + 1]
-        opts[str(code)] = raw[pos + 2:pos + 2 + length].hex()
-        pos += 2 + length
-    return opts
-
-
-def tlv(code: int, payload: bytes) -> bytes:
-    return bytes([code, len(payload)]) + payload
+from harness.dhcp.codec import (
+    BOOTREPLY,
+    BOOTREQUEST,
+    Bootp,
+    DhcpWireError,
+    MessageType,
+    decode_bootp,
+    encode_bootp,
+    join_options,
+)
+from harness.dhcp.frames import parse_mac
 
 
 class Client:
@@ -64,17 +56,21 @@ class Client:
             raise SystemExit("dhcp_client: the capture did not start within 30 s")
 
     def on_packet(self, pkt: Packet) -> None:
-        if BOOTP not in pkt or pkt[BOOTP].op != 2:
+        if UDP not in pkt:
             return
-        raw = bytes(pkt[BOOTP])
-        opts = parse_options(raw)
-        mtype = int(opts.get("53", "00"), 16)
-        key = (int(pkt[BOOTP].xid), 2 if mtype == 2 else 5)
+        try:
+            msg = decode_bootp(bytes(pkt[UDP].payload))
+        except DhcpWireError:
+            return  # not a DHCP reply this client can read
+        if msg.op != BOOTREPLY:
+            return
+        opts = {str(code): value.hex() for code, value in join_options(msg.options).items()}
+        mtype = msg.message_type or 0
+        key = (msg.xid, MessageType.OFFER if mtype == MessageType.OFFER else MessageType.ACK)
         with self.lock:
             slot = self.waiting.get(key)
         if slot is not None and not slot[0].is_set():
-            slot[1].append({"time": float(pkt.time), "options": opts, "yiaddr": pkt[BOOTP].yiaddr,
-                            "type": mtype})
+            slot[1].append({"time": float(pkt.time), "options": opts, "yiaddr": str(msg.yiaddr), "type": mtype})
             slot[0].set()
 
     def _send_wait(self, xid: int, want: int, packet: Packet) -> tuple[dict[str, Any] | None, float]:
@@ -94,19 +90,20 @@ class Client:
     def exchange(self, spec: dict[str, Any]) -> dict[str, Any]:
         xid = random.getrandbits(32)
         giaddr = spec["giaddr"]
-        chaddr = bytes.fromhex(spec["mac"].replace(":", ""))
-        extra = b"".join(tlv(int(code), bytes.fromhex(value))
-                         for code, value in spec.get("options", {}).items())
+        chaddr = parse_mac(spec["mac"])
+        extra = [(int(code), bytes.fromhex(value)) for code, value in spec.get("options", {}).items()]
         base = IP(src=giaddr, dst=self.server) / UDP(sport=67, dport=67)
 
-        def bootp(options: bytes) -> Packet:
-            packet: Packet = BOOTP(op=1, htype=1, hlen=len(chaddr), hops=1, xid=xid, giaddr=giaddr,
-                                   chaddr=chaddr + b"\0" * (16 - len(chaddr)), options=MAGIC + options + b"\xff")
+        def bootp(options: list[tuple[int, bytes]]) -> Packet:
+            msg = Bootp(op=BOOTREQUEST, xid=xid, chaddr=chaddr, hops=1, giaddr=ipaddress.IPv4Address(giaddr),
+                        options=options)
+            packet: Packet = Raw(encode_bootp(msg))
             return packet
 
         result: dict[str, Any] = {"name": spec.get("name"), "xid": xid, "offer": None, "ack": None,
                                   "offer_ms": -1.0, "ack_ms": -1.0, "yiaddr": None}
-        offer, result["offer_ms"] = self._send_wait(xid, 2, base / bootp(tlv(53, b"\x01") + extra))
+        discover = [(53, bytes([MessageType.DISCOVER])), *extra]
+        offer, result["offer_ms"] = self._send_wait(xid, MessageType.OFFER, base / bootp(discover))
         if offer is None:
             return result
         result["offer"] = offer["options"]
@@ -114,9 +111,9 @@ class Client:
         if not spec.get("request", True):
             return result
         server_id = bytes.fromhex(offer["options"].get("54", socket.inet_aton(self.server).hex()))
-        req_opts = (tlv(53, b"\x03") + tlv(50, socket.inet_aton(offer["yiaddr"])) + tlv(54, server_id)
-                    + extra)
-        ack, result["ack_ms"] = self._send_wait(xid, 5, base / bootp(req_opts))
+        request = [(53, bytes([MessageType.REQUEST])), (50, socket.inet_aton(offer["yiaddr"])), (54, server_id),
+                   *extra]
+        ack, result["ack_ms"] = self._send_wait(xid, MessageType.ACK, base / bootp(request))
         if ack is not None:
             result["ack"] = ack["options"]
             result["ack_type"] = ack["type"]

@@ -24,6 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.dhcp.codec import build_option82
+from harness.dhcp.frames import parse_mac
+from harness.dhcp.pi4 import option97, setting_for_prefix
 from harness.lab import keaconfig, services
 from harness.lab.docker_lab import LabRun, put_files
 from harness.lab.model import Lab
@@ -34,16 +37,19 @@ TOOLS = "/opt/hooktest"
 BENCH_SUBNET = "10.200.0.0/16"   # only in Kea's config: replies go to giaddr, never to these addresses
 BENCH_POOL = "10.200.0.10 - 10.200.255.250"
 DNS_SINK_PORT = 53   # the stand-in backend also swallows DNS queries (a resolver that never answers)
-PI_GUID_TAIL = bytes.fromhex("11 31 c0 00 00 00 00 01 6e 87 a4 17".replace(" ", ""))
+# The board whose option 97 the test clients send (pi-01 of lab.yaml)
+PI_SERIAL, PI_REVISION, PI_MAC = 0x6E87A417, 0xC03111, parse_mac("dc:a6:32:00:00:01")
 
 
 def pi_guid(fourcc: str = "RPi4") -> bytes:
-    """Option 97 of a Pi 4 bootloader: type 0 + fourcc (in the given wire order) + rev/MAC/serial."""
-    return b"\x00" + fourcc.encode() + PI_GUID_TAIL
+    """Option 97 of a Pi 4 bootloader (``harness.dhcp.pi4``) with ``fourcc`` first, in this order on the wire
+    ("RPi4", its byte-swapped "4iPR" as the firmware sends it, or anything else for a non-Pi client)."""
+    return option97(PI_SERIAL, PI_REVISION, PI_MAC, setting_for_prefix(fourcc.encode()))
 
 
 def sub(code: int, payload: bytes) -> bytes:
-    return bytes([code, len(payload)]) + payload
+    """One option-82 sub-option TLV (concatenate several for option 82's value)."""
+    return build_option82([(code, payload)])
 
 
 class HookLab:

@@ -7,9 +7,10 @@ import threading
 
 from backend_helpers import machine, port_query
 
+from backend.decision import OptionsQuery
 from backend.identity import norm_hex
 from backend.schemas import MachineIn
-from backend.service import OptionsQuery, Service
+from backend.service import Service
 
 
 def test_parallel_asks_share_one_attempt(service: Service) -> None:

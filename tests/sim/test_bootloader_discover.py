@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.dhcp.pi4 import option97
 from harness.sim.bootloader.dhcp import (
+    broadcast_frame,
     discover_payload,
-    option97,
     parse_reply,
     request_payload,
     retransmit_offsets,
-    udp_frame,
 )
 from harness.sim.bootloader.fakes import reply_frame
 
@@ -40,7 +40,7 @@ def _field(text: str, label: str) -> str:
 
 def _frame() -> bytes:
     payload = discover_payload(0x5AD50DB4, MAC, option97(SERIAL, 0xC03111, MAC, 0))
-    return udp_frame(MAC, payload)
+    return broadcast_frame(MAC, payload)
 
 
 def _options(payload: bytes) -> list[tuple[int, bytes]]:

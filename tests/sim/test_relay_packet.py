@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from scapy.all import BOOTP, DHCP  # type: ignore[attr-defined]
 
+from harness.dhcp import codec as w
+from harness.dhcp.frames import BROADCAST_MAC, LIMITED_BROADCAST
 from harness.lab.model import Lab
-from harness.sim import dhcpwire as w
 from harness.sim.relay.config import RelayConfig, RelayConfigError, from_dict, load
 from harness.sim.relay.net import parse_ip_addr_json
 from harness.sim.relay.packet import Drop, relay_reply, relay_request
@@ -192,13 +193,13 @@ def test_unicast_reply_stripped_and_sent_to_yiaddr_at_chaddr(cfg: RelayConfig) -
 def test_broadcast_flag_means_broadcast(cfg: RelayConfig) -> None:
     d = relay_reply(offer(flags=0x8000, giaddr="10.90.2.1", yiaddr="10.90.2.150"), cfg.port_by_address())
     assert d.port.name == "port2"
-    assert (d.dst_ip, d.dst_mac, d.broadcast) == (w.LIMITED_BROADCAST, w.BROADCAST_MAC, True)
+    assert (d.dst_ip, d.dst_mac, d.broadcast) == (LIMITED_BROADCAST, BROADCAST_MAC, True)
     assert d.echoed_circuit is None
 
 
 def test_nak_is_broadcast_and_ciaddr_preferred(cfg: RelayConfig) -> None:
     nak = relay_reply(offer(mtype=6, yiaddr="0.0.0.0"), cfg.port_by_address())
-    assert nak.broadcast and nak.dst_mac == w.BROADCAST_MAC
+    assert nak.broadcast and nak.dst_mac == BROADCAST_MAC
     renew = relay_reply(offer(mtype=5, ciaddr="10.90.1.120", yiaddr="10.90.1.120"), cfg.port_by_address())
     assert (renew.dst_ip, renew.dst_mac) == (IP("10.90.1.120"), MAC)
     nothing = relay_reply(offer(yiaddr="0.0.0.0"), cfg.port_by_address())

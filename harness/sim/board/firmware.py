@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.dhcp.pi4 import option97
 from harness.sim.board import config as board_config
 from harness.sim.board import link as board_link
 from harness.sim.board.config import BoardConfig
@@ -41,7 +42,6 @@ from harness.sim.bootloader.core import (
     has_serial_console,
     kernel_cmdline,
 )
-from harness.sim.bootloader.dhcp import option97
 from harness.sim.bootloader.dora import DhcpClient, Lease
 from harness.sim.bootloader.events import JsonLines, RealClock, Tee, Uart
 from harness.sim.bootloader.sd import SdBoot, find_firmware

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from harness.dhcp.pi4 import OPTION97_RPI4
+
 BOOT_MODE_NAMES: dict[int, str] = {
     0x0: "SD",  # "SD CARD DETECT": the log prints "SD (00)" [NST]
     0x1: "SD",
@@ -46,8 +48,6 @@ _INT_KEYS = {
 # documented minimums [DOC-BL]
 _MINIMUM_MS = {"DHCP_TIMEOUT": 5000, "DHCP_REQ_TIMEOUT": 500, "TFTP_FILE_TIMEOUT": 5000}
 
-# DHCP_OPTION97 default: the "RPi4" fourcc, 0x34695052 [DOC-BL, RN 2020-03-11]
-OPTION97_RPI4 = 0x34695052
 
 
 class EepromError(ValueError):

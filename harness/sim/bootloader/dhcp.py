@@ -1,6 +1,7 @@
 """DHCP as the Pi 4 EEPROM bootloader speaks it: the frames, byte for byte, and their decoding.
 
-Everything here is pure (bytes in, bytes out); the exchange itself lives in ``dora.py``.
+Everything here is pure (bytes in, bytes out) on top of the one codec, ``harness.dhcp``; the exchange itself
+lives in ``dora.py`` and option 97 is built by ``harness.dhcp.pi4``.
 Reference: tests/data/pi4/SPEC.md section (a) and the decodes in tests/data/pi4/wire/; bracketed keys
 ([W-E58], …) name the sources listed at the end of SPEC.md.
 
@@ -15,129 +16,70 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import struct
 from dataclasses import dataclass, field
 
-from harness.sim.bootloader.config import OPTION97_RPI4
+from harness.dhcp.codec import (
+    BOOTREPLY,
+    BOOTREQUEST,
+    CLIENT_PORT,
+    SERVER_PORT,
+    ZERO_IP,
+    Bootp,
+    DhcpWireError,
+    MessageType,
+    Option,
+    decode_bootp,
+    encode_bootp,
+    get_option,
+    message_type,
+    parse_options,
+    type_name,
+)
+from harness.dhcp.frames import BROADCAST_MAC, LIMITED_BROADCAST, mac_text, parse_udp_frame, udp_frame
 
-DHCP_COOKIE = b"\x63\x82\x53\x63"
 PARAMETER_REQUEST_LIST = bytes([1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])
 VENDOR_CLASS = b"PXEClient:Arch:00000:UNDI:002001"
-CLIENT_PORT = 68
-SERVER_PORT = 67
-BROADCAST_MAC = b"\xff" * 6
-
-DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
-TYPE_NAMES = {
-    1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NACK", 7: "RELEASE", 8: "INFORM",
-    10: "LEASE_QUERY",
-}
+CLIENT_ARCH = b"\x00\x00"  # option 93: "IA x86 PC"
+CLIENT_NDI = b"\x01\x02\x01"  # option 94: UNDI 2.1
 
 
-class DhcpDecodeError(ValueError):
-    """A frame is not a well-formed BOOTP/DHCP reply."""
-
-
-def option97(serial: int, revision: int, mac: bytes, setting: int = OPTION97_RPI4) -> bytes:
-    """Option 97's 17 bytes: type 0 + a 16-byte GUID.
-
-    ``setting`` is ``DHCP_OPTION97``: the default is the ``RPi4`` fourcc, 0 the old layout (the serial
-    four times), any other value a custom 4-byte prefix in place of the fourcc [DOC-BL].
-    Byte order follows the newest observation (a 2023 CM4 [W-CMP16]): the fourcc
-    big-endian ("4iPR" on the wire), the board revision little-endian, the MAC's 4 least significant bytes
-    in wire order. The serial's byte order is not observed in the new layout (only its first byte);
-    little-endian is used, as in the old layout, where the late-2019 capture [W-E58] shows it little-endian.
-    """
-    if len(mac) != 6:
-        raise ValueError("mac must be 6 bytes")
-    serial_le = struct.pack("<I", serial & 0xFFFFFFFF)
-    if setting == 0:
-        guid = serial_le * 4
-    else:
-        guid = struct.pack(">I", setting) + struct.pack("<I", revision & 0xFFFFFFFF) + mac[2:] + serial_le
-    return b"\x00" + guid
-
-
-def _opt(code: int, value: bytes) -> bytes:
-    if len(value) > 255:
-        raise ValueError(f"option {code} longer than 255 bytes")
-    return bytes([code, len(value)]) + value
-
-
-def _bootp(op_type: int, xid: int, mac: bytes, options: bytes) -> bytes:
-    head = struct.pack(
-        "!BBBBIHH4s4s4s4s16s64s128s",
-        1, 1, 6, 0, xid, 0, 0,  # op, htype, hlen, hops, xid, secs 0, flags 0 (broadcast bit clear)
-        b"\0" * 4, b"\0" * 4, b"\0" * 4, b"\0" * 4,
-        mac + b"\0" * 10, b"", b"",
-    )
-    return head + DHCP_COOKIE + _opt(53, bytes([op_type])) + options + b"\xff"
+def _request(msg_type: MessageType, xid: int, mac: bytes, options: list[Option]) -> bytes:
+    """A BOOTREQUEST as the bootloader sends it: secs 0, flags 0 (the broadcast bit clear), all addresses 0,
+    empty sname/file, option 53 first, the end option and no padding."""
+    msg = Bootp(op=BOOTREQUEST, xid=xid, chaddr=mac, options=[(53, bytes([msg_type])), *options])
+    return encode_bootp(msg)
 
 
 def discover_payload(xid: int, mac: bytes, opt97: bytes) -> bytes:
     """The BOOTP payload of the bootloader's DISCOVER (322 bytes)."""
-    opts = (
-        _opt(55, PARAMETER_REQUEST_LIST)
-        + _opt(93, b"\x00\x00")
-        + _opt(94, b"\x01\x02\x01")
-        + _opt(97, opt97)
-        + _opt(60, VENDOR_CLASS)
-    )
-    return _bootp(DISCOVER, xid, mac, opts)
+    return _request(MessageType.DISCOVER, xid, mac, [
+        (55, PARAMETER_REQUEST_LIST), (93, CLIENT_ARCH), (94, CLIENT_NDI), (97, opt97), (60, VENDOR_CLASS),
+    ])
 
 
 def request_payload(xid: int, mac: bytes, opt97: bytes, requested: str, server_id: str | None) -> bytes:
     """The bootloader's REQUEST. Observed only that it lacks option 60 [E82/E87]; a full decode was never
     found, so options 50/54 (RFC 2131 SELECTING state), keeping 55/93/94/97 and sending it broadcast from
     0.0.0.0 are unverified choices (the documented DHCP behaviour)."""
-    opts = _opt(50, ipaddress.IPv4Address(requested).packed)
+    opts: list[Option] = [(50, ipaddress.IPv4Address(requested).packed)]
     if server_id:
-        opts += _opt(54, ipaddress.IPv4Address(server_id).packed)
-    opts += _opt(55, PARAMETER_REQUEST_LIST) + _opt(93, b"\x00\x00") + _opt(94, b"\x01\x02\x01")
-    opts += _opt(97, opt97)
-    return _bootp(REQUEST, xid, mac, opts)
+        opts.append((54, ipaddress.IPv4Address(server_id).packed))
+    opts += [(55, PARAMETER_REQUEST_LIST), (93, CLIENT_ARCH), (94, CLIENT_NDI), (97, opt97)]
+    return _request(MessageType.REQUEST, xid, mac, opts)
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = 0
-    for (word,) in struct.iter_unpack("!H", data):
-        total += word
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def udp_frame(
-    src_mac: bytes,
-    payload: bytes,
-    *,
-    src_ip: str = "0.0.0.0",
-    dst_ip: str = "255.255.255.255",
-    dst_mac: bytes = BROADCAST_MAC,
-    sport: int = CLIENT_PORT,
-    dport: int = SERVER_PORT,
-    ip_id: int | None = None,
-) -> bytes:
-    """Ethernet + IPv4 (TTL 64, no DF, random non-zero ID) + UDP (checksummed; a computed 0 is sent as
-    0xffff [RN 2020-12-11]) around ``payload``."""
+def broadcast_frame(src_mac: bytes, payload: bytes, *, ip_id: int | None = None) -> bytes:
+    """The bootloader's frame around a request: Ethernet broadcast, IPv4 0.0.0.0 → 255.255.255.255 (TTL 64,
+    no DF, random non-zero ID), UDP 68 → 67 (checksummed; a computed 0 is sent as 0xffff [RN 2020-12-11])."""
     ident = ip_id if ip_id is not None else random.randint(1, 0xFFFF)
-    src = ipaddress.IPv4Address(src_ip).packed
-    dst = ipaddress.IPv4Address(dst_ip).packed
-    udp_len = 8 + len(payload)
-    pseudo = src + dst + struct.pack("!BBH", 0, 17, udp_len)
-    udp_head = struct.pack("!HHHH", sport, dport, udp_len, 0)
-    csum = _checksum(pseudo + udp_head + payload) or 0xFFFF
-    udp = struct.pack("!HHHH", sport, dport, udp_len, csum) + payload
-    ip_head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident, 0, 64, 17, 0, src, dst)
-    ip_head = ip_head[:10] + struct.pack("!H", _checksum(ip_head)) + ip_head[12:]
-    return dst_mac + src_mac + b"\x08\x00" + ip_head + udp
+    return udp_frame(src_mac=src_mac, dst_mac=BROADCAST_MAC, src_ip=ZERO_IP, dst_ip=LIMITED_BROADCAST,
+                     sport=CLIENT_PORT, dport=SERVER_PORT, payload=payload, ip_id=ident, ttl=64)
 
 
 @dataclass
 class DhcpReply:
-    """A decoded server reply, with what the bootloader prints about it."""
+    """A decoded server reply, with what the bootloader prints about it. ``options`` are the TLVs in wire
+    order (the console shows each); values are read joined (RFC 3396)."""
 
     src_mac: str
     src_ip: str
@@ -145,22 +87,18 @@ class DhcpReply:
     yiaddr: str
     siaddr: str
     chaddr: bytes
-    options: list[tuple[int, bytes]] = field(default_factory=list)
+    options: list[Option] = field(default_factory=list)
 
     def get(self, code: int) -> bytes | None:
-        for c, v in self.options:
-            if c == code:
-                return v
-        return None
+        return get_option(self.options, code)
 
     @property
     def msg_type(self) -> int:
-        v = self.get(53)
-        return v[0] if v else 0
+        return message_type(self.options) or 0
 
     @property
     def type_name(self) -> str:
-        return TYPE_NAMES.get(self.msg_type, str(self.msg_type))
+        return type_name(self.msg_type)
 
     def ip_option(self, code: int) -> str | None:
         v = self.get(code)
@@ -182,76 +120,35 @@ class DhcpReply:
             return None
 
     def has_pxe_menu(self, label: str) -> bool:
-        """Option 43 carries boot-menu sub-option 9 naming ``label`` (PXE_OPTION43) [DOC-BL]."""
+        """Option 43 carries boot-menu sub-option 9 naming ``label`` (PXE_OPTION43) [DOC-BL]. Its sub-options
+        are TLVs with pad and end, as options are; a malformed option 43 names no menu."""
         v = self.get(43)
         if not v:
             return False
-        i = 0
-        while i + 1 < len(v):
-            code, length = v[i], v[i + 1]
-            if code == 255:
-                break
-            if code == 0:
-                i += 1
-                continue
-            body = v[i + 2 : i + 2 + length]
-            if code == 9 and label.encode() in body:
-                return True
-            i += 2 + length
-        return False
-
-
-def _mac_text(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+        try:
+            subs = parse_options(v)
+        except DhcpWireError:
+            return False
+        return any(code == 9 and label.encode() in body for code, body in subs)
 
 
 def parse_reply(frame: bytes) -> DhcpReply:
-    """Decode an Ethernet frame carrying a BOOTP reply to port 68; raises DhcpDecodeError otherwise."""
-    if len(frame) < 14 + 20 + 8 + 240:
-        raise DhcpDecodeError("frame too short for DHCP")
-    if frame[12:14] != b"\x08\x00":
-        raise DhcpDecodeError("not IPv4")
-    ip = frame[14:]
-    ihl = (ip[0] & 0x0F) * 4
-    if ip[0] >> 4 != 4 or ihl < 20 or ip[9] != 17:
-        raise DhcpDecodeError("not IPv4/UDP")
-    if struct.unpack("!H", ip[6:8])[0] & 0x3FFF:
-        raise DhcpDecodeError("fragmented")
-    total = struct.unpack("!H", ip[2:4])[0]
-    udp = ip[ihl:total]
-    if len(udp) < 8:
-        raise DhcpDecodeError("truncated UDP")
-    sport, dport, ulen = struct.unpack("!HHH", udp[:6])
-    if dport != CLIENT_PORT or sport != SERVER_PORT:
-        raise DhcpDecodeError("not a server reply")
-    bootp = udp[8:ulen]
-    if len(bootp) < 240 or bootp[0] != 2 or bootp[236:240] != DHCP_COOKIE:
-        raise DhcpDecodeError("not a BOOTP reply with the DHCP cookie")
-    xid = struct.unpack("!I", bootp[4:8])[0]
-    options: list[tuple[int, bytes]] = []
-    i = 240
-    while i < len(bootp):
-        code = bootp[i]
-        if code == 0:  # padding, handled since 2020-01-17 [RN]
-            i += 1
-            continue
-        if code == 255:
-            break
-        if i + 1 >= len(bootp):
-            raise DhcpDecodeError("option length missing")
-        length = bootp[i + 1]
-        if i + 2 + length > len(bootp):
-            raise DhcpDecodeError(f"option {code} overruns the packet")
-        options.append((code, bytes(bootp[i + 2 : i + 2 + length])))
-        i += 2 + length
+    """Decode an Ethernet frame carrying a BOOTP reply from port 67 to port 68 (padding after the end option
+    is handled, since 2020-01-17 [RN]); raises DhcpWireError otherwise."""
+    udp = parse_udp_frame(frame)
+    if udp.dport != CLIENT_PORT or udp.sport != SERVER_PORT:
+        raise DhcpWireError("not a server reply")
+    msg = decode_bootp(udp.payload)
+    if msg.op != BOOTREPLY:
+        raise DhcpWireError("not a BOOTP reply")
     return DhcpReply(
-        src_mac=_mac_text(frame[6:12]),
-        src_ip=str(ipaddress.IPv4Address(ip[12:16])),
-        xid=xid,
-        yiaddr=str(ipaddress.IPv4Address(bootp[16:20])),
-        siaddr=str(ipaddress.IPv4Address(bootp[20:24])),
-        chaddr=bytes(bootp[28:34]),
-        options=options,
+        src_mac=mac_text(udp.src_mac),
+        src_ip=str(udp.src_ip),
+        xid=msg.xid,
+        yiaddr=str(msg.yiaddr),
+        siaddr=str(msg.siaddr),
+        chaddr=msg.chaddr[:6],
+        options=msg.options,
     )
 
 

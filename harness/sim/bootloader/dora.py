@@ -16,18 +16,15 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
+from harness.dhcp.codec import DhcpWireError, MessageType
 from harness.sim.bootloader.config import EepromConfig
 from harness.sim.bootloader.dhcp import (
-    ACK,
-    NAK,
-    OFFER,
-    DhcpDecodeError,
     DhcpReply,
+    broadcast_frame,
     discover_payload,
     parse_reply,
     request_payload,
     retransmit_offsets,
-    udp_frame,
 )
 from harness.sim.bootloader.events import Clock, Uart
 
@@ -70,12 +67,12 @@ class DhcpClient:
         return ms / 1000.0 * self.time_factor
 
     def _frame(self, payload: bytes) -> bytes:
-        return udp_frame(self.mac, payload)
+        return broadcast_frame(self.mac, payload)
 
     def _mine(self, frame: bytes) -> DhcpReply | None:
         try:
             reply = parse_reply(frame)
-        except DhcpDecodeError:
+        except DhcpWireError:
             return None
         if reply.xid != self.xid or reply.chaddr != self.mac:
             return None
@@ -103,7 +100,7 @@ class DhcpClient:
             ack = self._request(offer, deadline, offsets)
             if ack is None:
                 return None
-            if ack.msg_type == NAK:
+            if ack.msg_type == MessageType.NAK:
                 continue
             return self._lease(offer, ack, proxy)
         return None
@@ -113,7 +110,7 @@ class DhcpClient:
     ) -> DhcpReply | None:
         """Receive until ``until``; report every reply of ours; return the first one of type ``expect``
         that is usable (an OFFER) or any ACK/NAK (for a REQUEST)."""
-        expect_name = "OFFER" if expect == OFFER else "ACK"
+        expect_name = "OFFER" if expect == MessageType.OFFER else "ACK"
         while True:
             left = until - self.clock.monotonic()
             if left <= 0:
@@ -125,7 +122,7 @@ class DhcpClient:
             if reply is None:
                 continue
             self.uart.event("dhcp_reply", reply=reply, expect=expect_name)
-            if expect == OFFER and reply.msg_type == OFFER:
+            if expect == MessageType.OFFER and reply.msg_type == MessageType.OFFER:
                 if self._is_proxy(reply):
                     on_reply["proxy"] = reply
                     if on_reply.get("plain") is not None:
@@ -137,7 +134,7 @@ class DhcpClient:
                     return reply
                 if reply.yiaddr != "0.0.0.0":
                     on_reply["plain"] = reply  # usable once a proxy names the boot server
-            elif expect == ACK and reply.msg_type in (ACK, NAK):
+            elif expect == MessageType.ACK and reply.msg_type in (MessageType.ACK, MessageType.NAK):
                 return reply
 
     def _discover(
@@ -149,7 +146,7 @@ class DhcpClient:
         for i, _offset in enumerate(offsets):
             self.link.send(self._frame(payload))
             until = deadline if i + 1 >= len(offsets) else min(deadline, start + offsets[i + 1])
-            got = self._wait(until, OFFER, seen)
+            got = self._wait(until, MessageType.OFFER, seen)
             if got is not None:
                 return got, seen["proxy"]
             if self.clock.monotonic() >= deadline:
@@ -164,7 +161,7 @@ class DhcpClient:
                 break
             self.link.send(self._frame(payload))
             until = deadline if i + 1 >= len(offsets) else min(deadline, start + offsets[i + 1])
-            got = self._wait(until, ACK, {})
+            got = self._wait(until, MessageType.ACK, {})
             if got is not None:
                 return got
         return None

@@ -9,8 +9,9 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.dhcp.codec import BOOTREPLY, CLIENT_PORT, SERVER_PORT, Bootp, MessageType, decode_bootp, encode_bootp
+from harness.dhcp.frames import BROADCAST_MAC, LIMITED_BROADCAST, parse_udp_frame, udp_frame
 from harness.sim.bootloader.config import EepromConfig
-from harness.sim.bootloader.dhcp import DHCP_COOKIE, SERVER_PORT, udp_frame
 from harness.sim.bootloader.dora import DhcpClient, Lease
 from harness.sim.bootloader.events import Uart
 from harness.sim.bootloader.sd import SdBoot
@@ -40,18 +41,11 @@ def reply_frame(
     options: list[tuple[int, bytes]],
     siaddr: str = "0.0.0.0",
 ) -> bytes:
-    """A server's BOOTP reply as an Ethernet frame (broadcast)."""
-    head = struct.pack(
-        "!BBBBIHH4s4s4s4s16s64s128s",
-        2, 1, 6, 0, xid, 0, 0,
-        b"\0" * 4, ipaddress.IPv4Address(yiaddr).packed, ipaddress.IPv4Address(siaddr).packed, b"\0" * 4,
-        chaddr + b"\0" * 10, b"", b"",
-    )
-    body = bytes([53, 1, msg_type])
-    for code, value in options:
-        body += bytes([code, len(value)]) + value
-    payload = head + DHCP_COOKIE + body + b"\xff"
-    return udp_frame(server_mac, payload, src_ip=server_ip, sport=SERVER_PORT, dport=68)
+    """A server's BOOTP reply as an Ethernet frame (broadcast), option 53 first."""
+    msg = Bootp(op=BOOTREPLY, xid=xid, chaddr=chaddr, yiaddr=ipaddress.IPv4Address(yiaddr),
+                siaddr=ipaddress.IPv4Address(siaddr), options=[(53, bytes([msg_type])), *options])
+    return udp_frame(src_mac=server_mac, dst_mac=BROADCAST_MAC, src_ip=ipaddress.IPv4Address(server_ip),
+                     dst_ip=LIMITED_BROADCAST, sport=SERVER_PORT, dport=CLIENT_PORT, payload=encode_bootp(msg))
 
 
 def ip4(text: str) -> bytes:
@@ -80,19 +74,17 @@ class FakeDhcpServer:
         self.sent.append(frame)
         if not self.answer:
             return
-        bootp = frame[42:]
-        xid = struct.unpack("!I", bootp[4:8])[0]
-        chaddr = bootp[28:34]
-        msg_type = bootp[242]  # option 53 is the first option
+        request = decode_bootp(parse_udp_frame(frame).payload)
         opts: list[tuple[int, bytes]] = [(54, ip4(self.server_ip)), (51, struct.pack("!I", 3600)),
                                          (1, ip4("255.255.255.0")), (3, ip4(self.relay_ip))]
         if self.option66 is not None:
             opts.append((66, self.option66))
-        reply_type = {1: 2, 3: 5}.get(msg_type)
+        answers: dict[int, int] = {MessageType.DISCOVER: MessageType.OFFER, MessageType.REQUEST: MessageType.ACK}
+        reply_type = answers.get(request.message_type or 0)
         if reply_type is None:
             return
         self._queue.append((self.clock.now + self.delay, reply_frame(
-            xid=xid, chaddr=chaddr, msg_type=reply_type, yiaddr=self.yiaddr, server_ip=self.relay_ip,
+            xid=request.xid, chaddr=request.mac, msg_type=reply_type, yiaddr=self.yiaddr, server_ip=self.relay_ip,
             server_mac=self.server_mac, options=opts,
         )))
 
@@ -106,8 +98,8 @@ class FakeDhcpServer:
         self.clock.sleep(timeout)
         return None
 
-    def sent_types(self) -> list[int]:
-        return [f[42 + 242] for f in self.sent]
+    def sent_types(self) -> list[int | None]:
+        return [decode_bootp(parse_udp_frame(f).payload).message_type for f in self.sent]
 
 
 @dataclass

@@ -91,12 +91,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
+from harness.dhcp.codec import MessageType
+
 GENERATIONS = ("2021", "2022", "2024")
 BAUD_CHARS_PER_S = 115200 / 10  # 8N1: 10 bit times per character
 START4_ADDRESS = 0xFEC00200
 
-TYPE_NAMES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NACK", 7: "RELEASE",
-              8: "INFORM", 10: "LEASE_QUERY"}
+# The message types the bootloader's console names (the strings in its image), in its own spelling where that
+# differs from the RFC names; any other value prints as UNKNOWN.
+_SPELLING = {MessageType.NAK: "NACK", MessageType.LEASEQUERY: "LEASE_QUERY"}
+TYPE_NAMES: dict[int, str] = {
+    int(t): _SPELLING.get(t, t.name) for t in MessageType if t <= MessageType.INFORM or t in _SPELLING}
 IP_VALUE_OPTIONS = (1, 3, 28, 54)  # options printed with a dotted-quad value (all netboot logs)
 
 
@@ -171,7 +176,9 @@ def hexdump(data: bytes, offset: int = 0) -> list[str]:
 
 
 def _suboptions(body: bytes) -> list[tuple[int, int, int]]:
-    """Option 43's PXE sub-options as (code, length, start of value in ``body``)."""
+    """Option 43's PXE sub-options as (code, length, start of value in ``body``). Not the codec's
+    ``parse_options``: the console shows what the walk reached before a malformed tail (no error), and the
+    boot-menu hexdump needs each value's offset."""
     out = []
     i = 0
     while i < len(body):

@@ -47,7 +47,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from harness.sim.dhcpwire import BOOTREPLY, BOOTREQUEST, CLIENT_PORT, SERVER_PORT, mac_text, udp_frame
+from harness.dhcp.codec import BOOTREPLY, BOOTREQUEST, CLIENT_PORT, SERVER_PORT
+from harness.dhcp.frames import mac_text, udp_frame
 from harness.sim.relay import config as relay_config
 from harness.sim.relay import net as relay_net
 from harness.sim.relay.config import Port, RelayConfig, RelayConfigError

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.sim.dhcpwire import (
+from harness.dhcp.codec import (
     SUB_CIRCUIT_ID,
     SUB_REMOTE_ID,
     SUB_VENDOR_SPECIFIC,

@@ -17,7 +17,8 @@ import struct
 import subprocess
 from dataclasses import dataclass
 
-from harness.sim.dhcpwire import SERVER_PORT, DhcpWireError, parse_mac
+from harness.dhcp.codec import SERVER_PORT, DhcpWireError
+from harness.dhcp.frames import parse_mac
 
 SOL_IP = socket.IPPROTO_IP
 IP_PKTINFO = 8  # linux/in.h; not exported by Python 3.11's socket module

@@ -14,24 +14,23 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from harness.sim.dhcpwire import (
+from harness.dhcp.codec import (
     BOOTREPLY,
     BOOTREQUEST,
-    BROADCAST_MAC,
-    LIMITED_BROADCAST,
     OPT_RELAY_AGENT,
     SUB_CIRCUIT_ID,
     ZERO_IP,
     Bootp,
     DhcpWireError,
+    MessageType,
     decode_bootp,
     encode_bootp,
     parse_option82,
     without_option,
 )
+from harness.dhcp.frames import BROADCAST_MAC, LIMITED_BROADCAST
 from harness.sim.relay.config import Port
 
-NAK = 6
 # The largest relayed message that still fits one Ethernet frame (1500 - IPv4 20 - UDP 8). RFC 3046 §2.1:
 # when the option does not fit, the relay forwards the message without it.
 MAX_RELAYED = 1472
@@ -112,7 +111,7 @@ def relay_reply(payload: bytes, ports: Mapping[ipaddress.IPv4Address, Port]) -> 
     out_msg = replace(msg, options=without_option(msg.options, OPT_RELAY_AGENT))
     out = encode_bootp(out_msg)
     unicastable = msg.htype == 1 and msg.hlen == 6
-    if msg.broadcast or msg.message_type == NAK or not unicastable:
+    if msg.broadcast or msg.message_type == MessageType.NAK or not unicastable:
         return Delivery(port, out, out_msg, LIMITED_BROADCAST, BROADCAST_MAC, True, echoed)
     dst = msg.ciaddr if msg.ciaddr != ZERO_IP else msg.yiaddr
     if dst == ZERO_IP:

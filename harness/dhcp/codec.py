@@ -1,14 +1,17 @@
-"""DHCPv4 on the wire: BOOTP messages, option TLVs, option 82 (RFC 3046) and Ethernet/IPv4/UDP frames.
+"""DHCPv4 on the wire: BOOTP messages, option TLVs (with RFC 3396 long options), option 82 (RFC 3046) and the
+message types.
 
 Pure functions only (bytes in, bytes or plain data out); every decoder raises :class:`DhcpWireError` with a
-short reason on malformed input and never anything else. Used by the relay switch (``harness.sim.relay``)
-and by the simulated board.
+short reason on malformed input and never anything else.
 
 BOOTP layout (RFC 2131 §2): a 236-byte fixed header, the magic cookie ``63 82 53 63``, then options.
 Options are ``code, length, value`` TLVs; code 0 (pad) and 255 (end) have no length byte. Everything
-after 255 is padding. Option 82 ("relay agent information") carries sub-options in the same TLV shape:
-1 circuit-id, 2 remote-id, 9 vendor-specific (RFC 4243), each value at most 255 bytes and the whole
-option value at most 255 bytes.
+after 255 is padding. A value longer than 255 bytes travels as several TLVs of the same code, and a decoder
+joins every instance of a code, in order, into one value (RFC 3396 §5, §7): :func:`parse_options` keeps the
+TLVs as they are on the wire (what a relay re-encodes), :func:`join_options` / :func:`get_option` give the
+joined values (what a reader wants). Option 82 ("relay agent information") carries sub-options in the same
+TLV shape without pad or end: 1 circuit-id, 2 remote-id, 9 vendor-specific (RFC 4243), each value at most 255
+bytes and the whole option value at most 255 bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import IntEnum
 
 COOKIE = b"\x63\x82\x53\x63"
 FIXED_LEN = 236
@@ -26,24 +30,42 @@ BROADCAST_FLAG = 0x8000
 OPT_PAD, OPT_END = 0, 255
 OPT_MESSAGE_TYPE = 53
 OPT_RELAY_AGENT = 82
+MAX_TLV = 255  # the most one TLV's length byte can say
 SUB_CIRCUIT_ID, SUB_REMOTE_ID, SUB_VENDOR_SPECIFIC = 1, 2, 9
 SERVER_PORT, CLIENT_PORT = 67, 68
-
-MESSAGE_TYPES = {
-    1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE", 8: "INFORM",
-}
+ZERO_IP = ipaddress.IPv4Address(0)
 
 _FIXED = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
-_ETH = struct.Struct("!6s6sH")
-_IPV4 = struct.Struct("!BBHHHBBH4s4s")
-_UDP = struct.Struct("!HHHH")
-ETH_P_IP = 0x0800
-IPPROTO_UDP = 17
-BROADCAST_MAC = b"\xff" * 6
-ZERO_IP = ipaddress.IPv4Address(0)
-LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 Option = tuple[int, bytes]
+
+
+class MessageType(IntEnum):
+    """Option 53's values: RFC 2132 §9.6, FORCERENEW (RFC 3203), the lease queries (RFC 4388)."""
+
+    DISCOVER = 1
+    OFFER = 2
+    REQUEST = 3
+    DECLINE = 4
+    ACK = 5
+    NAK = 6
+    RELEASE = 7
+    INFORM = 8
+    FORCERENEW = 9
+    LEASEQUERY = 10
+    LEASEUNASSIGNED = 11
+    LEASEUNKNOWN = 12
+    LEASEACTIVE = 13
+
+
+def type_name(value: int | None) -> str:
+    """A message type as text: its name, ``TYPE<n>`` for a value no RFC names, ``BOOTP`` without option 53."""
+    if value is None:
+        return "BOOTP"
+    try:
+        return MessageType(value).name
+    except ValueError:
+        return f"TYPE{value}"
 
 
 class DhcpWireError(ValueError):
@@ -51,11 +73,9 @@ class DhcpWireError(ValueError):
 
 
 # -- option TLVs --------------------------------------------------------------------------------------------
-def parse_options(data: bytes, *, require_end: bool = False) -> list[Option]:
-    """Decode an options area into ``(code, value)`` pairs in wire order; pads are skipped, 255 stops.
-
-    A truncated TLV is an error; a missing end option is one only with ``require_end``.
-    """
+def _walk(data: bytes) -> tuple[list[Option], int | None]:
+    """The TLVs of an options area in wire order (pads skipped) and the offset of the end option (None: no
+    end option). A truncated TLV is an error."""
     out: list[Option] = []
     i, n = 0, len(data)
     while i < n:
@@ -64,7 +84,7 @@ def parse_options(data: bytes, *, require_end: bool = False) -> list[Option]:
             i += 1
             continue
         if code == OPT_END:
-            return out
+            return out, i
         if i + 1 >= n:
             raise DhcpWireError(f"option {code} at offset {i}: length byte missing")
         length = data[i + 1]
@@ -72,31 +92,51 @@ def parse_options(data: bytes, *, require_end: bool = False) -> list[Option]:
             raise DhcpWireError(f"option {code} at offset {i}: length {length} runs past the end ({n - i - 2} left)")
         out.append((code, bytes(data[i + 2 : i + 2 + length])))
         i += 2 + length
-    if require_end:
+    return out, None
+
+
+def parse_options(data: bytes, *, require_end: bool = False) -> list[Option]:
+    """Decode an options area into ``(code, value)`` TLVs in wire order (every instance of a repeated code
+    kept); pads are skipped, 255 stops. A truncated TLV is an error; a missing end option is one only with
+    ``require_end``."""
+    out, end_at = _walk(data)
+    if require_end and end_at is None:
         raise DhcpWireError("options are not terminated by the end option (255)")
     return out
 
 
+def join_options(options: Iterable[Option]) -> dict[int, bytes]:
+    """The options as one value per code: every instance of a code concatenated in wire order (RFC 3396 §5);
+    codes in the order they first appear."""
+    out: dict[int, bytes] = {}
+    for code, value in options:
+        out[code] = out.get(code, b"") + value
+    return out
+
+
+def decode_options(data: bytes) -> dict[int, bytes]:
+    """An options area as one value per code (:func:`parse_options`, then :func:`join_options`)."""
+    return join_options(parse_options(data))
+
+
 def encode_options(options: Iterable[Option], *, end: bool = True) -> bytes:
-    """Encode ``(code, value)`` pairs as TLVs (plus the end option). Values over 255 bytes are refused."""
+    """Encode ``(code, value)`` pairs as TLVs in the given order (plus the end option). A value longer than
+    255 bytes is split into consecutive TLVs of the same code, 255 bytes each but the last (RFC 3396 §7)."""
     parts: list[bytes] = []
     for code, value in options:
         if not 1 <= code <= 254:
             raise DhcpWireError(f"option code {code} is not encodable as a TLV (1..254)")
-        if len(value) > 255:
-            raise DhcpWireError(f"option {code}: value of {len(value)} bytes exceeds 255")
-        parts.append(bytes([code, len(value)]) + value)
+        chunks = [value[i : i + MAX_TLV] for i in range(0, len(value), MAX_TLV)] or [b""]
+        parts += [bytes([code, len(chunk)]) + chunk for chunk in chunks]
     if end:
         parts.append(bytes([OPT_END]))
     return b"".join(parts)
 
 
 def get_option(options: Sequence[Option], code: int) -> bytes | None:
-    """The value of the first option ``code``, or None."""
-    for c, v in options:
-        if c == code:
-            return v
-    return None
+    """The value of option ``code`` (all its instances joined, RFC 3396), or None when absent."""
+    found = [v for c, v in options if c == code]
+    return b"".join(found) if found else None
 
 
 def without_option(options: Sequence[Option], code: int) -> list[Option]:
@@ -120,11 +160,11 @@ def build_option82(subs: Mapping[int, bytes] | Sequence[Option]) -> bytes:
     for code, value in items:
         if not 0 <= code <= 255:
             raise DhcpWireError(f"option 82 sub-option code {code} is out of range")
-        if len(value) > 255:
+        if len(value) > MAX_TLV:
             raise DhcpWireError(f"option 82 sub-option {code}: {len(value)} bytes exceed 255")
         parts.append(bytes([code, len(value)]) + value)
     out = b"".join(parts)
-    if len(out) > 255:
+    if len(out) > MAX_TLV:
         raise DhcpWireError(f"option 82 would be {len(out)} bytes; the limit is 255")
     return out
 
@@ -176,7 +216,7 @@ def parse_id(text: str) -> bytes:
         raw = text.encode()
     if not raw:
         raise DhcpWireError("an option-82 id must not be empty")
-    if len(raw) > 255:
+    if len(raw) > MAX_TLV:
         raise DhcpWireError(f"an option-82 id must be at most 255 bytes, got {len(raw)}")
     return raw
 
@@ -184,7 +224,8 @@ def parse_id(text: str) -> bytes:
 # -- BOOTP messages -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Bootp:
-    """A decoded BOOTP/DHCP message. ``options`` in wire order, without pads and the end option."""
+    """A decoded BOOTP/DHCP message. ``options`` are the TLVs in wire order, without pads and the end option
+    (a long option split over several TLVs stays split: :meth:`option` joins it)."""
 
     op: int
     xid: int
@@ -218,8 +259,7 @@ class Bootp:
 
     @property
     def type_name(self) -> str:
-        t = self.message_type
-        return "BOOTP" if t is None else MESSAGE_TYPES.get(t, f"TYPE{t}")
+        return type_name(self.message_type)
 
     def option(self, code: int) -> bytes | None:
         return get_option(self.options, code)
@@ -238,8 +278,7 @@ def decode_bootp(data: bytes) -> Bootp:
     if data[FIXED_LEN:MIN_LEN] != COOKIE:
         raise DhcpWireError(f"bad magic cookie {data[FIXED_LEN:MIN_LEN].hex()}")
     area = data[MIN_LEN:]
-    options = parse_options(area)
-    end_at = _end_offset(area)
+    options, end_at = _walk(area)
     padding = len(area) - end_at - 1 if end_at is not None else 0
     return Bootp(
         op=op, htype=htype, hlen=hlen, hops=hops, xid=xid, secs=secs, flags=flags,
@@ -247,16 +286,6 @@ def decode_bootp(data: bytes) -> Bootp:
         siaddr=ipaddress.IPv4Address(si), giaddr=ipaddress.IPv4Address(gi),
         chaddr=chaddr, sname=sname, file=bfile, options=options, padding=padding,
     )
-
-
-def _end_offset(area: bytes) -> int | None:
-    i = 0
-    while i < len(area):
-        code = area[i]
-        if code == OPT_END:
-            return i
-        i += 1 if code == OPT_PAD else 2 + area[i + 1]
-    return None
 
 
 def encode_bootp(msg: Bootp, *, min_length: int = 0) -> bytes:
@@ -273,95 +302,3 @@ def encode_bootp(msg: Bootp, *, min_length: int = 0) -> bytes:
     if len(out) < min_length:
         out += b"\x00" * (min_length - len(out))
     return out
-
-
-# -- Ethernet / IPv4 / UDP ------------------------------------------------------------------------------------
-def checksum16(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of ``data``."""
-    if len(data) % 2:
-        data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def udp_frame(
-    *,
-    src_mac: bytes,
-    dst_mac: bytes,
-    src_ip: ipaddress.IPv4Address,
-    dst_ip: ipaddress.IPv4Address,
-    sport: int,
-    dport: int,
-    payload: bytes,
-    ip_id: int = 0,
-    ttl: int = 64,
-) -> bytes:
-    """An Ethernet II frame carrying IPv4/UDP with valid header and UDP checksums (a computed 0 is sent as
-    0xffff, RFC 768)."""
-    if len(src_mac) != 6 or len(dst_mac) != 6:
-        raise DhcpWireError("MAC addresses must be 6 bytes")
-    udp_len = _UDP.size + len(payload)
-    if 20 + udp_len > 0xFFFF:
-        raise DhcpWireError(f"payload of {len(payload)} bytes does not fit one IPv4 datagram")
-    pseudo = src_ip.packed + dst_ip.packed + struct.pack("!BBH", 0, IPPROTO_UDP, udp_len)
-    csum = checksum16(pseudo + _UDP.pack(sport, dport, udp_len, 0) + payload) or 0xFFFF
-    udp = _UDP.pack(sport, dport, udp_len, csum) + payload
-    ip_head = _IPV4.pack(0x45, 0, 20 + udp_len, ip_id & 0xFFFF, 0, ttl, IPPROTO_UDP, 0, src_ip.packed, dst_ip.packed)
-    ip_head = ip_head[:10] + struct.pack("!H", checksum16(ip_head)) + ip_head[12:]
-    return _ETH.pack(dst_mac, src_mac, ETH_P_IP) + ip_head + udp
-
-
-@dataclass(frozen=True)
-class UdpFrame:
-    dst_mac: bytes
-    src_mac: bytes
-    src_ip: ipaddress.IPv4Address
-    dst_ip: ipaddress.IPv4Address
-    sport: int
-    dport: int
-    payload: bytes
-    ttl: int
-
-
-def parse_udp_frame(frame: bytes) -> UdpFrame:
-    """Decode an Ethernet II / IPv4 / UDP frame (no VLAN tags, no fragments); checks lengths and the IPv4
-    header checksum."""
-    if len(frame) < _ETH.size + 20 + _UDP.size:
-        raise DhcpWireError(f"frame of {len(frame)} bytes is too short for Ethernet/IPv4/UDP")
-    dst_mac, src_mac, ethertype = _ETH.unpack_from(frame)
-    if ethertype != ETH_P_IP:
-        raise DhcpWireError(f"ethertype 0x{ethertype:04x} is not IPv4")
-    ip = frame[_ETH.size :]
-    vihl, _tos, total, _ident, frag, ttl, proto, _csum, src, dst = _IPV4.unpack_from(ip)
-    ihl = (vihl & 0x0F) * 4
-    if vihl >> 4 != 4 or ihl < 20:
-        raise DhcpWireError("not an IPv4 header")
-    if total < ihl + _UDP.size or total > len(ip):
-        raise DhcpWireError(f"IPv4 total length {total} does not match the frame ({len(ip)} bytes)")
-    if checksum16(ip[:ihl]) != 0:
-        raise DhcpWireError("bad IPv4 header checksum")
-    if frag & 0x3FFF:
-        raise DhcpWireError("IPv4 fragments are not handled")
-    if proto != IPPROTO_UDP:
-        raise DhcpWireError(f"IP protocol {proto} is not UDP")
-    sport, dport, ulen, _ucsum = _UDP.unpack_from(ip, ihl)
-    if ulen < _UDP.size or ihl + ulen > total:
-        raise DhcpWireError(f"UDP length {ulen} does not match the IPv4 length {total}")
-    return UdpFrame(
-        dst_mac=dst_mac, src_mac=src_mac,
-        src_ip=ipaddress.IPv4Address(src), dst_ip=ipaddress.IPv4Address(dst),
-        sport=sport, dport=dport, payload=bytes(ip[ihl + _UDP.size : ihl + ulen]), ttl=ttl,
-    )
-
-
-def mac_text(mac: bytes) -> str:
-    return mac.hex(":")
-
-
-def parse_mac(text: str) -> bytes:
-    raw = bytes.fromhex(text.replace(":", "").replace("-", ""))
-    if len(raw) != 6:
-        raise DhcpWireError(f"{text!r} is not a 6-byte MAC address")
-    return raw

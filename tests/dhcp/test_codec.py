@@ -1,4 +1,5 @@
-"""harness.sim.dhcpwire: BOOTP/option/option-82/frame codecs, checked against scapy as an independent codec."""
+"""harness.dhcp.codec: BOOTP, option TLVs (RFC 3396 long options), option 82 and message types, checked against
+scapy as an independent codec (scapy reads our encodings; we read scapy's)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.all import BOOTP, DHCP, IP, UDP, Ether  # type: ignore[attr-defined]
+from scapy.all import BOOTP, DHCP  # type: ignore[attr-defined]
 
-from harness.sim import dhcpwire as w
+from harness.dhcp import codec as w
 
 MAC = bytes.fromhex("dca632000001")
 
@@ -43,11 +44,71 @@ def test_missing_end_only_an_error_when_required() -> None:
         w.parse_options(area, require_end=True)
 
 
-def test_encode_options_refuses_oversized_and_reserved_codes() -> None:
-    with pytest.raises(w.DhcpWireError, match="exceeds 255"):
-        w.encode_options([(60, b"x" * 256)])
-    with pytest.raises(w.DhcpWireError, match="not encodable"):
-        w.encode_options([(255, b"")])
+def test_encode_options_refuses_reserved_codes() -> None:
+    for code in (0, 255, 256, -1):
+        with pytest.raises(w.DhcpWireError, match="not encodable"):
+            w.encode_options([(code, b"")])
+
+
+# -- RFC 3396 long options ----------------------------------------------------------------------------------
+LONG = bytes(range(256)) + b"tail of the install URL" * 2  # 302 bytes: more than one TLV can carry
+
+
+def test_a_long_option_encodes_as_consecutive_tlvs() -> None:
+    value = LONG[:300]
+    area = w.encode_options([(53, b"\x05"), (224, value)])
+    assert area == bytes([53, 1, 5, 224, 255]) + value[:255] + bytes([224, 45]) + value[255:] + b"\xff"
+    assert w.parse_options(area) == [(53, b"\x05"), (224, value[:255]), (224, value[255:])]
+    assert w.decode_options(area) == {53: b"\x05", 224: value}
+    assert w.get_option(w.parse_options(area), 224) == value
+
+
+def test_exactly_255_and_empty_values_stay_one_tlv() -> None:
+    assert w.encode_options([(224, b"x" * 255)], end=False) == bytes([224, 255]) + b"x" * 255
+    assert w.encode_options([(224, b"")], end=False) == bytes([224, 0])
+    assert w.encode_options([(224, b"x" * 510)], end=False).count(bytes([224, 255])) == 2
+
+
+def test_repeated_options_join_in_wire_order_wherever_they_are() -> None:
+    # RFC 3396 §5: every instance of a code, in order, even when other options come between
+    opts = [(224, b"http://"), (53, b"\x02"), (224, b"host/"), (60, b"x"), (224, b"path")]
+    assert w.join_options(opts) == {224: b"http://host/path", 53: b"\x02", 60: b"x"}
+    assert list(w.join_options(opts)) == [224, 53, 60]
+    assert w.get_option(opts, 224) == b"http://host/path" and w.get_option(opts, 66) is None
+
+
+def test_a_long_option_in_a_message_is_what_scapy_reads() -> None:
+    msg = w.Bootp(op=2, xid=3, chaddr=MAC, options=[(53, b"\x05"), (224, LONG), (66, b"10.89.0.4")])
+    raw = w.encode_bootp(msg)
+    # scapy does not join (nor split) long options: it reads the TLVs one by one, and they add up
+    tlvs = [o for o in BOOTP(raw)[DHCP].options if isinstance(o, tuple) and o[0] == 224]
+    assert [len(v) for _, v in tlvs] == [255, len(LONG) - 255] and b"".join(v for _, v in tlvs) == LONG
+    back = w.decode_bootp(raw)
+    assert back.option(224) == LONG and back.option(66) == b"10.89.0.4"
+    assert w.encode_bootp(back) == raw  # the TLVs stay as they were: a relay re-encodes them unchanged
+
+
+def test_a_split_that_scapy_wrote_decodes_as_one_value() -> None:
+    halves = [(224, LONG[:150]), (224, LONG[150:])]  # a split other than ours: any split is allowed
+    raw = bytes(BOOTP(op=2, xid=3, chaddr=MAC + bytes(10)) / DHCP(options=[("message-type", "ack"), *halves, "end"]))
+    msg = w.decode_bootp(raw)
+    assert msg.option(224) == LONG and msg.message_type == w.MessageType.ACK
+    assert w.encode_bootp(msg) == raw
+
+
+@settings(database=None)
+@given(st.lists(st.tuples(st.integers(1, 254), st.binary(max_size=600)), max_size=6))
+def test_long_options_round_trip_joined(opts: list[tuple[int, bytes]]) -> None:
+    assert w.decode_options(w.encode_options(opts)) == w.join_options(opts)
+
+
+# -- message types --------------------------------------------------------------------------------------------
+def test_message_types_and_names() -> None:
+    assert [int(t) for t in w.MessageType][:8] == list(range(1, 9))
+    assert w.MessageType.NAK == 6 and w.MessageType(10).name == "LEASEQUERY"
+    assert w.type_name(1) == "DISCOVER" and w.type_name(6) == "NAK" and w.type_name(None) == "BOOTP"
+    assert w.type_name(200) == "TYPE200"
+    assert w.message_type([(53, bytes([w.MessageType.OFFER]))]) == w.MessageType.OFFER
 
 
 @settings(database=None)
@@ -58,7 +119,7 @@ def test_options_round_trip(opts: list[tuple[int, bytes]]) -> None:
 
 def test_helpers_find_and_remove_options() -> None:
     opts = [(53, b"\x01"), (82, b"\x01\x01a"), (60, b"x"), (82, b"\x01\x01b")]
-    assert w.get_option(opts, 82) == b"\x01\x01a"
+    assert w.get_option(opts, 82) == b"\x01\x01a\x01\x01b"  # both instances, joined (RFC 3396)
     assert w.without_option(opts, 82) == [(53, b"\x01"), (60, b"x")]
     assert w.message_type(opts) == 1
     assert w.message_type([(53, b"\x01\x02")]) is None
@@ -167,46 +228,5 @@ def test_decode_never_raises_anything_else(tail: bytes) -> None:
     raw = bytes([1, 1, 6, 0]) + bytes(232) + w.COOKIE + tail
     try:
         w.decode_bootp(raw)
-    except w.DhcpWireError:
-        pass
-
-
-# -- frames -------------------------------------------------------------------------------------------------
-def test_udp_frame_matches_scapy_checksums() -> None:
-    payload = scapy_discover()
-    src, dst = ipaddress.IPv4Address("10.90.1.1"), ipaddress.IPv4Address("10.90.1.150")
-    frame = w.udp_frame(src_mac=b"\x02" * 6, dst_mac=MAC, src_ip=src, dst_ip=dst, sport=67, dport=68,
-                        payload=payload, ip_id=42)
-    pkt = Ether(frame)
-    ref = Ether(dst=MAC.hex(":"), src="02:02:02:02:02:02") / IP(src=str(src), dst=str(dst), id=42, ttl=64) / UDP(
-        sport=67, dport=68) / payload
-    ref = Ether(bytes(ref))
-    assert pkt[IP].chksum == ref[IP].chksum
-    assert pkt[UDP].chksum == ref[UDP].chksum
-    assert bytes(pkt[UDP].payload) == payload
-    parsed = w.parse_udp_frame(frame)
-    assert (parsed.src_ip, parsed.dst_ip, parsed.sport, parsed.dport, parsed.dst_mac) == (src, dst, 67, 68, MAC)
-    assert parsed.payload == payload and parsed.ttl == 64
-
-
-def test_parse_frame_rejects_damage() -> None:
-    good = w.udp_frame(src_mac=b"\x02" * 6, dst_mac=w.BROADCAST_MAC, src_ip=ipaddress.IPv4Address(0),
-                       dst_ip=w.LIMITED_BROADCAST, sport=68, dport=67, payload=b"hello")
-    assert w.parse_udp_frame(good).payload == b"hello"
-    with pytest.raises(w.DhcpWireError, match="too short"):
-        w.parse_udp_frame(good[:30])
-    with pytest.raises(w.DhcpWireError, match="not IPv4"):
-        w.parse_udp_frame(good[:12] + b"\x86\xdd" + good[14:])
-    with pytest.raises(w.DhcpWireError, match="checksum"):
-        w.parse_udp_frame(good[:22] + b"\x01" + good[23:])  # TTL changed, checksum not
-    with pytest.raises(w.DhcpWireError, match="total length"):
-        w.parse_udp_frame(good[:-3])
-
-
-@settings(max_examples=300, database=None)
-@given(st.binary(min_size=0, max_size=120))
-def test_parse_frame_never_raises_anything_else(data: bytes) -> None:
-    try:
-        w.parse_udp_frame(b"\xff" * 12 + b"\x08\x00" + data)
     except w.DhcpWireError:
         pass

@@ -1,0 +1,88 @@
+"""Settings from the environment (pydantic-settings): defaults, the variable names, and a clear error naming
+the variable for every bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.config import DEFAULT_DB_URL, ConfigError, Settings, from_env
+
+VARIABLES = ("MALINA_DB_URL", "MALINA_PUBLIC_URL", "MALINA_TFTP_SERVER", "MALINA_ADMIN_READ_TOKEN",
+             "MALINA_ADMIN_WRITE_TOKEN", "MALINA_KEA_CONTROL_URL", "MALINA_KEA_TIMEOUT_S", "MALINA_MAX_ATTEMPTS",
+             "MALINA_TOKEN_TTL_S", "MALINA_LOOP_GUARD_COUNT", "MALINA_LOOP_GUARD_WINDOW_S")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults() -> None:
+    settings = from_env()
+    assert settings == Settings(db_url=DEFAULT_DB_URL, public_url=None, tftp_server=None, read_token=None,
+                                write_token=None, kea_control_url=None, kea_timeout_s=1.0, max_attempts=3,
+                                token_ttl_s=3600.0, loop_guard_count=5, loop_guard_window_s=600.0)
+
+
+def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("MALINA_DB_URL", "postgresql://malina@10.89.0.6:5432/malina"),
+                        ("MALINA_PUBLIC_URL", "http://10.89.0.3:8080/"), ("MALINA_TFTP_SERVER", "10.89.0.4"),
+                        ("MALINA_ADMIN_READ_TOKEN", "reader-token"), ("MALINA_ADMIN_WRITE_TOKEN", "writer-token"),
+                        ("MALINA_KEA_CONTROL_URL", "http://10.89.0.2:8000"), ("MALINA_KEA_TIMEOUT_S", "0.5"),
+                        ("MALINA_MAX_ATTEMPTS", "5"), ("MALINA_TOKEN_TTL_S", "60"), ("MALINA_LOOP_GUARD_COUNT", "7"),
+                        ("MALINA_LOOP_GUARD_WINDOW_S", "30")):
+        monkeypatch.setenv(name, value)
+    settings = from_env()
+    assert settings.model_dump() == {
+        "db_url": "postgresql://malina@10.89.0.6:5432/malina", "public_url": "http://10.89.0.3:8080",
+        "tftp_server": "10.89.0.4", "read_token": "reader-token", "write_token": "writer-token",
+        "kea_control_url": "http://10.89.0.2:8000", "kea_timeout_s": 0.5, "max_attempts": 5, "token_ttl_s": 60.0,
+        "loop_guard_count": 7, "loop_guard_window_s": 30.0}
+    assert "reader-token" not in repr(settings)  # tokens stay out of logs
+
+
+def test_empty_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in VARIABLES:
+        monkeypatch.setenv(name, "")
+    assert from_env() == Settings()
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("MALINA_MAX_ATTEMPTS", "three", r"^MALINA_MAX_ATTEMPTS: .*valid integer.*'three'"),
+    ("MALINA_MAX_ATTEMPTS", "0", r"^MALINA_MAX_ATTEMPTS: .*greater than or equal to 1"),
+    ("MALINA_LOOP_GUARD_COUNT", "100001", r"^MALINA_LOOP_GUARD_COUNT: .*less than or equal to 100000"),
+    ("MALINA_KEA_TIMEOUT_S", "fast", r"^MALINA_KEA_TIMEOUT_S: .*valid number"),
+    ("MALINA_TOKEN_TTL_S", "1", r"^MALINA_TOKEN_TTL_S: .*greater than or equal to 10"),
+    ("MALINA_LOOP_GUARD_WINDOW_S", "1e9", r"^MALINA_LOOP_GUARD_WINDOW_S: .*less than or equal to 86400"),
+    ("MALINA_PUBLIC_URL", "10.89.0.3:8080", r"^MALINA_PUBLIC_URL: must be an http\(s\) URL"),
+    ("MALINA_KEA_CONTROL_URL", "ftp://10.89.0.2", r"^MALINA_KEA_CONTROL_URL: must be an http\(s\) URL"),
+    ("MALINA_ADMIN_READ_TOKEN", "short", r"^MALINA_ADMIN_READ_TOKEN: .*at least 8 characters$"),
+    ("MALINA_ADMIN_WRITE_TOKEN", "short", r"^MALINA_ADMIN_WRITE_TOKEN: .*at least 8 characters$"),
+])
+def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        from_env()
+
+
+def test_tokens_must_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALINA_ADMIN_READ_TOKEN", "same-token")
+    monkeypatch.setenv("MALINA_ADMIN_WRITE_TOKEN", "same-token")
+    with pytest.raises(ConfigError, match="MALINA_ADMIN_READ_TOKEN and MALINA_ADMIN_WRITE_TOKEN must differ") as info:
+        from_env()
+    assert "same-token" not in str(info.value)
+
+
+def test_with_validates_and_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(tftp_server="10.89.0.4")
+    monkeypatch.setenv("MALINA_MAX_ATTEMPTS", "9")
+    assert settings.with_(public_url="http://b:1/").public_url == "http://b:1"
+    assert settings.with_(public_url="http://b:1/").max_attempts == 3
+    with pytest.raises(ConfigError, match="MALINA_MAX_ATTEMPTS"):
+        settings.with_(max_attempts=0)
+
+
+def test_unknown_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="tftp_servr"):
+        Settings(tftp_servr="10.89.0.4")  # type: ignore[call-arg]

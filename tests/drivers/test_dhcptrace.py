@@ -19,6 +19,7 @@ from scapy.sendrecv import sendp
 from scapy.utils import wrpcap
 
 from harness.drivers.dhcptrace import ScapyTrace
+from harness.wait import wait_until
 
 MAC = "dc:a6:32:00:00:01"
 CHADDR = bytes.fromhex("dca632000001") + bytes(10)
@@ -68,7 +69,10 @@ def veth() -> Iterator[tuple[str, str]]:
     try:
         for dev in (a, b):
             subprocess.run(["ip", "link", "set", dev, "up"], check=True)
-        time.sleep(0.3)
+        # a veth end is "up" only once both have carrier; on a loaded machine that takes longer than a fixed
+        # pause, and a capture opened before then fails with "Network is down"
+        wait_until(f"veth {a}/{b} up", lambda: all(
+            Path(f"/sys/class/net/{dev}/operstate").read_text().strip() == "up" for dev in (a, b)), timeout=10)
         yield a, b
     finally:
         subprocess.run(["ip", "link", "del", a], check=False)

@@ -5,17 +5,33 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.sim.media.osimage import MiB, OsImage, OsImageError, build_image, read_rootfs_file
+from harness.sim.media.osimage import (
+    MiB,
+    OsImage,
+    OsImageError,
+    build_image,
+    read_rootfs_file,
+    sha256_file,
+    write_bmap,
+)
 
 
 def _mtype(img: Path, offset: int, path: str) -> bytes:
     return subprocess.run(["mtype", "-i", f"{img}@@{offset}", f"::/{path}"], capture_output=True, check=True,
                           env=dict(os.environ, MTOOLS_SKIP_CHECK="1")).stdout
+
+
+def _tag(bmap_text: str, name: str) -> int:
+    """A number of the bmap (bmaptool's own file also names the tags in its comments)."""
+    found = re.search(rf"<{name}>\s*(\d+)\s*</{name}>", bmap_text)
+    assert found is not None, name
+    return int(found.group(1))
 
 
 def test_plain_image(plain_image: OsImage) -> None:
@@ -50,8 +66,34 @@ def test_bmap_is_valid_for_bmaptool(plain_image: OsImage, tmp_path: Path) -> Non
     assert out.read_bytes() == plain_image.raw.read_bytes()
     text = plain_image.bmap.read_text()
     assert f"<ImageSize> {plain_image.size} </ImageSize>" in text
-    mapped = int(text.split("<MappedBlocksCount>")[1].split("<")[0])
+    mapped = _tag(text, "MappedBlocksCount")
     assert 0 < mapped * 4096 < plain_image.size // 2  # sparse: mostly holes
+
+
+def test_bmap_leaves_only_zeros_unmapped(plain_image: OsImage) -> None:
+    """What the agent relies on when it skips unmapped bytes: every one of them is zero."""
+    assert plain_image.bmap is not None
+    text = plain_image.bmap.read_text()
+    block = _tag(text, "BlockSize")
+    raw = bytearray(plain_image.raw.read_bytes())
+    spans = re.findall(r"<Range[^>]*>\s*([0-9-]+)\s*</Range>", text)
+    assert spans
+    for span in spans:
+        a, _, b = span.partition("-")
+        raw[int(a) * block:(int(b or a) + 1) * block] = bytes((int(b or a) + 1 - int(a)) * block)
+    assert raw.count(0) == len(raw)
+
+
+def test_missing_bmaptool_is_named(plain_image: OsImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(OsImageError, match=r"bmaptool is not installed \(Debian package bmap-tools\)"):
+        write_bmap(plain_image.raw, tmp_path / "x.bmap")
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"malina" * 100_000)
+    assert sha256_file(f) == hashlib.sha256(b"malina" * 100_000).hexdigest()
 
 
 def test_image_is_sparse(plain_image: OsImage) -> None:
@@ -61,7 +103,7 @@ def test_image_is_sparse(plain_image: OsImage) -> None:
 def test_data_fraction(tmp_path: Path) -> None:
     img = build_image(tmp_path, size=96 * MiB, boot_size=40 * MiB, data_bytes=24 * MiB, bmap=True)
     assert img.bmap is not None
-    mapped = int(img.bmap.read_text().split("<MappedBlocksCount>")[1].split("<")[0]) * 4096
+    mapped = _tag(img.bmap.read_text(), "MappedBlocksCount") * 4096
     assert 24 * MiB <= mapped <= 32 * MiB
 
 

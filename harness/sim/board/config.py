@@ -2,45 +2,50 @@
 
 Written by ``harness.lab.boardspec.board_spec`` into the container at ``/etc/malina/board.json``; read by the board
 controller (``controller.py``), the firmware (``firmware.py``) and the installed OS (``installed_os.py``).
+``BoardConfig`` is a frozen pydantic model: building one validates it, unknown keys are refused, and
+``load`` reports every problem as ``<file>: <field>: <message>``.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_PATH = "/etc/malina/board.json"
+
+TcpPort = Annotated[int, Field(gt=0, lt=65536)]
 
 
 class BoardConfigError(ValueError):
     """board.json is missing, unreadable or invalid; the message names the field."""
 
 
-@dataclass(frozen=True)
-class BoardConfig:
-    name: str
-    mac: str  # aa:bb:cc:dd:ee:ff
-    serial: str  # 8 lower-case hex digits
-    revision: str = "c03111"
-    uart_format: str = "2022"  # "2021" | "2022" | "2024"
-    time_factor: float = 1.0
+class BoardConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    mac: str = Field(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")  # lower case, aa:bb:cc:dd:ee:ff
+    serial: str = Field(pattern=r"^[0-9a-f]{8}$")  # 8 lower-case hex digits
+    revision: str = Field(default="c03111", pattern=r"^[0-9a-f]{6,8}$")
+    uart_format: Literal["2021", "2022", "2024"] = "2022"
+    time_factor: float = Field(default=1.0, gt=0, le=1)
     eeprom_file: str = "/etc/malina/eeprom.conf"
     card: str = "/dev/mmcblk0"
     iface: str = "eth0"  # the access interface (the Pi's eth0)
     mgmt_ip: str = ""  # the board's address on the lab's mgmt network (power API, console); never the Pi's eth0
-    power_port: int = 7000
-    console_port: int = 7001
+    power_port: TcpPort = 7000
+    console_port: TcpPort = 7001
     uart_log: str = "/var/log/malina/uart.log"
     event_log: str = "/var/log/malina/bootloader-events.jsonl"  # every bootloader event, JSON lines
     state_dir: str = "/run/malina-sim"  # volatile: emptied at every power cut
     volatile_dirs: tuple[str, ...] = ("/run/malina", "/run/malina-sim")
-    installer: tuple[str, ...] = ("/usr/bin/malina-installer",)
-    installer_env: dict[str, str] = field(default_factory=dict)
+    installer: tuple[str, ...] = Field(default=("/usr/bin/malina-installer",), min_length=1)
+    installer_env: dict[str, str] = Field(default_factory=dict)
     power_on_at_start: bool = False
-    ssh_port: int = 22
+    ssh_port: TcpPort = 22
 
     @property
     def mac_bytes(self) -> bytes:
@@ -55,50 +60,19 @@ class BoardConfig:
         return int(self.revision, 16)
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data["volatile_dirs"] = list(self.volatile_dirs)
-        data["installer"] = list(self.installer)
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+        """The file's text: every field, keys sorted, two-space indent."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
-def _check(cfg: BoardConfig) -> BoardConfig:
-    if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", cfg.mac):
-        raise BoardConfigError(f"mac: not a lower-case MAC address: {cfg.mac!r}")
-    if not re.fullmatch(r"[0-9a-f]{8}", cfg.serial):
-        raise BoardConfigError(f"serial: 8 lower-case hex digits expected: {cfg.serial!r}")
-    if not re.fullmatch(r"[0-9a-f]{6,8}", cfg.revision):
-        raise BoardConfigError(f"revision: 6-8 hex digits expected: {cfg.revision!r}")
-    if cfg.uart_format not in ("2021", "2022", "2024"):
-        raise BoardConfigError(f"uart_format: one of 2021, 2022, 2024: {cfg.uart_format!r}")
-    if not 0 < cfg.time_factor <= 1:
-        raise BoardConfigError(f"time_factor: must be in (0, 1]: {cfg.time_factor}")
-    for port in (cfg.power_port, cfg.console_port, cfg.ssh_port):
-        if not 0 < port < 65536:
-            raise BoardConfigError(f"port out of range: {port}")
-    if not cfg.installer:
-        raise BoardConfigError("installer: the command must not be empty")
-    return cfg
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
 
 
-def from_dict(data: dict[str, Any]) -> BoardConfig:
-    known = {f.name for f in fields(BoardConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise BoardConfigError(f"unknown keys {unknown}")
-    for key in ("name", "mac", "serial"):
-        if key not in data:
-            raise BoardConfigError(f"{key}: missing")
-    values = dict(data)
-    for key in ("volatile_dirs", "installer"):
-        if key in values:
-            values[key] = tuple(str(v) for v in values[key])
-    if "installer_env" in values:
-        values["installer_env"] = {str(k): str(v) for k, v in dict(values["installer_env"]).items()}
+def from_dict(data: Any) -> BoardConfig:
     try:
-        cfg = BoardConfig(**values)
-    except TypeError as exc:
-        raise BoardConfigError(str(exc)) from None
-    return _check(cfg)
+        return BoardConfig.model_validate(data)
+    except ValidationError as exc:
+        raise BoardConfigError(_problems(exc)) from None
 
 
 def load(path: str | Path = DEFAULT_PATH) -> BoardConfig:
@@ -109,8 +83,6 @@ def load(path: str | Path = DEFAULT_PATH) -> BoardConfig:
         raise BoardConfigError(f"{p}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise BoardConfigError(f"{p}: not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BoardConfigError(f"{p}: a JSON object expected")
     try:
         return from_dict(data)
     except BoardConfigError as exc:

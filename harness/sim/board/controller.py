@@ -2,11 +2,12 @@
 
     python -m harness.sim.board --config /etc/malina/board.json
 
-- **Power** over HTTP on ``power_port`` (7000): ``GET /power`` → ``{"state": "on"|"off", "boots": n, ...}``;
-  ``POST /power/on``, ``/power/off``, ``/power/cycle`` → the new state. ``off`` is a hard cut: SIGKILL of
-  everything the board runs (the firmware's process group, its session and all descendants, snapshotted
-  first so that nothing escapes by re-parenting), then the access interface loses its addresses and the
-  volatile directories (RAM) are emptied. Whatever was being written to the card stays half-written.
+- **Power** over HTTP on ``power_port`` (7000), ``power_api.py`` (Starlette on uvicorn, in this event loop):
+  ``GET /power`` → ``{"state": "on"|"off", "boots": n, ...}``; ``POST /power/on``, ``/power/off``,
+  ``/power/cycle`` → the new state. ``off`` is a hard cut: SIGKILL of everything the board runs (the
+  firmware's process group, its session and all descendants, snapshotted first so that nothing escapes by
+  re-parenting), then the access interface loses its addresses and the volatile directories (RAM) are
+  emptied. Whatever was being written to the card stays half-written.
 - **Serial console** on ``console_port`` (7001), raw TCP as ser2net gives it (pyserial ``socket://``):
   every connected client receives the UART byte stream from the moment it connects; bytes from any client
   go to the running system's console input. A client that cannot keep up is dropped, never the board.
@@ -14,6 +15,7 @@
 
 The board starts powered off unless ``power_on_at_start``: the harness connects the console first, then
 powers on, and so sees the boot from its first byte.
+SIGTERM / SIGINT (``docker stop``) cut the power, then the controller exits 0.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -33,9 +34,9 @@ from typing import Any
 from harness.sim.board import config as board_config
 from harness.sim.board import link as board_link
 from harness.sim.board.config import BoardConfig
+from harness.sim.board.power_api import api_server
 
 MAX_CLIENT_BACKLOG = 1 << 20
-MAX_REQUEST = 16 * 1024
 
 
 def _ppid_and_sid(pid: int) -> tuple[int, int] | None:
@@ -186,56 +187,6 @@ class Board:
             self.clients.discard(writer)
             writer.close()
 
-    # -- HTTP power API --------------------------------------------------------------------------------
-    async def http_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError):
-            writer.close()
-            return
-        if len(head) > MAX_REQUEST:
-            await self._respond(writer, 413, {"error": "request too large"})
-            return
-        try:
-            method, target, _ = head.split(b"\r\n", 1)[0].decode("ascii").split(" ", 2)
-        except ValueError:
-            await self._respond(writer, 400, {"error": "bad request line"})
-            return
-        path = target.split("?", 1)[0].rstrip("/")
-        actions = {"/power/on": self.power_on, "/power/off": self.power_off, "/power/cycle": self.power_cycle}
-        if path == "/power":
-            if method != "GET":
-                await self._respond(writer, 405, {"error": "use GET"})
-                return
-            await self._respond(writer, 200, self.status())
-        elif path in actions:
-            if method != "POST":
-                await self._respond(writer, 405, {"error": "use POST"})
-                return
-            if path == "/power/cycle":
-                # answer first: the caller may be a process of the board itself (the `reboot` shim)
-                await self._respond(writer, 202, {**self.status(), "action": "cycle"})
-                asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(self.power_cycle()))
-                return
-            await actions[path]()
-            await self._respond(writer, 200, self.status())
-        else:
-            await self._respond(writer, 404, {"error": f"no such resource {path or '/'}",
-                                              "resources": ["GET /power", "POST /power/on|off|cycle"]})
-
-    async def _respond(self, writer: asyncio.StreamWriter, code: int, body: dict[str, Any]) -> None:
-        reasons = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found",
-                   405: "Method Not Allowed", 413: "Payload Too Large"}
-        data = (json.dumps(body) + "\n").encode()
-        writer.write(
-            f"HTTP/1.1 {code} {reasons.get(code, 'OK')}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data
-        )
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
-
 
 async def serve(cfg: BoardConfig, config_path: str) -> None:
     board = Board(cfg, config_path)
@@ -250,17 +201,21 @@ async def serve(cfg: BoardConfig, config_path: str) -> None:
     with contextlib.suppress(board_link.LinkError):
         board_link.flush(cfg.iface)  # docker gave the access interface an address; a Pi has none
     console = await asyncio.start_server(board.console_client, "0.0.0.0", cfg.console_port)
-    power = await asyncio.start_server(board.http_client, "0.0.0.0", cfg.power_port)
+    api, api_socket = api_server(board, cfg.power_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    api_task = asyncio.create_task(api.serve(sockets=[api_socket]))
+    api_task.add_done_callback(lambda _: stop.set())  # the API ended on its own (it failed): so does the board
     print(f"board {cfg.name}: power API :{cfg.power_port}, console :{cfg.console_port}", file=sys.stderr,
           flush=True)
     if cfg.power_on_at_start:
         await board.power_on()
-    async with console, power:
+    async with console:
         await stop.wait()
+    api.should_exit = True
+    await api_task
     await board.power_off()
 
 

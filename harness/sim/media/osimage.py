@@ -8,10 +8,12 @@ partition offsets, data extents only, so the image stays sparse. The boot files 
 the boot partition (``layout="plain"``) or under ``current/`` (``layout="current"``, Ubuntu 25.10+).
 
 Options: the image size, an amount of incompressible data in the rootfs (``data_bytes``, for the
-benchmarks' "25 % data"), xz compression and a bmap (bmaptool's XML format 2.0, per-range sha256) of the
-image's data ranges. The result names the files, the sha256 and the size of the decompressed image.
+benchmarks' "25 % data"), xz compression and a bmap of the image's data ranges (``bmaptool create``). The
+result names the files, the sha256 and the size of the decompressed image.
 
-Host tools: sfdisk (fdisk), mkfs.vfat (dosfstools), mcopy/mmd (mtools), mkfs.ext4 (e2fsprogs), xz.
+Host tools (Debian packages in parentheses; scripts/setup.sh installs them): sfdisk (fdisk), mkfs.vfat
+(dosfstools), mcopy/mmd (mtools), mkfs.ext4 (e2fsprogs), xz (xz-utils), bmaptool (bmap-tools, only for a bmap).
+Everything here runs on the host (harness session, tests, benches), never inside a lab container.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from typing import Literal
 MiB = 1024 * 1024
 SECTOR = 512
 BOOT_START = 1 * MiB
-BMAP_BLOCK = 4096
+
+# the Debian package of each host tool, for the error when one is missing
+PACKAGES = {"sfdisk": "fdisk", "mkfs.vfat": "dosfstools", "mcopy": "mtools", "mmd": "mtools",
+            "mkfs.ext4": "e2fsprogs", "bmaptool": "bmap-tools"}
 
 Layout = Literal["plain", "current"]
 Compression = Literal["xz", "none"]
@@ -83,7 +88,8 @@ def _run(cmd: list[str], *, stdin: bytes | None = None) -> None:
     try:
         proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env, check=False)
     except FileNotFoundError as exc:
-        raise OsImageError(f"{cmd[0]} is not installed") from exc
+        package = f" (Debian package {PACKAGES[cmd[0]]})" if cmd[0] in PACKAGES else ""
+        raise OsImageError(f"{cmd[0]} is not installed{package}") from exc
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip()
         raise OsImageError(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err}")
@@ -180,55 +186,15 @@ def _copy_sparse(src: Path, dst_fd: int, offset: int) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(4 * MiB):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_bmap(image: Path, bmap: Path) -> None:
-    """Write a bmaptool-format (2.0) block map of ``image``'s data ranges, with per-range sha256."""
-    size = image.stat().st_size
-    blocks = (size + BMAP_BLOCK - 1) // BMAP_BLOCK
-    ranges: list[tuple[int, int]] = []
-    for start, end in _data_extents(image):
-        a, b = start // BMAP_BLOCK, (end + BMAP_BLOCK - 1) // BMAP_BLOCK - 1
-        if ranges and a <= ranges[-1][1] + 1:
-            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], b))
-        else:
-            ranges.append((a, b))
-    mapped = sum(b - a + 1 for a, b in ranges)
-    lines = []
-    with image.open("rb") as f:
-        for a, b in ranges:
-            h = hashlib.sha256()
-            f.seek(a * BMAP_BLOCK)
-            left = min((b + 1) * BMAP_BLOCK, size) - a * BMAP_BLOCK
-            while left > 0:
-                chunk = f.read(min(left, 4 * MiB))
-                h.update(chunk)
-                left -= len(chunk)
-            span = str(a) if a == b else f"{a}-{b}"
-            lines.append(f'        <Range chksum="{h.hexdigest()}"> {span} </Range>')
-    zero_sum = "0" * 64
-    text = "\n".join([
-        '<?xml version="1.0" ?>',
-        '<bmap version="2.0">',
-        f"    <ImageSize> {size} </ImageSize>",
-        f"    <BlockSize> {BMAP_BLOCK} </BlockSize>",
-        f"    <BlocksCount> {blocks} </BlocksCount>",
-        f"    <MappedBlocksCount> {mapped} </MappedBlocksCount>",
-        "    <ChecksumType> sha256 </ChecksumType>",
-        f"    <BmapFileChecksum> {zero_sum} </BmapFileChecksum>",
-        "    <BlockMap>",
-        *lines,
-        "    </BlockMap>",
-        "</bmap>",
-        "",
-    ])
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    bmap.write_text(text.replace(zero_sum, digest, 1))
+    """Write the block map of ``image`` with ``bmaptool create`` (format 2.0, per-range sha256). The image
+    must be sparse: bmaptool maps what the filesystem reports as data, and the agent checks that every byte
+    it leaves unmapped is zero, which holds because ``_copy_sparse`` writes no all-zero chunk."""
+    _run(["bmaptool", "create", "-o", str(bmap), str(image)])
 
 
 def build_image(

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, select
@@ -39,6 +40,7 @@ from backend.hotread import HotReader
 from backend.identity import port_key
 from backend.kea import KeaNotifier
 from backend.loopguard import LoopGuard
+from backend.metrics import Metrics, state_entered_at
 from backend.models import Attempt, Event, Machine
 from backend.schemas import (
     ActionOut,
@@ -72,6 +74,7 @@ class _Tx:
     session: Session
     flush_now: list[dict[str, str]] = field(default_factory=list)
     flush_later: list[dict[str, str]] = field(default_factory=list)
+    counted: list[Callable[[], None]] = field(default_factory=list)  # metrics, counted once it committed
 
 
 class _Refusal(Exception):
@@ -102,9 +105,10 @@ def _retryable(exc: DBAPIError) -> bool:
 
 class Service:
     def __init__(self, db: Database, settings: Settings, kea: KeaNotifier | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.kea = kea or KeaNotifier(settings.kea_control_url, settings.kea_timeout_s)
         self.clock = clock
         self.loop_guard = LoopGuard(settings.loop_guard_count, settings.loop_guard_window_s)
@@ -141,6 +145,8 @@ class Service:
                     raise Unavailable(f"database error: {type(exc.orig).__name__}") from None
             else:
                 assert tx is not None
+                for count in tx.counted:
+                    count()
                 for port in tx.flush_later:
                     self.kea.flush_later(port)
                 outcomes = [self.kea.flush(port) for port in tx.flush_now]
@@ -168,6 +174,7 @@ class Service:
         attempt.finished_at = now
         attempt.updated_at = now
         self._event(tx, machine, "state", f"attempt {attempt.number}: {previous} → failed: {error}", attempt)
+        tx.counted.append(partial(self.metrics.attempt_ended, error, attempt.result_status))
 
     def _flag(self, tx: _Tx, machine: Machine, reason: str, attempt: Attempt | None, hot: bool) -> None:
         if machine.flagged:
@@ -179,6 +186,7 @@ class Service:
                 and attempt.result_status is None:
             self._end_attempt(tx, machine, attempt, f"cancelled: machine flagged: {reason}")
         self._event(tx, machine, "flagged", reason)
+        tx.counted.append(partial(self.metrics.flagged, reason))
         log.warning("machine %s flagged: %s", machine.name, reason)
         pending = tx.flush_later if hot else tx.flush_now
         if _port(machine) not in pending:
@@ -414,8 +422,10 @@ class Service:
 
     def _set_state(self, tx: _Tx, machine: Machine, attempt: Attempt, state: str, note: str = "") -> None:
         previous = attempt.state
+        since = state_entered_at(tx.session, machine.id, attempt)
         attempt.state = state
         attempt.updated_at = self.clock()
+        tx.counted.append(partial(self.metrics.phase_left, previous, state, attempt.updated_at - since))
         self._event(tx, machine, "state", f"attempt {attempt.number}: {previous} → {state}{note}", attempt)
 
     def _state_out(self, machine: Machine, attempt: Attempt) -> AttemptStateOut:
@@ -472,6 +482,7 @@ class Service:
                     self._touch(machine)
                     self._event(tx, machine, "installed", f"attempt {attempt.number} verified; boot mode → local",
                                 attempt)
+                    tx.counted.append(partial(self.metrics.installed, now - attempt.created_at))
                     tx.flush_later.append(_port(machine))
                     return self._state_out(machine, attempt)
             attempt.result_status = "failure"

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 
 from backend.metrics import CONTENT_TYPE
 from backend.routes.deps import READ, ServiceDep
-from backend.routes.params import error_responses
+from backend.routes.params import json_error
 
-router = APIRouter(tags=["metrics"], responses=error_responses(401, 403))
+router = APIRouter(tags=["metrics"])
 
 
 class MetricsResponse(Response):
@@ -16,7 +16,8 @@ class MetricsResponse(Response):
 
 
 @router.get("/metrics", dependencies=READ, response_class=MetricsResponse,
-            responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}})
+            responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+            openapi_extra={"responses": {"401": json_error("no token, or not an admin token")}})
 def metrics(service: ServiceDep) -> Response:
     """This process's counters and histograms, the machines read from the database now and the hook's counters
     read from Kea now (``malina_hook_up`` 0 when Kea does not answer within ``MALINA_KEA_TIMEOUT_S``). A plain

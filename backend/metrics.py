@@ -2,8 +2,8 @@
 
 Three sources:
 - counted by this process as things happen (reset when it restarts, which Prometheus' ``rate`` expects):
-  installs by result, time per install phase, flags: prometheus_client's thread-safe metrics, bumped by the
-  service once its transaction committed (a retried transaction counts once);
+  installs by result, time per install phase, flags (``InstallMetrics``, under a lock), bumped by the service
+  once its transaction committed (a retried transaction counts once);
 - the options hot path (``OptionsMetrics``): plain integers bumped on the event loop's thread, no lock, no
   label lookup, so a request pays a few tenths of a microsecond (measured in backend/README.md);
 - read at scrape time: machines by state and boot mode, flagged machines (one grouped query), and the hook's
@@ -13,9 +13,10 @@ Three sources:
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -27,8 +28,6 @@ from backend.models import Attempt, Event, Machine
 
 # The classic text format (what generate_latest writes), which every Prometheus version reads.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# No ``*_created`` series beside each counter and histogram: Prometheus' text format has no use for them.
-disable_created_metrics()
 
 # The options hot path answers in about 0.1-1 ms; a write (new token) takes a transaction.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -88,6 +87,7 @@ class _Buckets:
         self.sum += value
 
     def cumulative(self) -> list[tuple[str, float]]:
+        """``(le, count of values <= le)`` per bucket, ``+Inf`` last, as the text format writes them."""
         counts, total, out = list(self.counts), 0, []
         for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
             total += count
@@ -129,44 +129,67 @@ class OptionsMetrics(Collector):
         yield latency
 
 
+class InstallMetrics(Collector):
+    """Installs by result, time per phase, install durations, flags. Counted from the thread pool (the service's
+    transactions) and read by the scrape: one lock, taken a handful of times per install."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.results = dict.fromkeys(RESULTS, 0)  # every series exists from the start, at 0
+        self.phases = {phase: _Buckets(PHASE_BUCKETS) for phase in PHASES}
+        self.durations = _Buckets(INSTALL_BUCKETS)
+        self.flags = dict.fromkeys(FLAG_KINDS, 0)
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            installs = CounterMetricFamily("malina_installs", "install attempts that ended, by result (success: "
+                                           "verified; failed; expired: the token ran out; cancelled)",
+                                           labels=["result"])
+            for result, count in self.results.items():
+                installs.add_metric([result], count)
+            phases = HistogramMetricFamily("malina_install_phase_seconds", "time an install attempt spent in a "
+                                           "phase, observed when it moved on to a later one", labels=["phase"])
+            for phase, buckets in self.phases.items():
+                phases.add_metric([phase], buckets.cumulative(), buckets.sum)
+            durations = HistogramMetricFamily("malina_install_duration_seconds", "time from the install token to "
+                                              "the verified result")
+            durations.add_metric([], self.durations.cumulative(), self.durations.sum)
+            flags = CounterMetricFamily("malina_flags", "machines flagged, by kind (loop, identity, attempts)",
+                                        labels=["kind"])
+            for kind, count in self.flags.items():
+                flags.add_metric([kind], count)
+        yield from (installs, phases, durations, flags)
+
+
 class Metrics:
     """The metrics of one backend process: the service counts into it, ``render`` writes the exposition."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
         self.options = OptionsMetrics()
+        self.installs = InstallMetrics()
+        self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.options)
-        self.installs = Counter("malina_installs", "install attempts that ended, by result (success = verified)",
-                                ["result"], registry=self.registry)
-        self.phases = Histogram("malina_install_phase_seconds", "time an install attempt spent in a phase, "
-                                "observed when it moved on to a later one", ["phase"], buckets=PHASE_BUCKETS,
-                                registry=self.registry)
-        self.install_seconds = Histogram("malina_install_duration_seconds", "time from the install token to the "
-                                         "verified result", buckets=INSTALL_BUCKETS, registry=self.registry)
-        self.flags = Counter("malina_flags", "machines flagged, by kind (loop, identity, attempts)", ["kind"],
-                             registry=self.registry)
-        for result in RESULTS:  # every series exists from the start, at 0
-            self.installs.labels(result)
-        for phase in PHASES:
-            self.phases.labels(phase)
-        for kind in FLAG_KINDS:
-            self.flags.labels(kind)
+        self.registry.register(self.installs)
 
     def attempt_ended(self, error: str, result_status: str | None) -> None:
-        self.installs.labels(attempt_result(error, result_status)).inc()
+        with self.installs.lock:
+            self.installs.results[attempt_result(error, result_status)] += 1
 
     def installed(self, seconds: float) -> None:
-        self.installs.labels("success").inc()
-        self.install_seconds.observe(max(0.0, seconds))
+        with self.installs.lock:
+            self.installs.results["success"] += 1
+            self.installs.durations.observe(max(0.0, seconds))
 
     def phase_left(self, previous: str, state: str, seconds: float) -> None:
         """An attempt moved from ``previous`` to ``state``: a phase ended, if it moved forward (an installer that
         starts over goes back to netbooting: its interrupted phase is no duration of that phase)."""
         if previous in PHASES and state in states.ORDER and states.ORDER.index(state) > states.ORDER.index(previous):
-            self.phases.labels(previous).observe(max(0.0, seconds))
+            with self.installs.lock:
+                self.installs.phases[previous].observe(max(0.0, seconds))
 
     def flagged(self, reason: str) -> None:
-        self.flags.labels(flag_kind(reason)).inc()
+        with self.installs.lock:
+            self.installs.flags[flag_kind(reason)] += 1
 
     def render(self, db: Database, kea_url: str | None, kea_timeout_s: float) -> bytes:
         """The text exposition: this process's metrics, then the database's and Kea's read now."""

@@ -30,6 +30,17 @@ FLAGS = (
     "--disable-default-apps", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
     "--no-first-run", "--no-default-browser-check", "--no-pings",
 )
+# One card as the operator sees it: its state badge, and its progress bar's values when the bar is shown.
+SNAPSHOT = """
+const card = [...document.querySelectorAll("#machines article.machine")]
+    .find((node) => node.dataset.machine === arguments[0]);
+if (!card) return null;
+const state = card.querySelector(".state").textContent;
+const bar = card.querySelector(".progress");
+if (bar.hidden) return [state, -1, -1, ""];
+return [state, Number(bar.dataset.bytesWritten ?? -1), Number(bar.dataset.bytesTotal ?? -1),
+        bar.querySelector(".progress-text").textContent];
+"""
 
 
 def _binary(name: str) -> str:
@@ -112,11 +123,14 @@ class RackPage:
     def progress(self, name: str) -> tuple[int, int, str]:
         """(bytes written, bytes total, the progress line) as the card shows them now; (-1, -1, "") when the card
         shows no progress bar."""
-        bar = self.card(name).find_element(By.CSS_SELECTOR, ".progress")
-        if not bar.is_displayed():
-            return -1, -1, ""
-        return (int(bar.get_attribute("data-bytes-written") or -1), int(bar.get_attribute("data-bytes-total") or -1),
-                bar.find_element(By.CSS_SELECTOR, ".progress-text").text)
+        _, written, total, text = self.snapshot(name)
+        return written, total, text
+
+    def snapshot(self, name: str) -> tuple[str, int, int, str]:
+        """(state, bytes written, bytes total, progress line) of a card, read in one script run: the page's own
+        script cannot update the card halfway through the read. No card: ("", -1, -1, "")."""
+        got = self.driver.execute_script(SNAPSHOT, name)
+        return (str(got[0]), int(got[1]), int(got[2]), str(got[3])) if got else ("", -1, -1, "")
 
     def act(self, name: str, action: str) -> None:
         """Click an action button twice (the page asks for a second click to confirm)."""

@@ -1,7 +1,7 @@
-"""The HTTP API's routes, one ``APIRouter`` per client: ``hook``, ``agent``, ``admin``, ``health``."""
+"""The HTTP API's routes, one ``APIRouter`` per client: ``hook``, ``agent``, ``admin``, ``tftp``, ``health``."""
 
-from backend.routes import admin, agent, health, hook
+from backend.routes import admin, agent, health, hook, tftp
 
-ROUTERS = (hook.router, agent.router, admin.router, health.router)
+ROUTERS = (hook.router, agent.router, admin.router, tftp.router, health.router)
 
-__all__ = ["ROUTERS", "admin", "agent", "health", "hook"]
+__all__ = ["ROUTERS", "admin", "agent", "health", "hook", "tftp"]

@@ -185,8 +185,9 @@ class DhcpClient:
         else:
             tftp, source = None, "none"
         if tftp == "0.0.0.0":
-            # Option 66 = "0.0.0.0": no evidence of the real behaviour exists [SPEC.md (a)]; issue 6 asks
-            # that it makes the network attempt fail (the backend's "boot locally" answer).
+            # Option 66 = "0.0.0.0" (boot-local by opt66-zero): ASSUMED. No evidence of the real behaviour exists
+            # [SPEC.md (a)]; issue 6 asks that it makes the network attempt fail (the backend's "boot locally"
+            # answer). Issue 19's default also closes the TFTP gate, for a release that would not fail here.
             tftp = None
         return Lease(
             ip=ack.yiaddr if ack.yiaddr != "0.0.0.0" else offer.yiaddr,

@@ -8,6 +8,7 @@
     malina backend machine reinstall|set-local NAME
     malina backend machine boot-local-method NAME opt66-zero|tftp-deny|opt66-zero+tftp-deny|default
     malina backend machine history NAME [--limit N] [--json]
+    malina backend tftp-gate-sync --root DIR --url URL --token TOKEN [--interval S] [--once]
 
 Machine commands talk to a running backend when ``--url`` (or MALINA_BACKEND_URL) is given, with ``--token``
 (or MALINA_ADMIN_TOKEN); otherwise they work on the database of ``--db`` (or MALINA_DB_URL) directly.
@@ -68,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     history = _common(machine_commands.add_parser("history", help="the event history of one machine"))
     history.add_argument("name")
     history.add_argument("--limit", type=int, default=200)
+    gate = commands.add_parser("tftp-gate-sync", help="the TFTP gate for tftpd-hpa: move per-serial trees aside "
+                                                      "while their gate is closed (backend/tftpsync.py)")
+    gate.add_argument("--root", required=True, type=Path, help="the TFTP server's root")
+    gate.add_argument("--url", default=os.environ.get("MALINA_BACKEND_URL"), help="the backend (MALINA_BACKEND_URL)")
+    gate.add_argument("--token", default=os.environ.get("MALINA_TFTP_GATE_TOKEN"),
+                      help="the gate token or the admin read token (default: MALINA_TFTP_GATE_TOKEN)")
+    gate.add_argument("--interval", type=float, default=1.0, help="seconds between two passes (default 1)")
+    gate.add_argument("--once", action="store_true", help="one pass, then exit")
     return parser
 
 
@@ -298,11 +307,45 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gate_sync(args: argparse.Namespace) -> int:
+    import time
+
+    import httpx
+
+    from backend import tftpsync
+
+    if not args.url or not args.token:
+        raise UsageError("tftp-gate-sync needs --url and --token (or MALINA_BACKEND_URL, MALINA_TFTP_GATE_TOKEN)")
+    if not args.root.is_dir():
+        raise UsageError(f"--root {args.root} is not a directory")
+    http = httpx.Client(base_url=args.url.rstrip("/"), timeout=2.0,
+                        headers={"Authorization": f"Bearer {args.token}"})
+
+    def ask(serial: str) -> bool:
+        try:
+            response = http.get("/v1/tftp/gate", params={"serial": serial})
+        except httpx.HTTPError as exc:
+            raise OSError(str(exc)) from None
+        return response.status_code == 200 and response.json().get("open") is True
+
+    try:
+        while True:
+            for change in tftpsync.sync_once(args.root, ask):
+                print(f"tftp-gate-sync: {change.serial}: {change.action}", flush=True)
+            if args.once:
+                return 0
+            time.sleep(args.interval)
+    finally:
+        http.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.cmd == "serve":
             return _serve(args)
+        if args.cmd == "tftp-gate-sync":
+            return _gate_sync(args)
         if args.cmd == "db":
             db = Database(_settings(args.db).db_url)
             try:

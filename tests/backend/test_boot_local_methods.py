@@ -5,6 +5,7 @@ installer: no option 224, and either option 66 = 0.0.0.0 or a TFTP gate that is 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from backend import migrate
 from backend.app import create_app
+from backend.cli import main
 from backend.config import Settings
 from backend.db import Database
 from backend.decision import (
@@ -32,6 +34,7 @@ from backend.decision import (
 )
 from backend.identity import port_key
 from backend.service import Service
+from backend.tftpsync import GATED, Change, sync_once
 
 NOW = 1_000_000.0
 TFTP = "10.89.0.4"
@@ -258,3 +261,47 @@ def test_set_method_per_machine(lab_client: TestClient, method: str, kea: KeaStu
                       headers=auth()).status_code == 404
     kinds = [e["kind"] for e in client.get("/v1/admin/machines/pi-01/history", headers=auth(READ)).json()["events"]]
     assert kinds.count("method") == 4
+
+
+# -- the gate for a TFTP server that cannot ask (tftpd-hpa): trees moved aside -------------------------------
+
+def test_tftp_gate_sync_moves_trees_aside_and_back(tmp_path: Path) -> None:
+    root = tmp_path
+    (root / ".trees" / "6e87a401-1").mkdir(parents=True)
+    (root / ".trees" / "6e87a401-1" / "start4.elf").write_bytes(b"S")
+    (root / "6e87a401").symlink_to(".trees/6e87a401-1")  # as the harness stages a tree
+    (root / "9ffefdef").mkdir()  # a plain directory, as an operator may keep one
+    (root / "config.txt").write_bytes(b"")
+    gate = {"6e87a401": False, "9ffefdef": True}
+
+    def ask(serial: str) -> bool:
+        return gate[serial]
+
+    assert sync_once(root, ask) == [Change("6e87a401", "closed")]
+    assert not (root / "6e87a401").exists() and (root / GATED / "6e87a401").is_symlink()
+    assert (root / "9ffefdef").is_dir() and (root / "config.txt").exists()
+    assert sync_once(root, ask) == []  # nothing to do twice
+    gate["6e87a401"] = True
+    assert sync_once(root, ask) == [Change("6e87a401", "opened")]
+    assert (root / "6e87a401" / "start4.elf").read_bytes() == b"S"  # the relative link resolves again
+
+    def down(serial: str) -> bool:
+        raise OSError("connection refused")
+
+    assert sync_once(root, down) == [Change("6e87a401", "closed"), Change("9ffefdef", "closed")]
+    # a tree staged while the gate is closed supersedes the one aside
+    (root / "6e87a401").symlink_to(".trees/6e87a401-1")
+    assert sync_once(root, down) == [Change("6e87a401", "closed")]
+    assert not (root / "6e87a401").exists() and (root / GATED / "6e87a401").is_symlink()
+
+
+def test_tftp_gate_sync_command_against_the_api(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``malina backend tftp-gate-sync --once`` asks a running backend (here: an unreachable one → closed)."""
+    root = tmp_path
+    (root / SERIAL).mkdir()
+    assert main(["tftp-gate-sync", "--root", str(root), "--url", "http://127.0.0.1:9", "--token", GATE_TOKEN,
+                 "--once"]) == 0
+    assert f"{SERIAL}: closed" in capsys.readouterr().out
+    assert (root / ".gated" / SERIAL).is_dir()
+    assert main(["tftp-gate-sync", "--root", str(root / "nope"), "--url", "http://127.0.0.1:9", "--token",
+                 GATE_TOKEN, "--once"]) == 2

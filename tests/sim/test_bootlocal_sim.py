@@ -18,7 +18,7 @@ import pytest
 
 from harness.console.parser import parse_text
 from harness.sim.bootloader.config import parse_eeprom
-from harness.sim.bootloader.core import Bootloader, Identity, SdBooted
+from harness.sim.bootloader.core import Bootloader, Identity, Netboot, Outcome, SdBooted
 from harness.sim.bootloader.events import Recorder, Tee
 from harness.sim.bootloader.fakes import FakeCard, FakeClock, FakeDhcpServer, FakeNetwork, FakeTftp
 from harness.sim.bootloader.uartlog import GENERATIONS, open_console
@@ -38,8 +38,9 @@ METHODS = {
 }
 
 
-def boot_local(method: str, generation: str, eeprom: str = "") -> tuple[Recorder, str, float, FakeTftp]:
-    """Power-on to SD at time factor 1; the events, the UART text, board seconds to ``Boot mode: SD``."""
+def run(method: str, generation: str, eeprom: str = "", siaddr: str = "0.0.0.0"
+        ) -> tuple[Outcome, Recorder, str, list[float], FakeTftp]:
+    """Power-on to the hand-over at time factor 1, the board in local by ``method``."""
     option66, tree = METHODS[method]
     cfg = parse_eeprom(eeprom)
     clock = FakeClock()
@@ -54,12 +55,18 @@ def boot_local(method: str, generation: str, eeprom: str = "") -> tuple[Recorder
 
     uart = Tee([open_console(generation, stream, clock=lambda: clock.now), recorder, Stopwatch()])
     tftp = FakeTftp(dict(tree))
-    net = FakeNetwork(FakeDhcpServer(clock, option66=option66), tftp, cfg, uart, MAC, 1.0)
+    net = FakeNetwork(FakeDhcpServer(clock, option66=option66, siaddr=siaddr), tftp, cfg, uart, MAC, 1.0)
     card = FakeCard({"start4.elf": b"s", "fixup4.dat": b"f"})
     outcome = Bootloader(cfg, Identity(MAC, SERIAL, 0xC03111), net, card, uart, clock, 1.0, max_passes=1).boot()
+    return outcome, recorder, stream.getvalue().decode(), sd_at, tftp
+
+
+def boot_local(method: str, generation: str, eeprom: str = "") -> tuple[Recorder, str, float, FakeTftp]:
+    """Power-on to SD at time factor 1; the events, the UART text, board seconds to ``Boot mode: SD``."""
+    outcome, recorder, text, sd_at, tftp = run(method, generation, eeprom)
     assert isinstance(outcome, SdBooted), outcome
     assert sd_at, "never reached the SD boot mode"
-    return recorder, stream.getvalue().decode(), sd_at[0], tftp
+    return recorder, text, sd_at[0], tftp
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)
@@ -125,3 +132,19 @@ def test_the_default_is_no_slower_than_either_method() -> None:
     times = {method: boot_local(method, "2024")[2] for method in METHODS}
     fastest = min(times["opt66-zero"], times["tftp-deny"])
     assert times["opt66-zero+tftp-deny"] <= 1.1 * fastest, times
+
+
+def test_what_if_a_release_ignored_0000_the_default_still_falls_back() -> None:
+    """The reason the default closes the TFTP gate too: a (hypothetical, sim-only ``SIM_OPTION66_ZERO=ignore``)
+    release that skipped option 66 = 0.0.0.0 and took the DHCP server's next-server (siaddr) would netboot the
+    installer by ``opt66-zero`` alone; by ``opt66-zero+tftp-deny`` it is refused and falls back to SD."""
+    what_if = "SIM_OPTION66_ZERO=ignore\n"
+    alone = run("opt66-zero", "2022", what_if, siaddr="10.89.0.4")[0]
+    assert isinstance(alone, Netboot) and alone.server == "10.89.0.4", alone
+    outcome, _, text, sd_at, tftp = run("opt66-zero+tftp-deny", "2022", what_if, siaddr="10.89.0.4")
+    assert isinstance(outcome, SdBooted) and sd_at and sd_at[0] <= 30.0, outcome
+    assert "TFTP 1: File not found" in text and "Firmware not found" in text
+    assert tftp.requests and all(server == "10.89.0.4" for server, _, _ in tftp.requests)
+    # a real release (no what-if key) with the same DHCP answer: 0.0.0.0 wins, nothing is asked over TFTP
+    outcome, _, _, _, tftp = run("opt66-zero", "2022", "", siaddr="10.89.0.4")
+    assert isinstance(outcome, SdBooted) and tftp.requests == []

@@ -31,7 +31,8 @@ Boot-local methods (issue 19; the backend's ``decision.py``), what is documented
   network attempt prints [E559, NST]), the same retry and pause as a TFTP failure, then the next mode. The
   qualification suite (``qualify/``) measures it on real boards.
 - ``opt66-zero+tftp-deny``: in the sim the 0.0.0.0 path above (the TFTP server is never reached); on a release
-  that ignored 0.0.0.0 and found the TFTP server some other way, the documented tftp-deny path.
+  that ignored 0.0.0.0 and found the TFTP server some other way, the documented tftp-deny path. The sim-only
+  EEPROM key ``SIM_OPTION66_ZERO=ignore`` (``dora.py``) models such a release for tests.
 """
 
 from __future__ import annotations

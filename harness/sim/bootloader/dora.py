@@ -28,6 +28,11 @@ from harness.sim.bootloader.dhcp import (
 )
 from harness.sim.bootloader.events import Clock, Uart
 
+# Sim-only EEPROM key, a what-if for tests (no real bootloader knows it): ``SIM_OPTION66_ZERO=ignore`` models a
+# release that would skip option 66 = "0.0.0.0" and take the next source of a TFTP server (proxy, siaddr) instead
+# of failing — the case the default boot-local method guards against with the TFTP gate (issue 19).
+WHAT_IF_ZERO = "SIM_OPTION66_ZERO"
+
 
 class Link(Protocol):
     """A raw Ethernet link (AF_PACKET in the board, a fake neighbour in tests)."""
@@ -172,6 +177,9 @@ class DhcpClient:
         tftp: str | None
         source: str
         opt66 = ack.get(66) if ack.get(66) is not None else offer.get(66)
+        if opt66 is not None and self.config.raw.get(WHAT_IF_ZERO) == "ignore" \
+                and (ack if ack.get(66) is not None else offer).tftp_option == "0.0.0.0":
+            opt66 = None  # the what-if release: 0.0.0.0 is no server, look further (proxy, siaddr)
         if self.config.tftp_ip:
             tftp, source = self.config.tftp_ip, "TFTP_IP"  # "overrides the server-ip" [DOC-BL]
         elif opt66 is not None:

@@ -22,10 +22,11 @@ from backend import netplan, states
 from backend.config import Settings
 from backend.db import Database
 from backend.decision import (
-    LOCAL_ANSWER,
+    METHODS,
     NO_TFTP,
     BootLocal,
     CountAsk,
+    Gate,
     Install,
     Learn,
     MachineFacts,
@@ -33,9 +34,10 @@ from backend.decision import (
     Policy,
     answer,
     decide,
+    gate,
     writes,
 )
-from backend.errors import Conflict, Gone, NotFound, ServiceError, Unavailable
+from backend.errors import Conflict, Gone, Invalid, NotFound, ServiceError, Unavailable
 from backend.hotread import HotReader
 from backend.identity import port_key
 from backend.kea import KeaNotifier
@@ -63,8 +65,8 @@ RETRIES = 6
 # The columns the admin API shows as they are stored.
 ATTEMPT_OUT_COLUMNS = ("number", "state", "created_at", "updated_at", "finished_at", "expires_at", "bytes_written",
                        "bytes_total", "rate_bps", "result_status", "error")
-MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "boot_mode", "flagged",
-                       "flag_reason", "attempts", "install", "created_at", "updated_at")
+MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "boot_mode", "boot_local_method",
+                       "flagged", "flag_reason", "attempts", "install", "created_at", "updated_at")
 
 
 @dataclass
@@ -94,7 +96,8 @@ def _facts(machine: Machine, attempt: Attempt | None) -> MachineFacts:
         machine.id, machine.name, machine.port_key, machine.mac, machine.serial, machine.guid_serial,
         machine.boot_mode, machine.flagged, machine.mode_changed_at, machine.attempts,
         attempt.state if attempt else None, attempt.token if attempt else None,
-        attempt.expires_at if attempt else None, attempt.result_status if attempt else None)
+        attempt.expires_at if attempt else None, attempt.result_status if attempt else None,
+        machine.boot_local_method)
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -114,7 +117,7 @@ class Service:
         self.loop_guard = LoopGuard(settings.loop_guard_count, settings.loop_guard_window_s)
         self.reader = HotReader(db.engine)
         self.policy = Policy(settings.tftp_server or NO_TFTP, settings.max_attempts, settings.loop_guard_count,
-                             settings.loop_guard_window_s)
+                             settings.loop_guard_window_s, settings.boot_local_method)
 
     def close(self) -> None:
         self.reader.close()
@@ -221,7 +224,8 @@ class Service:
         (None, the loop guard's verdict if this ask was already counted) for ``answer_in_transaction``."""
         rows = self.reader.rows(query.port_keys, query.mac, query.serials)
         if not rows:
-            return LOCAL_ANSWER, None
+            return answer(BootLocal("unknown switch port", tftp=self.policy.local_tftp(self.policy.boot_local_method)),
+                          base_url), None
         decision, loop_guard_tripped = self._decide(query, rows, self.clock(), None)
         if writes(decision):
             return None, loop_guard_tripped
@@ -509,6 +513,7 @@ class Service:
         if attempt is not None:
             last = AttemptOut.model_validate({column: getattr(attempt, column) for column in ATTEMPT_OUT_COLUMNS})
         return MachineOut.model_validate({**{column: getattr(machine, column) for column in MACHINE_OUT_COLUMNS},
+                                          "boot_local_method_effective": self.policy.method_of(_facts(machine, None)),
                                           "last_attempt": last})
 
     def _machine_named(self, tx: _Tx, name: str) -> tuple[Machine, Attempt | None]:
@@ -674,6 +679,48 @@ class Service:
 
         value, flushes = self._run(in_transaction)
         return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
+
+    def set_boot_local_method(self, name: str, method: str | None) -> ActionOut:
+        """The machine's own boot-local method (None: the lab's). Nothing else changes (attempts, flag, mode);
+        the hook's cache of its port is flushed so that the next answer follows the new method."""
+        if method is not None and method not in METHODS:
+            raise Invalid(f"unknown boot-local method {method!r}: one of {', '.join(METHODS)}, or none")
+
+        def in_transaction(tx: _Tx) -> MachineOut:
+            machine, attempt = self._machine_named(tx, name)
+            if machine.boot_local_method != method:
+                machine.boot_local_method = method
+                self._touch(machine)
+                self._event(tx, machine, "method", f"boot-local method → {method or 'the lab default'} "
+                                                   f"({self.policy.method_of(_facts(machine, None))})")
+                tx.flush_now.append(_port(machine))
+            return self._machine_out(machine, attempt)
+
+        value, flushes = self._run(in_transaction)
+        return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
+
+    # -- the TFTP gate ---------------------------------------------------------------------------------------
+    def tftp_gate(self, serial: str | None, mac: str | None) -> Gate:
+        """Whether the TFTP server may serve the board with this serial (as the bootloader's path prefix shows
+        it, matched against the known serial and the option-97 serial bytes in either order) or MAC."""
+        conditions: list[ColumnElement[bool]] = []
+        if serial:
+            swapped = bytes.fromhex(serial)[::-1].hex()
+            conditions += [Machine.serial == serial, Machine.guid_serial.in_([serial, swapped])]
+        if mac:
+            conditions.append(Machine.mac == mac)
+        if not conditions:
+            return Gate(False, "no serial or MAC given")
+
+        def in_transaction(tx: _Tx) -> Gate:
+            rows = tx.session.execute(
+                select(Machine, Attempt).outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
+                .where(or_(*conditions))
+            ).all()
+            return gate([_facts(machine, attempt) for machine, attempt in rows], self.clock(), self.policy)
+
+        value, _ = self._run(in_transaction)
+        return value
 
     def history(self, name: str, limit: int = 200) -> HistoryOut:
         def in_transaction(tx: _Tx) -> HistoryOut:

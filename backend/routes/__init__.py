@@ -1,8 +1,8 @@
-"""The HTTP API's routes, one ``APIRouter`` per client: ``hook``, ``agent``, ``admin``, ``health``, ``metrics``
-(Prometheus) and ``ui`` (the operators' web page)."""
+"""The HTTP API's routes, one ``APIRouter`` per client: ``hook``, ``agent``, ``admin``, ``tftp`` (the TFTP
+gate), ``health``, ``metrics`` (Prometheus) and ``ui`` (the operators' web page)."""
 
-from backend.routes import admin, agent, health, hook, metrics, ui
+from backend.routes import admin, agent, health, hook, metrics, tftp, ui
 
-ROUTERS = (hook.router, agent.router, admin.router, health.router, metrics.router, ui.router)
+ROUTERS = (hook.router, agent.router, admin.router, tftp.router, health.router, metrics.router, ui.router)
 
-__all__ = ["ROUTERS", "admin", "agent", "health", "hook", "metrics", "ui"]
+__all__ = ["ROUTERS", "admin", "agent", "health", "hook", "metrics", "tftp", "ui"]

@@ -211,4 +211,4 @@ def test_reinstall_without_scenario_is_409(client: TestClient) -> None:
 def test_health(client: TestClient, service: Service) -> None:
     r = client.get("/v1/health")
     assert r.status_code == 200
-    assert r.json() == {"ok": True, "database": service.db.backend, "schema_revision": "0001"}
+    assert r.json() == {"ok": True, "database": service.db.backend, "schema_revision": "0002"}

@@ -44,12 +44,21 @@ def test_cli_over_http(served: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split()[2] for line in out.splitlines()] == ["added", "attempt", "state", "set-local"]
     assert main(["machine", "reinstall", "pi-01", "--url", served, "--token", READ]) == 1
     assert "HTTP 403" in capsys.readouterr().err
+    # the boot-local method: the lab's (in brackets) until a machine gets its own
+    row = next(line for line in table.splitlines() if line.startswith("pi-01 "))
+    assert row.split()[3] == "(opt66-zero+tftp-deny)", table
+    out = _run(capsys, ["machine", "boot-local-method", "pi-01", "tftp-deny", *http])
+    assert "boot-local method tftp-deny;" in out, out
+    row = next(line for line in _run(capsys, ["machine", "list", *http]).splitlines() if line.startswith("pi-01 "))
+    assert row.split()[3] == "tftp-deny", row
+    out = _run(capsys, ["machine", "boot-local-method", "pi-01", "default", *http])
+    assert "boot-local method opt66-zero+tftp-deny (the lab default)" in out, out
 
 
 def test_cli_on_the_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     db = ["--db", db_url]
     assert main(["db", "upgrade", *db]) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert "revision 0002" in capsys.readouterr().out
     args = [
         "machine",
         "add",

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.cardfs import ThrottledCard
+from testkit.pacedcard import PacedCard
 from harness.sim.media.osimage import MiB, OsImage, build_image
 from testkit.agent import AGENT
 from testkit.ports import free_port
@@ -143,7 +143,7 @@ def main() -> int:
         cases: list[dict[str, Any]] = []
         summary = []
         # 1. the card throttled like an SD card (the measurement the targets are about)
-        with ThrottledCard(work, size=SIZE, rate=CARD_RATE) as card:
+        with PacedCard(work, size=SIZE, rate=CARD_RATE) as card:
             label = f"throttled card {CARD_RATE / 1e6:.0f} MB/s, xz"
             print(f"{label}: writing through a FUSE card paced at {CARD_RATE / 1e6:.0f} MB/s ...", flush=True)
             med = _measure(img, card.path, sources["xz"], env, reps=REPS_THROTTLED, warm=False)

@@ -1,4 +1,4 @@
-"""The install benchmark's throttled card (bench/cardfs.py, FUSE): writes are paced at the configured rate
+"""The paced card (testkit/pacedcard.py, FUSE; the install benchmark's card): writes are paced at the configured rate
 whatever the writer does, fsync returns only when the data is "on the card", reads are not throttled, the card
 keeps its data and size, and nothing stays mounted or running afterwards."""
 
@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.cardfs import ThrottledCard
+from testkit.pacedcard import PacedCard
 
 MiB = 1 << 20
 
@@ -17,7 +17,7 @@ MiB = 1 << 20
 def test_writes_are_paced_and_cleanup_is_complete(tmp_path: Path) -> None:
     rate = 20e6
     payload = os.urandom(4 * MiB)
-    with ThrottledCard(tmp_path, size=64 * MiB, rate=rate) as card:
+    with PacedCard(tmp_path, size=64 * MiB, rate=rate) as card:
         assert card.mounted() and card.path.stat().st_size == 64 * MiB
         t0 = time.perf_counter()
         with card.path.open("r+b") as f:

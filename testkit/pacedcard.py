@@ -38,6 +38,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -140,7 +141,7 @@ class _Store:
 
 def _serve(mountpoint: str, backing: str, size: int, rates: tuple[float | None, float | None], lie: Lie,
            single: bool) -> None:
-    from fuse import FUSE, FuseOSError, Operations  # type: ignore[import-untyped]
+    from fuse import FUSE, FuseOSError, Operations
 
     wbucket, rbucket = _Bucket(rates[0]), _Bucket(rates[1])
     store = _Store(backing, size, lie)
@@ -191,8 +192,10 @@ def _serve(mountpoint: str, backing: str, size: int, rates: tuple[float | None, 
         def statfs(self, path: str) -> dict[str, int]:
             return {"f_bsize": 4096, "f_frsize": 4096, "f_blocks": size // 4096, "f_bfree": 0, "f_bavail": 0}
 
+    # nonempty: libfuse2 refuses a mount point that is a non-empty file (a card file mounted over)
+    extra = {"nonempty": True} if single else {}
     FUSE(CardFs(), mountpoint, foreground=True, nothreads=False, big_writes=True, max_write=131072,
-         kernel_cache=True, allow_other=False)
+         kernel_cache=True, allow_other=False, **extra)
 
 
 class PacedCard:
@@ -205,7 +208,7 @@ class PacedCard:
         self.read_rate = read_rate
         self.lie = lie or Lie()
         self.single = mount_on is not None
-        self.proc: multiprocessing.Process | None = None
+        self.proc: BaseProcess | None = None
 
     @property
     def path(self) -> Path:
@@ -218,13 +221,14 @@ class PacedCard:
             self.mountpoint.mkdir(parents=True, exist_ok=True)
         with self.backing.open("wb") as f:
             f.truncate(self.lie.real_size or self.size)
-        self.proc = multiprocessing.get_context("fork").Process(
+        proc = multiprocessing.get_context("fork").Process(
             target=_serve, args=(str(self.mountpoint), str(self.backing), self.size, (self.rate, self.read_rate),
                                  self.lie, self.single), daemon=True)
-        self.proc.start()
+        self.proc = proc
+        proc.start()
         deadline = time.monotonic() + 10
         while not (self.mounted() and self.path.exists()):
-            if not self.proc.is_alive() or time.monotonic() > deadline:
+            if not proc.is_alive() or time.monotonic() > deadline:
                 self.__exit__(None, None, None)
                 raise RuntimeError("the paced card (FUSE) did not mount: is /dev/fuse there, libfuse2 and "
                                    "fusepy installed (make setup)?")

@@ -642,38 +642,32 @@ class Service:
         return value
 
     def reinstall(self, name: str) -> ActionOut:
-        def in_transaction(tx: _Tx) -> MachineOut:
-            machine, attempt = self._machine_named(tx, name)
-            if machine.install is None:
-                raise Conflict(f"{name} has no install scenario; redefine it with one first")
-            if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
-                self._end_attempt(tx, machine, attempt, "cancelled by reinstall")
-            machine.boot_mode = "install"
-            machine.flagged = False
-            machine.flag_reason = None
-            machine.attempts = 0
-            machine.mode_changed_at = self.clock()
-            self._touch(machine)
-            self.loop_guard.forget(machine.id)
-            self._event(tx, machine, "reinstall", "reinstall requested: boot mode → install")
-            tx.flush_now.append(_port(machine))
-            return self._machine_out(machine, attempt)
-
-        value, flushes = self._run(in_transaction)
-        return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
+        return self._switch_mode(name, "install")
 
     def set_local(self, name: str) -> ActionOut:
+        return self._switch_mode(name, "local")
+
+    def _switch_mode(self, name: str, mode: str) -> ActionOut:
+        """An operator's reinstall (``install``: attempts start again from zero) or set-local (``local``): an
+        unfinished attempt is cancelled, the flag cleared, the loop guard forgets the machine, and the hook's
+        cache of its port is flushed so that the next DISCOVER gets the new answer."""
+        action = "reinstall" if mode == "install" else "set-local"
+
         def in_transaction(tx: _Tx) -> MachineOut:
             machine, attempt = self._machine_named(tx, name)
+            if mode == "install" and machine.install is None:
+                raise Conflict(f"{name} has no install scenario; redefine it with one first")
             if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
-                self._end_attempt(tx, machine, attempt, "cancelled by set-local")
-            machine.boot_mode = "local"
+                self._end_attempt(tx, machine, attempt, f"cancelled by {action}")
+            machine.boot_mode = mode
             machine.flagged = False
             machine.flag_reason = None
+            if mode == "install":
+                machine.attempts = 0
             machine.mode_changed_at = self.clock()
             self._touch(machine)
             self.loop_guard.forget(machine.id)
-            self._event(tx, machine, "set-local", "set-local requested: boot mode → local")
+            self._event(tx, machine, action, f"{action} requested: boot mode → {mode}")
             tx.flush_now.append(_port(machine))
             return self._machine_out(machine, attempt)
 

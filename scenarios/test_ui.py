@@ -86,8 +86,15 @@ def test_the_page_and_the_metrics_follow_an_install(board: Target, strategy: Boo
     # bytes: the sim's image is written within the agent's 1 s report interval, so the bar may jump from 0 to the
     # total; tests/backend/test_ui_browser.py moves it through posted values), always forward, the bar shown while
     # installing and gone at booted-ok
+    # The page must have shown the install under way and then its end, in order, without a reload. How many
+    # installing samples it shows depends on the sim's speed: at the default lab's timing the whole write and
+    # read-back can fall between two of the page's 1 s polls, so one is the floor here (the bar moving through
+    # reported bytes is tests/backend/test_ui_browser.py's job).
     installing = [(state, w, total) for state, w, total in watcher.samples if state in INSTALLING]
-    assert len(installing) >= 2, watcher.samples
+    assert installing, watcher.samples
+    shown = [state for state, _, _ in watcher.samples]
+    last_installing = max(i for i, state in enumerate(shown) if state in INSTALLING)
+    assert {"configured", "booted-ok"} <= set(shown[last_installing:]) or shown[-1] == "booted-ok", watcher.samples
     order = [INSTALLING.index(state) for state, _, _ in installing]
     written = [w for _, w, _ in installing]
     assert order == sorted(order) and written == sorted(written), watcher.samples

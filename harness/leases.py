@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.lab.model import Lab
 from harness.wait import wait_until
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,12 @@ class LeaseStore(Protocol):
     def acquire(self, candidates: Sequence[str], owner: str, *, count: int = 1,
                 include_bad: bool = False) -> list[Lease]:
         """Lease ``count`` boards among ``candidates`` (in order), all or none; ``NoBoardFree`` otherwise."""
+        ...
+
+    def wait_acquire(self, candidates: Sequence[str], owner: str, *, count: int = 1, timeout: float = 600.0,
+                     include_bad: bool = False) -> list[Lease]:
+        """``acquire`` until it succeeds (``wait_acquire()`` below); ``NoBoardFree`` at once when it never can
+        in this run, or after ``timeout``."""
         ...
 
     def renew(self, lease: Lease) -> None: ...
@@ -302,3 +309,14 @@ class Heartbeat:
 def heartbeat_interval(ttl: float) -> float:
     """A third of the TTL: two beats may be lost before a lease runs out."""
     return max(0.1, ttl / 3)
+
+
+def open_store(lab: Lab, *, directory: Path, run_id: str, ttl: float) -> LeaseStore:
+    """The store lab.yaml's ``leases.store`` names: the lease file in ``directory``, or the backend."""
+    if lab.leases.store == "backend":
+        from harness.backendleases import BackendLeaseStore  # it imports this module
+
+        b = lab.services.backend
+        return BackendLeaseStore.connect(lab.lease_url, b.read_token, b.write_token, lab.lab.name, run_id=run_id,
+                                         ttl=ttl)
+    return FileLeaseStore(directory, lab.lab.name, run_id=run_id, ttl=ttl)

@@ -66,7 +66,7 @@ class BackendLeaseStore:
                      include_bad: bool = False) -> list[Lease]:
         # poll faster than the file store: a crashed holder's board is free the moment its TTL runs out
         return wait_acquire(self, candidates, owner, count=count, timeout=timeout, include_bad=include_bad,
-                            interval=min(1.0, max(0.2, self.ttl / 10)))
+                            interval=min(1.0, max(0.2, self.ttl / 20)))
 
     def renew(self, lease: Lease) -> None:
         try:

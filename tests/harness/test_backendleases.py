@@ -161,7 +161,7 @@ def lab_text(**extra: Any) -> str:
 
 
 def test_lab_file_selects_and_checks_the_store(tmp_path: Path) -> None:
-    with pytest.raises(LabConfigError, match="leases.url"):
+    with pytest.raises(LabConfigError, match=r"leases\.url"):
         parse_lab(lab_text(leases={"store": "backend"}))
     with pytest.raises(LabConfigError, match=r"leases\.store"):
         parse_lab(lab_text(leases={"store": "redis"}))

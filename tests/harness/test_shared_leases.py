@@ -9,6 +9,7 @@ backend process (on 127.0.0.1, PostgreSQL underneath) and one lab with fewer boa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -124,7 +125,7 @@ def test_two_hosts_never_hold_a_board_at_once(tmp_path: Path, backend_url: str) 
     assert {e["board"] for e in entries} == {"pi-01", "pi-02"}
     for board in ("pi-01", "pi-02"):
         spans = sorted((e["acquired"], e["released"], e["host"], e["pid"]) for e in entries if e["board"] == board)
-        for before, after in zip(spans, spans[1:], strict=False):
+        for before, after in itertools.pairwise(spans):
             assert before[1] <= after[0], f"{board} held twice at once: {before} and {after}"
     admin = HttpAdmin(backend_url, WRITE, read_token=READ)
     assert admin.request("GET", "/v1/leases", params={"lab": "shared"})["leases"] == []  # every lease released

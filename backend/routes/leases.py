@@ -22,7 +22,7 @@ from backend.routes.deps import READ, WRITE
 from backend.routes.params import error_responses
 from backend.schemas import NAME_PATTERN
 
-router = APIRouter(tags=["leases"], responses=error_responses(401, 403, 503))
+router = APIRouter(tags=["leases"], responses=error_responses(400, 401, 403, 503))
 Lab = Annotated[str, Path(pattern=NAME_PATTERN, description="the lab's name (lab.yaml lab.name)")]
 Board = Annotated[str, Path(pattern=NAME_PATTERN, description="board name")]
 LeaseId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$", description="lease id")]

@@ -6,7 +6,9 @@
     malina backend machine import FILE [--image-url U --image-sha256 H --image-size N] [--ssh-key KEY]
     malina backend machine list [--json]
     malina backend machine reinstall|set-local NAME
+    malina backend machine boot-local-method NAME opt66-zero|tftp-deny|opt66-zero+tftp-deny|default
     malina backend machine history NAME [--limit N] [--json]
+    malina backend tftp-gate-sync --root DIR --url URL --token TOKEN [--interval S] [--once]
 
 Machine commands talk to a running backend when ``--url`` (or MALINA_BACKEND_URL) is given, with ``--token``
 (or MALINA_ADMIN_TOKEN); otherwise they work on the database of ``--db`` (or MALINA_DB_URL) directly.
@@ -30,6 +32,7 @@ from backend import labimport, migrate
 from backend.client import Admin, AdminError, DbAdmin, HttpAdmin
 from backend.config import ConfigError, Settings, from_env
 from backend.db import Database
+from backend.decision import METHODS
 from backend.identity import IdentityError, opaque_to_hex
 from backend.schemas import MachineIn
 from backend.service import Service
@@ -59,9 +62,21 @@ def _parser() -> argparse.ArgumentParser:
         command = _common(machine_commands.add_parser(
             name, help=f"{name} a machine (flushes Kea's cache for its port)"))
         command.add_argument("name")
+    method = _common(machine_commands.add_parser(
+        "boot-local-method", help="a machine's own boot-local method ('default': the lab's MALINA_BOOT_LOCAL_METHOD)"))
+    method.add_argument("name")
+    method.add_argument("method", choices=[*METHODS, "default"])
     history = _common(machine_commands.add_parser("history", help="the event history of one machine"))
     history.add_argument("name")
     history.add_argument("--limit", type=int, default=200)
+    gate = commands.add_parser("tftp-gate-sync", help="the TFTP gate for tftpd-hpa: move per-serial trees aside "
+                                                      "while their gate is closed (backend/tftpsync.py)")
+    gate.add_argument("--root", required=True, type=Path, help="the TFTP server's root")
+    gate.add_argument("--url", default=os.environ.get("MALINA_BACKEND_URL"), help="the backend (MALINA_BACKEND_URL)")
+    gate.add_argument("--token", default=os.environ.get("MALINA_TFTP_GATE_TOKEN"),
+                      help="the gate token or the admin read token (default: MALINA_TFTP_GATE_TOKEN)")
+    gate.add_argument("--interval", type=float, default=1.0, help="seconds between two passes (default 1)")
+    gate.add_argument("--once", action="store_true", help="one pass, then exit")
     return parser
 
 
@@ -202,15 +217,18 @@ def _progress(attempt: dict[str, Any] | None) -> str:
 
 
 def _print_list(machines: list[dict[str, Any]]) -> None:
-    rows = [("NAME", "MODE", "FLAG", "ATTEMPTS", "LAST ATTEMPT", "NOTE")]
+    rows = [("NAME", "MODE", "FLAG", "BOOT-LOCAL", "ATTEMPTS", "LAST ATTEMPT", "NOTE")]
     for machine in machines:
         last = machine.get("last_attempt")
         note = machine.get("flag_reason") or (last or {}).get("error") or ""
-        rows.append((machine["name"], machine["boot_mode"], "FLAGGED" if machine["flagged"] else "-",
+        method = machine.get("boot_local_method_effective", "-")
+        if machine.get("boot_local_method") is None:  # the lab's setting, not the machine's own
+            method = f"({method})"
+        rows.append((machine["name"], machine["boot_mode"], "FLAGGED" if machine["flagged"] else "-", method,
                      str(machine["attempts"]), _progress(last), note))
-    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    widths = [max(len(row[column]) for row in rows) for column in range(6)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:6], widths, strict=True)) + "  " + row[6])
 
 
 def _machine_cmd(args: argparse.Namespace) -> int:
@@ -235,6 +253,8 @@ def _machine_cmd(args: argparse.Namespace) -> int:
             out = admin.reinstall(args.name)
         elif cmd == "set-local":
             out = admin.set_local(args.name)
+        elif cmd == "boot-local-method":
+            out = admin.set_boot_local_method(args.name, None if args.method == "default" else args.method)
         else:
             out = admin.history(args.name, args.limit)
             if not args.json:
@@ -246,7 +266,9 @@ def _machine_cmd(args: argparse.Namespace) -> int:
             print(json.dumps(out, indent=2))
         else:
             machine = out["machine"]
-            print(f"{machine['name']}: boot mode {machine['boot_mode']}; kea cache flush: {out['kea_flush']}")
+            own = "" if machine["boot_local_method"] else " (the lab default)"
+            print(f"{machine['name']}: boot mode {machine['boot_mode']}, boot-local method "
+                  f"{machine['boot_local_method_effective']}{own}; kea cache flush: {out['kea_flush']}")
         return 0
     finally:
         admin.close()
@@ -285,11 +307,45 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gate_sync(args: argparse.Namespace) -> int:
+    import time
+
+    import httpx
+
+    from backend import tftpsync
+
+    if not args.url or not args.token:
+        raise UsageError("tftp-gate-sync needs --url and --token (or MALINA_BACKEND_URL, MALINA_TFTP_GATE_TOKEN)")
+    if not args.root.is_dir():
+        raise UsageError(f"--root {args.root} is not a directory")
+    http = httpx.Client(base_url=args.url.rstrip("/"), timeout=2.0,
+                        headers={"Authorization": f"Bearer {args.token}"})
+
+    def ask(serial: str) -> bool:
+        try:
+            response = http.get("/v1/tftp/gate", params={"serial": serial})
+        except httpx.HTTPError as exc:
+            raise OSError(str(exc)) from None
+        return response.status_code == 200 and response.json().get("open") is True
+
+    try:
+        while True:
+            for change in tftpsync.sync_once(args.root, ask):
+                print(f"tftp-gate-sync: {change.serial}: {change.action}", flush=True)
+            if args.once:
+                return 0
+            time.sleep(args.interval)
+    finally:
+        http.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.cmd == "serve":
             return _serve(args)
+        if args.cmd == "tftp-gate-sync":
+            return _gate_sync(args)
         if args.cmd == "db":
             db = Database(_settings(args.db).db_url)
             try:

@@ -43,6 +43,7 @@ class Admin(Protocol):
     def import_(self, specs: list[MachineIn]) -> dict[str, Any]: ...
     def reinstall(self, name: str) -> dict[str, Any]: ...
     def set_local(self, name: str) -> dict[str, Any]: ...
+    def set_boot_local_method(self, name: str, method: str | None) -> dict[str, Any]: ...
     def history(self, name: str, limit: int = 200) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
@@ -116,6 +117,10 @@ class HttpAdmin:
     def set_local(self, name: str) -> dict[str, Any]:
         return dict(self.request("POST", f"/v1/admin/machines/{name}/set-local"))
 
+    def set_boot_local_method(self, name: str, method: str | None) -> dict[str, Any]:
+        """The machine's own boot-local method; None: the lab's setting."""
+        return dict(self.request("PUT", f"/v1/admin/machines/{name}/boot-local-method", {"method": method}))
+
     def history(self, name: str, limit: int = 200) -> dict[str, Any]:
         return dict(self.request("GET", f"/v1/admin/machines/{name}/history", params={"limit": limit}))
 
@@ -154,6 +159,9 @@ class DbAdmin:
 
     def set_local(self, name: str) -> dict[str, Any]:
         return self._do(self.service.set_local, name).model_dump(mode="json")
+
+    def set_boot_local_method(self, name: str, method: str | None) -> dict[str, Any]:
+        return self._do(self.service.set_boot_local_method, name, method).model_dump(mode="json")
 
     def history(self, name: str, limit: int = 200) -> dict[str, Any]:
         return self._do(self.service.history, name, limit).model_dump(mode="json")

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from backend.decision import DEFAULT_METHOD, BootLocalMethod
+
 DEFAULT_DB_URL = "sqlite:////var/lib/malina/malina.db"
 ENV_PREFIX = "MALINA_"
 
@@ -49,11 +51,16 @@ class Settings(BaseSettings):
     token_ttl_s: float = Field(default=3600.0, ge=10.0, le=7 * 86400.0)
     loop_guard_count: int = Field(default=5, ge=1, le=100_000)  # more asks than this ...
     loop_guard_window_s: float = Field(default=600.0, ge=1.0, le=86400.0)  # ... within this window: flagged
+    boot_local_method: BootLocalMethod = DEFAULT_METHOD  # the lab's; a machine may override it (admin API)
+    # bearer token of the TFTP gate (GET /v1/tftp/gate), the one secret the TFTP server holds
+    tftp_gate_token: Token = Field(default=None, repr=False)
 
     @model_validator(mode="after")
     def _tokens_differ(self) -> Settings:
         if self.read_token and self.read_token == self.write_token:
             raise ValueError("MALINA_ADMIN_READ_TOKEN and MALINA_ADMIN_WRITE_TOKEN must differ")
+        if self.tftp_gate_token and self.tftp_gate_token == self.write_token:
+            raise ValueError("MALINA_TFTP_GATE_TOKEN must not be the write token: the TFTP server only reads")
         return self
 
     @classmethod

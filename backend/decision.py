@@ -6,20 +6,41 @@ facts inside a transaction, decides again and carries the decision out. A rule a
 
 The loop guard is the one input that is counted, not read: when the machine is in ``local`` and no verdict was
 given, ``decide`` returns ``CountAsk``; the caller counts the ask (once) and decides again with the verdict.
+
+Boot-local methods (issue 19): how a board that must boot local is kept from netbooting. ``opt66-zero``: option
+66 = ``0.0.0.0`` (the design's toggle; what a bootloader does with it is undocumented); ``tftp-deny``: option 66
+names the real TFTP server and the TFTP gate is closed, so the server answers "File not found" and the
+bootloader takes its documented path ("if the firmware is not found … continue" with the next boot mode);
+``opt66-zero+tftp-deny`` (the default): both. The method is the machine's override, else the lab's
+(``MALINA_BOOT_LOCAL_METHOD``). ``gate`` is the TFTP gate's answer, decided here too, from the same facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from backend import states
 from backend.identity import Guid, port_key
 
 NO_TFTP = "0.0.0.0"
 LOCAL_ANSWER = {"66": NO_TFTP}
+
+BootLocalMethod = Literal["opt66-zero", "tftp-deny", "opt66-zero+tftp-deny"]
+METHODS: tuple[str, ...] = get_args(BootLocalMethod)
+DEFAULT_METHOD: BootLocalMethod = "opt66-zero+tftp-deny"
+
+
+def zeroes_option66(method: str) -> bool:
+    """Whether the method answers a board that must boot local with option 66 = 0.0.0.0."""
+    return method != "tftp-deny"
+
+
+def closes_gate(method: str) -> bool:
+    """Whether the method closes the TFTP gate of a board that must boot local."""
+    return method != "opt66-zero"
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,7 @@ class MachineFacts(NamedTuple):
     token: str | None
     expires_at: float | None
     result_status: str | None
+    boot_local_method: str | None = None  # the machine's override; None: the lab's (``Policy``)
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,16 @@ class Policy:
     max_attempts: int
     loop_guard_count: int
     loop_guard_window_s: float
+    boot_local_method: str = DEFAULT_METHOD  # the lab's; a machine may override it
+
+    def method_of(self, machine: MachineFacts | None) -> str:
+        if machine is not None and machine.boot_local_method:
+            return machine.boot_local_method
+        return self.boot_local_method
+
+    def local_tftp(self, method: str) -> str:
+        """Option 66 for a board that must boot local by ``method``."""
+        return NO_TFTP if zeroes_option66(method) else self.tftp_server
 
 
 @dataclass(frozen=True)
@@ -106,7 +138,10 @@ class Install:
 
 @dataclass(frozen=True)
 class BootLocal:
-    """``{"66": "0.0.0.0"}``: the board boots from its card (or, unknown or flagged, is refused)."""
+    """The board boots from its card (or, unknown or flagged, is refused): option 66 only, never 224.
+
+    ``tftp`` is option 66 by the boot-local method: ``0.0.0.0``, or under ``tftp-deny`` the real TFTP server,
+    whose gate is closed for the board."""
 
     reason: str
     machine_id: int | None = None  # the port's machine, when the port is known
@@ -115,6 +150,7 @@ class BootLocal:
     expire: str | None = None  # end the running attempt; at the attempt cap that sends the machine to local
     to_local: bool = False  # the attempt cap is reached: boot mode → local
     forget_asks: bool = False  # the loop guard tripped: its count of the machine starts over
+    tftp: str = NO_TFTP
 
 
 @dataclass(frozen=True)
@@ -140,13 +176,25 @@ def writes(decision: Install | BootLocal) -> bool:
 def answer(decision: Install | BootLocal, base_url: str, token: str | None = None) -> dict[str, str]:
     """The JSON the hook gets; ``token`` is the new attempt's when the decision made one."""
     if isinstance(decision, BootLocal):
-        return LOCAL_ANSWER
+        return LOCAL_ANSWER if decision.tftp == NO_TFTP else {"66": decision.tftp}
     return {"66": decision.tftp, "224": f"{base_url}/v1/install/{token or decision.token}"}
 
 
 def decide(query: OptionsQuery, rows: Sequence[MachineFacts], now: float, policy: Policy,
            loop_guard_tripped: bool | None) -> Decision:
-    """What to answer ``query`` given the machines on its port or with its MAC/serial (``rows``)."""
+    """What to answer ``query`` given the machines on its port or with its MAC/serial (``rows``): ``_decide``'s
+    decision, with option 66 of a boot-local answer set by the boot-local method (the port's machine's, else
+    the lab's)."""
+    decision = _decide(query, rows, now, policy, loop_guard_tripped)
+    if not isinstance(decision, BootLocal):
+        return decision
+    machine = next((row for row in rows if row.id == decision.machine_id), None)
+    tftp = policy.local_tftp(policy.method_of(machine))
+    return decision if tftp == decision.tftp else replace(decision, tftp=tftp)
+
+
+def _decide(query: OptionsQuery, rows: Sequence[MachineFacts], now: float, policy: Policy,
+            loop_guard_tripped: bool | None) -> Decision:
     keys = query.port_keys
     by_key = {row.port_key: row for row in rows}
     port = next((by_key[key] for key in keys if key in by_key), None)
@@ -225,3 +273,38 @@ def identity_problems(port: MachineFacts, query: OptionsQuery, others: list[Mach
                             f"({port.guid_serial})")
     problems += [f"the board of {other.name} asked on the port of {port.name}" for other in others]
     return problems
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The TFTP gate's answer for one board: ``open`` = the TFTP server may serve it."""
+
+    open: bool
+    reason: str
+    machine: str | None = None
+    method: str | None = None
+
+
+def gate(rows: Sequence[MachineFacts], now: float, policy: Policy) -> Gate:
+    """Whether the TFTP server may serve the board whose serial (or MAC) matched ``rows``.
+
+    Open only for a machine the options decision would install now (boot mode ``install``, not flagged, the
+    attempt cap not reached) and, under ``opt66-zero`` (which leaves the TFTP server out of boot-local on
+    purpose, so that qualification sees what a bootloader does with 0.0.0.0 alone), for a machine in local.
+    Closed for anything in doubt: no machine or more than one, flagged, or boot-local by a method that closes
+    the gate."""
+    if not rows:
+        return Gate(False, "unknown board")
+    if len(rows) > 1:
+        return Gate(False, "ambiguous: " + ", ".join(sorted(row.name for row in rows)))
+    machine = rows[0]
+    method = policy.method_of(machine)
+    if machine.flagged:
+        return Gate(False, "flagged", machine.name, method)
+    if machine.boot_mode == "install":
+        if isinstance(_install(machine, NOTHING_NEW, now, policy), Install):
+            return Gate(True, "install", machine.name, method)
+        return Gate(False, "attempt cap reached", machine.name, method)
+    if closes_gate(method):
+        return Gate(False, f"boot local ({method})", machine.name, method)
+    return Gate(True, "boot local by option 66 alone (opt66-zero)", machine.name, method)

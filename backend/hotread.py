@@ -23,7 +23,7 @@ from backend.models import Attempt, Machine
 _STATEMENT = (
     select(Machine.id, Machine.name, Machine.port_key, Machine.mac, Machine.serial, Machine.guid_serial,
            Machine.boot_mode, Machine.flagged, Machine.mode_changed_at, Machine.attempts, Attempt.state,
-           Attempt.token, Attempt.expires_at, Attempt.result_status)
+           Attempt.token, Attempt.expires_at, Attempt.result_status, Machine.boot_local_method)
     .outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
     .where(or_(Machine.port_key.in_([bindparam("k1"), bindparam("k2")]), Machine.mac == bindparam("mac"),
                Machine.serial.in_([bindparam("s1"), bindparam("s2")])))
@@ -96,4 +96,4 @@ class HotReader:
 def _row(raw: Any) -> MachineFacts:
     # SQLite returns the flag as 0/1
     return MachineFacts(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], bool(raw[7]), raw[8], raw[9],
-                        raw[10], raw[11], raw[12], raw[13])
+                        raw[10], raw[11], raw[12], raw[13], raw[14])

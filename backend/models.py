@@ -31,6 +31,8 @@ class Machine(Base):
     serial: Mapped[str | None] = mapped_column(String(8), unique=True)
     guid_serial: Mapped[str | None] = mapped_column(String(8))  # option-97 serial bytes, wire order
     boot_mode: Mapped[str] = mapped_column(String(7))  # install | local
+    # how a boot-local answer keeps the board off the installer (decision.METHODS); None: the lab's setting
+    boot_local_method: Mapped[str | None] = mapped_column(String(24))
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str | None] = mapped_column(Text)
     install: Mapped[dict[str, Any] | None] = mapped_column(JSON)

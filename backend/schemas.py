@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from backend.decision import BootLocalMethod
 from backend.identity import IdentityError, norm_hex, norm_mac, norm_serial
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -169,6 +170,8 @@ class MachineOut(BaseModel):
     mac: str | None
     serial: str | None
     boot_mode: BootMode
+    boot_local_method: BootLocalMethod | None = Field(description="the machine's own method; null: the lab's")
+    boot_local_method_effective: BootLocalMethod = Field(description="the method its boot-local answers use")
     flagged: bool
     flag_reason: str | None
     attempts: int
@@ -176,6 +179,18 @@ class MachineOut(BaseModel):
     last_attempt: AttemptOut | None
     created_at: float
     updated_at: float
+
+
+class BootLocalMethodIn(_In):
+    method: BootLocalMethod | None = Field(description="opt66-zero, tftp-deny or opt66-zero+tftp-deny; null: "
+                                                       "follow the lab's setting (MALINA_BOOT_LOCAL_METHOD)")
+
+
+class GateOut(BaseModel):
+    open: bool = Field(description="whether the TFTP server may serve this board")
+    reason: str
+    machine: str | None
+    method: BootLocalMethod | None
 
 
 class MachineList(BaseModel):

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, select
@@ -21,10 +22,11 @@ from backend import netplan, states
 from backend.config import Settings
 from backend.db import Database
 from backend.decision import (
-    LOCAL_ANSWER,
+    METHODS,
     NO_TFTP,
     BootLocal,
     CountAsk,
+    Gate,
     Install,
     Learn,
     MachineFacts,
@@ -32,13 +34,15 @@ from backend.decision import (
     Policy,
     answer,
     decide,
+    gate,
     writes,
 )
-from backend.errors import Conflict, Gone, NotFound, ServiceError, Unavailable
+from backend.errors import Conflict, Gone, Invalid, NotFound, ServiceError, Unavailable
 from backend.hotread import HotReader
 from backend.identity import port_key
 from backend.kea import KeaNotifier
 from backend.loopguard import LoopGuard
+from backend.metrics import Metrics, state_entered_at
 from backend.models import Attempt, Event, Machine
 from backend.schemas import (
     ActionOut,
@@ -61,8 +65,8 @@ RETRIES = 6
 # The columns the admin API shows as they are stored.
 ATTEMPT_OUT_COLUMNS = ("number", "state", "created_at", "updated_at", "finished_at", "expires_at", "bytes_written",
                        "bytes_total", "rate_bps", "result_status", "error")
-MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "boot_mode", "flagged",
-                       "flag_reason", "attempts", "install", "created_at", "updated_at")
+MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "boot_mode", "boot_local_method",
+                       "flagged", "flag_reason", "attempts", "install", "created_at", "updated_at")
 
 
 @dataclass
@@ -72,6 +76,7 @@ class _Tx:
     session: Session
     flush_now: list[dict[str, str]] = field(default_factory=list)
     flush_later: list[dict[str, str]] = field(default_factory=list)
+    counted: list[Callable[[], None]] = field(default_factory=list)  # metrics, counted once it committed
 
 
 class _Refusal(Exception):
@@ -91,7 +96,8 @@ def _facts(machine: Machine, attempt: Attempt | None) -> MachineFacts:
         machine.id, machine.name, machine.port_key, machine.mac, machine.serial, machine.guid_serial,
         machine.boot_mode, machine.flagged, machine.mode_changed_at, machine.attempts,
         attempt.state if attempt else None, attempt.token if attempt else None,
-        attempt.expires_at if attempt else None, attempt.result_status if attempt else None)
+        attempt.expires_at if attempt else None, attempt.result_status if attempt else None,
+        machine.boot_local_method)
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -102,15 +108,16 @@ def _retryable(exc: DBAPIError) -> bool:
 
 class Service:
     def __init__(self, db: Database, settings: Settings, kea: KeaNotifier | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.kea = kea or KeaNotifier(settings.kea_control_url, settings.kea_timeout_s)
         self.clock = clock
         self.loop_guard = LoopGuard(settings.loop_guard_count, settings.loop_guard_window_s)
         self.reader = HotReader(db.engine)
         self.policy = Policy(settings.tftp_server or NO_TFTP, settings.max_attempts, settings.loop_guard_count,
-                             settings.loop_guard_window_s)
+                             settings.loop_guard_window_s, settings.boot_local_method)
 
     def close(self) -> None:
         self.reader.close()
@@ -141,6 +148,8 @@ class Service:
                     raise Unavailable(f"database error: {type(exc.orig).__name__}") from None
             else:
                 assert tx is not None
+                for count in tx.counted:
+                    count()
                 for port in tx.flush_later:
                     self.kea.flush_later(port)
                 outcomes = [self.kea.flush(port) for port in tx.flush_now]
@@ -168,6 +177,7 @@ class Service:
         attempt.finished_at = now
         attempt.updated_at = now
         self._event(tx, machine, "state", f"attempt {attempt.number}: {previous} → failed: {error}", attempt)
+        tx.counted.append(partial(self.metrics.attempt_ended, error, attempt.result_status))
 
     def _flag(self, tx: _Tx, machine: Machine, reason: str, attempt: Attempt | None, hot: bool) -> None:
         if machine.flagged:
@@ -179,6 +189,7 @@ class Service:
                 and attempt.result_status is None:
             self._end_attempt(tx, machine, attempt, f"cancelled: machine flagged: {reason}")
         self._event(tx, machine, "flagged", reason)
+        tx.counted.append(partial(self.metrics.flagged, reason))
         log.warning("machine %s flagged: %s", machine.name, reason)
         pending = tx.flush_later if hot else tx.flush_now
         if _port(machine) not in pending:
@@ -213,7 +224,8 @@ class Service:
         (None, the loop guard's verdict if this ask was already counted) for ``answer_in_transaction``."""
         rows = self.reader.rows(query.port_keys, query.mac, query.serials)
         if not rows:
-            return LOCAL_ANSWER, None
+            return answer(BootLocal("unknown switch port", tftp=self.policy.local_tftp(self.policy.boot_local_method)),
+                          base_url), None
         decision, loop_guard_tripped = self._decide(query, rows, self.clock(), None)
         if writes(decision):
             return None, loop_guard_tripped
@@ -414,8 +426,10 @@ class Service:
 
     def _set_state(self, tx: _Tx, machine: Machine, attempt: Attempt, state: str, note: str = "") -> None:
         previous = attempt.state
+        since = state_entered_at(tx.session, machine.id, attempt)
         attempt.state = state
         attempt.updated_at = self.clock()
+        tx.counted.append(partial(self.metrics.phase_left, previous, state, attempt.updated_at - since))
         self._event(tx, machine, "state", f"attempt {attempt.number}: {previous} → {state}{note}", attempt)
 
     def _state_out(self, machine: Machine, attempt: Attempt) -> AttemptStateOut:
@@ -472,6 +486,7 @@ class Service:
                     self._touch(machine)
                     self._event(tx, machine, "installed", f"attempt {attempt.number} verified; boot mode → local",
                                 attempt)
+                    tx.counted.append(partial(self.metrics.installed, now - attempt.created_at))
                     tx.flush_later.append(_port(machine))
                     return self._state_out(machine, attempt)
             attempt.result_status = "failure"
@@ -498,6 +513,7 @@ class Service:
         if attempt is not None:
             last = AttemptOut.model_validate({column: getattr(attempt, column) for column in ATTEMPT_OUT_COLUMNS})
         return MachineOut.model_validate({**{column: getattr(machine, column) for column in MACHINE_OUT_COLUMNS},
+                                          "boot_local_method_effective": self.policy.method_of(_facts(machine, None)),
                                           "last_attempt": last})
 
     def _machine_named(self, tx: _Tx, name: str) -> tuple[Machine, Attempt | None]:
@@ -626,43 +642,79 @@ class Service:
         return value
 
     def reinstall(self, name: str) -> ActionOut:
-        def in_transaction(tx: _Tx) -> MachineOut:
-            machine, attempt = self._machine_named(tx, name)
-            if machine.install is None:
-                raise Conflict(f"{name} has no install scenario; redefine it with one first")
-            if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
-                self._end_attempt(tx, machine, attempt, "cancelled by reinstall")
-            machine.boot_mode = "install"
-            machine.flagged = False
-            machine.flag_reason = None
-            machine.attempts = 0
-            machine.mode_changed_at = self.clock()
-            self._touch(machine)
-            self.loop_guard.forget(machine.id)
-            self._event(tx, machine, "reinstall", "reinstall requested: boot mode → install")
-            tx.flush_now.append(_port(machine))
-            return self._machine_out(machine, attempt)
-
-        value, flushes = self._run(in_transaction)
-        return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
+        return self._switch_mode(name, "install")
 
     def set_local(self, name: str) -> ActionOut:
+        return self._switch_mode(name, "local")
+
+    def _switch_mode(self, name: str, mode: str) -> ActionOut:
+        """An operator's reinstall (``install``: attempts start again from zero) or set-local (``local``): an
+        unfinished attempt is cancelled, the flag cleared, the loop guard forgets the machine, and the hook's
+        cache of its port is flushed so that the next DISCOVER gets the new answer."""
+        action = "reinstall" if mode == "install" else "set-local"
+
         def in_transaction(tx: _Tx) -> MachineOut:
             machine, attempt = self._machine_named(tx, name)
+            if mode == "install" and machine.install is None:
+                raise Conflict(f"{name} has no install scenario; redefine it with one first")
             if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
-                self._end_attempt(tx, machine, attempt, "cancelled by set-local")
-            machine.boot_mode = "local"
+                self._end_attempt(tx, machine, attempt, f"cancelled by {action}")
+            machine.boot_mode = mode
             machine.flagged = False
             machine.flag_reason = None
+            if mode == "install":
+                machine.attempts = 0
             machine.mode_changed_at = self.clock()
             self._touch(machine)
             self.loop_guard.forget(machine.id)
-            self._event(tx, machine, "set-local", "set-local requested: boot mode → local")
+            self._event(tx, machine, action, f"{action} requested: boot mode → {mode}")
             tx.flush_now.append(_port(machine))
             return self._machine_out(machine, attempt)
 
         value, flushes = self._run(in_transaction)
         return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
+
+    def set_boot_local_method(self, name: str, method: str | None) -> ActionOut:
+        """The machine's own boot-local method (None: the lab's). Nothing else changes (attempts, flag, mode);
+        the hook's cache of its port is flushed so that the next answer follows the new method."""
+        if method is not None and method not in METHODS:
+            raise Invalid(f"unknown boot-local method {method!r}: one of {', '.join(METHODS)}, or none")
+
+        def in_transaction(tx: _Tx) -> MachineOut:
+            machine, attempt = self._machine_named(tx, name)
+            if machine.boot_local_method != method:
+                machine.boot_local_method = method
+                self._touch(machine)
+                self._event(tx, machine, "method", f"boot-local method → {method or 'the lab default'} "
+                                                   f"({self.policy.method_of(_facts(machine, None))})")
+                tx.flush_now.append(_port(machine))
+            return self._machine_out(machine, attempt)
+
+        value, flushes = self._run(in_transaction)
+        return ActionOut(machine=value, kea_flush=flushes[0] if flushes else "disabled")
+
+    # -- the TFTP gate ---------------------------------------------------------------------------------------
+    def tftp_gate(self, serial: str | None, mac: str | None) -> Gate:
+        """Whether the TFTP server may serve the board with this serial (as the bootloader's path prefix shows
+        it, matched against the known serial and the option-97 serial bytes in either order) or MAC."""
+        conditions: list[ColumnElement[bool]] = []
+        if serial:
+            swapped = bytes.fromhex(serial)[::-1].hex()
+            conditions += [Machine.serial == serial, Machine.guid_serial.in_([serial, swapped])]
+        if mac:
+            conditions.append(Machine.mac == mac)
+        if not conditions:
+            return Gate(False, "no serial or MAC given")
+
+        def in_transaction(tx: _Tx) -> Gate:
+            rows = tx.session.execute(
+                select(Machine, Attempt).outerjoin(Attempt, Attempt.id == Machine.current_attempt_id)
+                .where(or_(*conditions))
+            ).all()
+            return gate([_facts(machine, attempt) for machine, attempt in rows], self.clock(), self.policy)
+
+        value, _ = self._run(in_transaction)
+        return value
 
     def history(self, name: str, limit: int = 200) -> HistoryOut:
         def in_transaction(tx: _Tx) -> HistoryOut:

@@ -17,9 +17,14 @@ Two timings, in one run:
   firmware) dominates; the report adds the CPU floor of the 16/1 ratio (boards' CPU / cores / one board's
   wall time), which no lab design can beat on this machine.
 
-Writes `bench/results/sim.json` and prints a one-line summary last.
+Boot-local (issue 19, `bench/bootlocal.py`): at real-hardware timing, the time from power-on to the SD boot mode
+for a board that must boot local, per boot-local method (`boot-local opt66-zero`, `boot-local tftp-deny`,
+`boot-local opt66-zero+tftp-deny`, each ≤ 30 s) and `boot-local default / fastest single` (≤ 1.1).
 
-    .venv/bin/python -m bench.sim [--rounds 1,4,16] [--no-compressed]
+Writes `bench/results/sim.json` and prints a one-line summary last. `--only boot-local` runs just those cases
+and merges them into an existing `sim.json`.
+
+    .venv/bin/python -m bench.sim [--rounds 1,4,16] [--no-compressed] [--only boot-local] [--boot-local-rounds 3]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import bootlocal
 from harness.demo import run_board
 from harness.lab.model import Lab, load_lab
 from harness.session import SimSession
@@ -163,18 +169,33 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", default="1,4,16", help="board counts, comma-separated (default 1,4,16)")
     ap.add_argument("--no-compressed", action="store_true", help="skip the rounds at the default lab's timing")
+    ap.add_argument("--only", choices=["boot-local"], help="run only these cases (merged into sim.json)")
+    ap.add_argument("--boot-local-rounds", type=int, default=3, help="power-ons per boot-local method (median)")
     args = ap.parse_args(argv)
+    local = bootlocal.measure(bench_lab(load_lab(REPO / "lab.yaml"), 1, 1.0), "pi-01", args.boot_local_rounds) \
+        if args.only == "boot-local" else None
+    if local is not None:
+        failures = {"boot-local": local.failures} if local.failures else {}
+        doc = bootlocal.merge(RESULTS, bootlocal.cases(local), failures)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+        print("bench-sim: " + bootlocal.summary(local) + ("; SOME POWER-ONS FAILED" if local.failures else ""))
+        return 1 if local.failures else 0
     rounds = [int(x) for x in args.rounds.split(",")]
     timings = [Timing("real-hardware timing", 1.0, targets=True)]
     if not args.no_compressed:
         timings.append(Timing("compressed timing", None, targets=False))
     for timing in timings:
         measure(timing, rounds)
-    cases = [c for t in timings for c in cases_of(t)]
+    local = bootlocal.measure(bench_lab(load_lab(REPO / "lab.yaml"), 1, 1.0), "pi-01", args.boot_local_rounds)
+    cases = [c for t in timings for c in cases_of(t)] + bootlocal.cases(local)
     failures = {f"{t.label} {k}": v for t in timings for k, v in t.failures.items() if v}
+    if local.failures:
+        failures["boot-local"] = local.failures
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"benchmark": "sim", "cases": cases, "failures": failures}, indent=2) + "\n")
-    print("bench-sim: " + "; ".join(summary(t) for t in timings) + ("; SOME BOARDS FAILED" if failures else ""))
+    print("bench-sim: " + "; ".join([summary(t) for t in timings] + [bootlocal.summary(local)])
+          + ("; SOME BOARDS FAILED" if failures else ""))
     return 1 if failures else 0
 
 

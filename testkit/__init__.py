@@ -1,8 +1,9 @@
 """Test infrastructure that tests and benchmarks share: loopback ports, stand-in backends, the hook's lab.
 
-Imported by ``tests/`` and ``bench/`` (never the other way round: benches do not import from ``tests/``);
-not a dependency of ``harness/``, ``backend/`` or the pytest plugin. ``testkit.style`` holds the style checks
-``make lint`` and ``tests/test_style.py`` share. See testkit/README.md.
+Imported by ``tests/`` and ``bench/`` (never the other way round: benches do not import from ``tests/``), and
+``testkit.browser`` by ``scenarios/test_ui.py``; not a dependency of ``harness/``, ``backend/`` or the pytest
+plugin. ``testkit.style`` holds the style checks ``make lint`` and ``tests/test_style.py`` share;
+``testkit.browser`` (selenium) is imported on its own, not here. See testkit/README.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Query, Response
 
 from backend.routes.deps import READ, WRITE, ServiceDep
 from backend.routes.params import NAME_PATH, bad_request, error_responses
-from backend.schemas import ActionOut, HistoryOut, ImportIn, ImportOut, MachineIn, MachineList, MachineOut
+from backend.schemas import (
+    ActionOut,
+    BootLocalMethodIn,
+    HistoryOut,
+    ImportIn,
+    ImportOut,
+    MachineIn,
+    MachineList,
+    MachineOut,
+)
 
 router = APIRouter(tags=["admin"], responses=error_responses(400, 401, 403, 404, 409, 503))
 Name = Annotated[str, NAME_PATH]
@@ -54,6 +63,12 @@ def reinstall(name: Name, service: ServiceDep) -> ActionOut:
 @router.post("/v1/admin/machines/{name}/set-local", dependencies=WRITE, response_model=ActionOut)
 def set_local(name: Name, service: ServiceDep) -> ActionOut:
     return service.set_local(name)
+
+
+@router.put("/v1/admin/machines/{name}/boot-local-method", dependencies=WRITE, response_model=ActionOut)
+def set_boot_local_method(name: Name, body: BootLocalMethodIn, service: ServiceDep) -> ActionOut:
+    """The machine's own boot-local method (``null``: the lab's); attempts, flag and boot mode stay as they are."""
+    return service.set_boot_local_method(name, body.method)
 
 
 @router.get("/v1/admin/machines/{name}/history", dependencies=READ, response_model=HistoryOut)

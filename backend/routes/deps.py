@@ -51,11 +51,12 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def check_token(settings: Settings, credentials: HTTPAuthorizationCredentials | None,
-                allowed: list[str | None]) -> None:
+                allowed: list[str | None],
+                disabled: str = "the admin API is disabled: no admin token is configured") -> None:
     """Pass when the bearer token is one of ``allowed``; 401 otherwise, 403 for the read token on a change."""
     tokens = [token for token in allowed if token]
     if not tokens:
-        raise _unauthorized("the admin API is disabled: no admin token is configured")
+        raise _unauthorized(disabled)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing bearer token")
     given = credentials.credentials.encode()

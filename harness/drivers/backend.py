@@ -68,6 +68,10 @@ class HttpBackend(Backend):
     def history(self, name: str, limit: int = 200) -> dict[str, Any]:
         return self._call(lambda: self.admin.history(name, limit))
 
+    def set_boot_local_method(self, name: str, method: str | None) -> dict[str, Any]:
+        """The machine's own boot-local method (issue 19); None: the lab's."""
+        return self._call(lambda: self.admin.set_boot_local_method(name, method))
+
     def install_state(self, name: str) -> str | None:
         last = self.machine(name).get("last_attempt")
         return None if not last else str(last["state"])

@@ -60,12 +60,28 @@ class KeaService(_Strict):
     control_port: int = Field(default=8000, ge=1, le=65535)
 
 
+# How a board that must boot local is kept off the installer (the backend's ``backend.decision.METHODS``; a test
+# checks the two lists agree): option 66 = 0.0.0.0, a closed TFTP gate, or both (the default).
+BootLocalMethod = Literal["opt66-zero", "tftp-deny", "opt66-zero+tftp-deny"]
+
+
 class BackendService(_Strict):
     address: ipaddress.IPv4Address
     port: int = Field(default=8080, ge=1, le=65535)
     read_token: str = Field(default="malina-read", min_length=8)
     write_token: str = Field(default="malina-write", min_length=8)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    boot_local_method: BootLocalMethod = Field(
+        default="opt66-zero+tftp-deny", description="the lab's boot-local method (MALINA_BOOT_LOCAL_METHOD); "
+                                                    "a machine may override it in the backend")
+    tftp_gate_token: str = Field(default="malina-tftp-gate", min_length=8,
+                                 description="MALINA_TFTP_GATE_TOKEN: the TFTP server's token for the gate")
+
+    @model_validator(mode="after")
+    def _gate_token(self) -> BackendService:
+        if self.tftp_gate_token == self.write_token:
+            raise ValueError("tftp_gate_token must not be the write token: the TFTP server only reads")
+        return self
 
     @property
     def url(self) -> str:

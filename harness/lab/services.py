@@ -68,6 +68,8 @@ def backend_spec(lab: Lab) -> ContainerSpec:
         "MALINA_MAX_ATTEMPTS": str(b.max_attempts),
         "MALINA_LOOP_GUARD_WINDOW_S": str(max(30.0, lab.scaled(600.0))),
         "MALINA_LOOP_GUARD_COUNT": "3",
+        "MALINA_BOOT_LOCAL_METHOD": b.boot_local_method,
+        "MALINA_TFTP_GATE_TOKEN": b.tftp_gate_token,
     }
     if lab.services.kea.hook:
         env["MALINA_KEA_CONTROL_URL"] = f"http://{lab.services.kea.address}:{lab.services.kea.control_port}/"
@@ -87,12 +89,14 @@ def tftp_spec(lab: Lab, root: Path, logdir: Path | None = None) -> ContainerSpec
     binds = {str(root): "/srv/tftp:ro"}
     if logdir is not None:  # the transfer log on the host, for the harness's TFTP driver
         binds[str(logdir)] = "/var/log/malina"
+    # the TFTP gate (issue 19): the server asks the backend whether it may serve a board
     return ContainerSpec(
         role="tftp",
         image="runtime",
         command=["python", "-m", "harness.sim.tftpserver", "--root", "/srv/tftp", "--log",
-                 "/var/log/malina/tftp.jsonl"],
+                 "/var/log/malina/tftp.jsonl", "--gate-url", lab.services.backend.url],
         networks={"server": str(lab.services.tftp.address)},
+        env={"MALINA_TFTP_GATE_TOKEN": lab.services.backend.tftp_gate_token},
         cap_add=["NET_ADMIN"],
         binds=binds,
         routes_via_relay=True,

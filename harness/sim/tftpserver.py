@@ -1,11 +1,16 @@
 """Read-only TFTP server for the lab (tftpy) that logs every RRQ, error and completed transfer as JSON lines.
 
-`python -m harness.sim.tftpserver --root DIR --log FILE [--port 69] [--host 0.0.0.0]`
+`python -m harness.sim.tftpserver --root DIR --log FILE [--port 69] [--host 0.0.0.0] [--gate-url URL]`
 
 tftpy gives RFC 2347/2348/2349 (blksize up to 65464, tsize), "File not found" (error 1) at once for a missing
 file, clean handling of a client's ERROR mid-transfer (the Pi's "Early terminate" probes) and concurrent
 sessions. Writes (WRQ) are refused with an access violation. Each session is logged through a subclass of
 tftpy's server context: `{"event": "rrq"|"complete"|"error", "path", "client", "bytes", "outcome", ...}`.
+
+With `--gate-url` (the backend's base URL; the token in `MALINA_TFTP_GATE_TOKEN`) every RRQ first passes the TFTP
+gate (`harness.sim.tftpgate`): a board that must boot local by a `tftp-deny` method gets "File not found"
+(error 1) for whatever it asks, at once, as for a missing file; the log's `error` line then carries
+`"gate": <why>` (outcome `not_found`). Without `--gate-url` nothing is gated.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -27,7 +33,9 @@ from tftpy.TftpPacketTypes import (
     TftpPacketRRQ,
     TftpPacketWRQ,
 )
-from tftpy.TftpShared import TftpException
+from tftpy.TftpShared import TftpErrors, TftpException
+
+from harness.sim.tftpgate import BackendGate, Gate, OpenGate
 
 
 class JsonLog:
@@ -58,6 +66,7 @@ class JsonLog:
 
 
 _sink: JsonLog | None = None
+_gate: Gate = OpenGate()
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -73,6 +82,7 @@ class LoggingContext(TftpContextServer):  # type: ignore[misc]
         self.request_path: str | None = None
         self.request_options: dict[str, str] = {}
         self.failure: str | None = None
+        self.gate_reason: str | None = None
         self.peer_error: tuple[int, str] | None = None
         # tftpy sets this only once a request parsed; a session that fails earlier would otherwise look
         # timed out before it is deleted and crash the server loop in resendLast()
@@ -104,6 +114,8 @@ class LoggingContext(TftpContextServer):  # type: ignore[misc]
             self.request_options = {str(k): str(v) for k, v in (pkt.options or {}).items()}
             _emit("rrq" if isinstance(pkt, TftpPacketRRQ) else "wrq", client=self.client, path=self.request_path,
                   options=self.request_options)
+        if isinstance(pkt, TftpPacketRRQ):
+            self._gate(str(pkt.filename))
         try:
             super().start(buffer)
         except TftpException as exc:
@@ -112,6 +124,18 @@ class LoggingContext(TftpContextServer):  # type: ignore[misc]
         except Exception as exc:  # a bug or odd input in tftpy must not stop the server
             self.failure = f"internal: {exc!r}"
             raise TftpException(self.failure) from exc
+
+    def _gate(self, path: str) -> None:
+        """A closed gate answers like a missing file: ERROR 1 "File not found" [F1850], and the session ends."""
+        verdict = _gate.check(path, self.client)
+        if verdict.open:
+            return
+        self.gate_reason = verdict.reason
+        error = TftpPacketERR()
+        error.errorcode = TftpErrors.FileNotFound
+        self.sock.sendto(error.encode().buffer, (self.host, self.port))
+        self.failure = f"File not found: the TFTP gate is closed for {verdict.board or 'this client'}"
+        raise TftpException(self.failure)
 
     def cycle(self) -> None:
         try:
@@ -128,6 +152,8 @@ class LoggingContext(TftpContextServer):  # type: ignore[misc]
         sent = int(self.metrics.bytes)
         fields: dict[str, Any] = {"client": self.client, "path": self.request_path, "bytes": sent,
                                   "options": self.request_options}
+        if self.gate_reason is not None:
+            fields["gate"] = self.gate_reason
         if self.state is None and self.failure is None:
             _emit("complete", outcome="complete", duration=round(float(self.metrics.duration), 4), **fields)
             return
@@ -153,10 +179,11 @@ def _refuse_upload(path: str, context: Any) -> None:
     return None
 
 
-def make_server(root: Path, log: JsonLog) -> Any:
-    """A tftpy server on `root` whose sessions log to `log`."""
-    global _sink
+def make_server(root: Path, log: JsonLog, gate: Gate | None = None) -> Any:
+    """A tftpy server on `root` whose sessions log to `log` and pass `gate` (None: nothing is gated)."""
+    global _sink, _gate
     _sink = log
+    _gate = gate or OpenGate()
     # tftpy's listen() builds contexts through this module-level name; point it at the logging subclass
     setattr(importlib.import_module("tftpy.TftpServer"), "TftpContextServer", LoggingContext)  # noqa: B010
     return tftpy.TftpServer(str(root), upload_open=_refuse_upload)
@@ -168,12 +195,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", required=True, type=Path)
     parser.add_argument("--port", type=int, default=69)
     parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--gate-url", help="the backend's base URL: serve a board only while its TFTP gate is open "
+                                           "(bearer token from MALINA_TFTP_GATE_TOKEN)")
+    parser.add_argument("--gate-cache-s", type=float, default=1.0, help="seconds a gate answer is reused (<= 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # our JSON lines say it all
     if not args.root.is_dir():
         print(f"tftpserver: root {args.root} is not a directory", file=sys.stderr)
         return 2
+    gate: Gate = OpenGate()
+    if args.gate_url:
+        token = os.environ.get("MALINA_TFTP_GATE_TOKEN", "")
+        if not token:
+            print("tftpserver: --gate-url needs the token in MALINA_TFTP_GATE_TOKEN", file=sys.stderr)
+            return 2
+        try:
+            gate = BackendGate(args.gate_url, token, cache_s=args.gate_cache_s)
+        except ValueError as exc:
+            print(f"tftpserver: {exc}", file=sys.stderr)
+            return 2
     try:
         log = JsonLog(args.log)
     except OSError as exc:
@@ -181,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         while True:
-            server = make_server(args.root, log)
-            log.write("ready", root=str(args.root), host=args.host, port=args.port)
+            server = make_server(args.root, log, gate)
+            log.write("ready", root=str(args.root), host=args.host, port=args.port, gate=args.gate_url)
             try:
                 server.listen(args.host, args.port)
                 return 0

@@ -19,28 +19,20 @@ const char* const isc::remote_options::FLUSH_COMMAND = "remote-options-cache-flu
 extern "C" {
 
 int remote_options_cache_flush(CalloutHandle& handle) {
-    ConstElementPtr response;
-    try {
+    respond(handle, [&handle](Engine& engine) {
         ConstElementPtr command;
         handle.getArgument("command", command);
         ConstElementPtr args;
         isc::config::parseCommand(args, command);
-        Engine* engine = loadedEngine().get();
-        if (!engine) {
-            isc_throw(isc::InvalidOperation, "remote-options is not loaded");
-        }
-        size_t n = engine->flush(args);
+        size_t n = engine.flush(args);
         std::string scope = (args && !args->mapValue().empty()) ? args->str() : std::string("all");
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_CACHE_FLUSHED).arg(n).arg(scope);
         isc::data::ElementPtr out = Element::createMap();
         out->set("flushed", Element::create(static_cast<int64_t>(n)));
         std::ostringstream text;
         text << n << " cache entries flushed";
-        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_SUCCESS, text.str(), out);
-    } catch (const std::exception& ex) {
-        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_ERROR, ex.what());
-    }
-    handle.setArgument("response", response);
+        return (isc::config::createAnswer(isc::config::CONTROL_RESULT_SUCCESS, text.str(), out));
+    });
     return (0);
 }
 

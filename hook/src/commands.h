@@ -2,10 +2,20 @@
 #ifndef REMOTE_OPTIONS_COMMANDS_H
 #define REMOTE_OPTIONS_COMMANDS_H
 
+#include <cc/data.h>
 #include <hooks/callout_handle.h>
+
+#include <functional>
 
 namespace isc {
 namespace remote_options {
+
+class Engine;
+
+/// Runs one command's work on the loaded engine and sets the command's response: ``work``'s answer, or an
+/// error answer naming what went wrong (nothing loaded, a bad argument, an exception). Never throws.
+void respond(isc::hooks::CalloutHandle& handle,
+             const std::function<isc::data::ConstElementPtr(Engine&)>& work);
 
 extern const char* const FLUSH_COMMAND;   // "remote-options-cache-flush"
 extern const char* const STATS_COMMAND;   // "remote-options-stats"

@@ -6,7 +6,6 @@
 #include <cc/command_interpreter.h>
 #include <cc/data.h>
 
-using isc::data::ConstElementPtr;
 using isc::data::Element;
 using isc::hooks::CalloutHandle;
 using namespace isc::remote_options;
@@ -16,21 +15,13 @@ const char* const isc::remote_options::STATS_COMMAND = "remote-options-stats";
 extern "C" {
 
 int remote_options_stats(CalloutHandle& handle) {
-    ConstElementPtr response;
-    try {
-        Engine* engine = loadedEngine().get();
-        if (!engine) {
-            isc_throw(isc::InvalidOperation, "remote-options is not loaded");
-        }
-        engine->publish();
-        isc::data::ElementPtr out = engine->counters();
-        out->set("cache-entries", Element::create(static_cast<int64_t>(engine->cache().size())));
-        out->set("backend-in-flight-limit", Element::create(static_cast<int64_t>(engine->effectiveConcurrency())));
-        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_SUCCESS, "remote-options counters", out);
-    } catch (const std::exception& ex) {
-        response = isc::config::createAnswer(isc::config::CONTROL_RESULT_ERROR, ex.what());
-    }
-    handle.setArgument("response", response);
+    respond(handle, [](Engine& engine) {
+        engine.publish();
+        isc::data::ElementPtr out = engine.counters();
+        out->set("cache-entries", Element::create(static_cast<int64_t>(engine.cache().size())));
+        out->set("backend-in-flight-limit", Element::create(static_cast<int64_t>(engine.effectiveConcurrency())));
+        return (isc::config::createAnswer(isc::config::CONTROL_RESULT_SUCCESS, "remote-options counters", out));
+    });
     return (0);
 }
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from backend_helpers import READ, SHA, WRITE
+from backend_helpers import READ, SHA, WRITE, serve
 
 from backend import migrate
 from backend.cli import main
-from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_ARGS = ["--image-url", "http://10.89.0.5:8081/u.img.xz", "--image-sha256", SHA, "--image-size", "4096"]
@@ -25,44 +21,8 @@ IMAGE_ARGS = ["--image-url", "http://10.89.0.5:8081/u.img.xz", "--image-sha256",
 
 @pytest.fixture
 def served(db_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "MALINA_DB_URL": db_url,
-        "MALINA_TFTP_SERVER": "10.89.0.4",
-        "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "MALINA_ADMIN_READ_TOKEN": READ,
-        "MALINA_ADMIN_WRITE_TOKEN": WRITE,
-    }
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).json()["ok"]:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "backend did not come up"
-            time.sleep(0.1)
+    with serve(db_url, tmp_path / "serve.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_cli_over_http(served: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,6 +45,15 @@ def test_cli_over_http(served: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split()[2] for line in out.splitlines()] == ["added", "attempt", "state", "set-local"]
     assert main(["machine", "reinstall", "pi-01", "--url", served, "--token", READ]) == 1
     assert "HTTP 403" in capsys.readouterr().err
+    # the boot-local method: the lab's (in brackets) until a machine gets its own
+    row = next(line for line in table.splitlines() if line.startswith("pi-01 "))
+    assert row.split()[3] == "(opt66-zero+tftp-deny)", table
+    out = _run(capsys, ["machine", "boot-local-method", "pi-01", "tftp-deny", *http])
+    assert "boot-local method tftp-deny;" in out, out
+    row = next(line for line in _run(capsys, ["machine", "list", *http]).splitlines() if line.startswith("pi-01 "))
+    assert row.split()[3] == "tftp-deny", row
+    out = _run(capsys, ["machine", "boot-local-method", "pi-01", "default", *http])
+    assert "boot-local method opt66-zero+tftp-deny (the lab default)" in out, out
 
 
 def test_cli_on_the_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

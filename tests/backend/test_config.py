@@ -9,7 +9,8 @@ from backend.config import DEFAULT_DB_URL, ConfigError, Settings, from_env
 
 VARIABLES = ("MALINA_DB_URL", "MALINA_PUBLIC_URL", "MALINA_TFTP_SERVER", "MALINA_ADMIN_READ_TOKEN",
              "MALINA_ADMIN_WRITE_TOKEN", "MALINA_KEA_CONTROL_URL", "MALINA_KEA_TIMEOUT_S", "MALINA_MAX_ATTEMPTS",
-             "MALINA_TOKEN_TTL_S", "MALINA_LOOP_GUARD_COUNT", "MALINA_LOOP_GUARD_WINDOW_S")
+             "MALINA_TOKEN_TTL_S", "MALINA_LOOP_GUARD_COUNT", "MALINA_LOOP_GUARD_WINDOW_S",
+             "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN")
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +23,8 @@ def test_defaults() -> None:
     settings = from_env()
     assert settings == Settings(db_url=DEFAULT_DB_URL, public_url=None, tftp_server=None, read_token=None,
                                 write_token=None, kea_control_url=None, kea_timeout_s=1.0, max_attempts=3,
-                                token_ttl_s=3600.0, loop_guard_count=5, loop_guard_window_s=600.0)
+                                token_ttl_s=3600.0, loop_guard_count=5, loop_guard_window_s=600.0,
+                                boot_local_method="opt66-zero+tftp-deny", tftp_gate_token=None)
 
 
 def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,15 +33,17 @@ def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
                         ("MALINA_ADMIN_READ_TOKEN", "reader-token"), ("MALINA_ADMIN_WRITE_TOKEN", "writer-token"),
                         ("MALINA_KEA_CONTROL_URL", "http://10.89.0.2:8000"), ("MALINA_KEA_TIMEOUT_S", "0.5"),
                         ("MALINA_MAX_ATTEMPTS", "5"), ("MALINA_TOKEN_TTL_S", "60"), ("MALINA_LOOP_GUARD_COUNT", "7"),
-                        ("MALINA_LOOP_GUARD_WINDOW_S", "30")):
+                        ("MALINA_LOOP_GUARD_WINDOW_S", "30"), ("MALINA_BOOT_LOCAL_METHOD", "tftp-deny"),
+                        ("MALINA_TFTP_GATE_TOKEN", "tftp-gate-token")):
         monkeypatch.setenv(name, value)
     settings = from_env()
     assert settings.model_dump() == {
         "db_url": "postgresql://malina@10.89.0.6:5432/malina", "public_url": "http://10.89.0.3:8080",
         "tftp_server": "10.89.0.4", "read_token": "reader-token", "write_token": "writer-token",
         "kea_control_url": "http://10.89.0.2:8000", "kea_timeout_s": 0.5, "max_attempts": 5, "token_ttl_s": 60.0,
-        "loop_guard_count": 7, "loop_guard_window_s": 30.0}
-    assert "reader-token" not in repr(settings)  # tokens stay out of logs
+        "loop_guard_count": 7, "loop_guard_window_s": 30.0, "boot_local_method": "tftp-deny",
+        "tftp_gate_token": "tftp-gate-token"}
+    assert "reader-token" not in repr(settings) and "tftp-gate-token" not in repr(settings)  # tokens stay out of logs
 
 
 def test_empty_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,6 +63,8 @@ def test_empty_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     ("MALINA_KEA_CONTROL_URL", "ftp://10.89.0.2", r"^MALINA_KEA_CONTROL_URL: must be an http\(s\) URL"),
     ("MALINA_ADMIN_READ_TOKEN", "short", r"^MALINA_ADMIN_READ_TOKEN: .*at least 8 characters$"),
     ("MALINA_ADMIN_WRITE_TOKEN", "short", r"^MALINA_ADMIN_WRITE_TOKEN: .*at least 8 characters$"),
+    ("MALINA_BOOT_LOCAL_METHOD", "pxe-off", r"^MALINA_BOOT_LOCAL_METHOD: .*'opt66-zero'.*'tftp-deny'.*'pxe-off'"),
+    ("MALINA_TFTP_GATE_TOKEN", "short", r"^MALINA_TFTP_GATE_TOKEN: .*at least 8 characters$"),
 ])
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
     monkeypatch.setenv(name, value)
@@ -72,6 +78,13 @@ def test_tokens_must_differ(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="MALINA_ADMIN_READ_TOKEN and MALINA_ADMIN_WRITE_TOKEN must differ") as info:
         from_env()
     assert "same-token" not in str(info.value)
+
+
+def test_the_gate_token_is_not_the_write_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALINA_ADMIN_WRITE_TOKEN", "same-token")
+    monkeypatch.setenv("MALINA_TFTP_GATE_TOKEN", "same-token")
+    with pytest.raises(ConfigError, match="MALINA_TFTP_GATE_TOKEN must not be the write token"):
+        from_env()
 
 
 def test_with_validates_and_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,10 @@ console parser, the agent through its ``malina: `` lines), the backend's record 
   inside it deterministically): head zeroed, body half-written, attempt unfinished; the next power-on
   netboots and installs again, up to booted-ok and a configured card;
 - truncated download (raw short read, and a cut xz stream): exit 6, reported, head zeroed, not looped;
-- a card smaller than the image: exit 5, nothing written (card byte-identical), reported.
+- a card smaller than the image: exit 5, nothing written (card byte-identical), reported;
+- a card that lies (a FUSE card on the host, ``testkit.pacedcard``, mounted on the card file that the board's
+  container bind-mounts at ``/dev/mmcblk0``; it flips a bit of the rootfs on read): the read-back fails, exit
+  6, head zero, the backend's attempt ``failed`` with the mismatch, never ``configured``.
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ from fixtures.plugin import StrategyFactory
 from harness.console.parser import parse_bytes
 from harness.drivers.backend import HttpBackend
 from harness.drivers.base import DhcpTrace
+from harness.lab import boardspec
 from harness.session import SimSession, Target
 from harness.sim.media.cardfs import ext4_read, root_partition
 from harness.strategy.boot import BANNER, INSTALL_FAILED, BootStrategy
 from scenarios.checks import acks, boot_modes, events_of, firmware_starts, option
+from testkit.pacedcard import Lie, PacedCard
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.sim_only]
 
@@ -373,3 +378,36 @@ def test_backend_stopped_while_the_installer_runs_nothing_written(
     assert mach["boot_mode"] == "install" and not mach["flagged"], mach
     # the scenario GET never reached the backend (pending), or it did and nothing after it (netbooting)
     assert mach["last_attempt"]["state"] == ("netbooting" if got_scenario else "pending"), mach["last_attempt"]
+
+
+def test_a_lying_card_fails_its_read_back_and_the_attempt_ends_failed(
+        board: Target, lab_session: SimSession, backend: HttpBackend, boot_strategy: StrategyFactory,
+        tmp_path: Path) -> None:
+    """The card at /dev/mmcblk0 is a FUSE file on the host that flips a bit of the rootfs's superblock on read:
+    the write and its stream hash succeed, the read-back (page cache dropped) gets the flipped bit."""
+    flip = root_partition(lab_session.image_raw).start + 1024
+    path = boardspec.card_path(lab_session.workdir, lab_session.lab.board(board.name))
+    lab_session.run.stop_board(board.name)  # its container holds the plain card file; the next one gets the FUSE one
+    with PacedCard(tmp_path, size=boardspec.CARD_SIZE, rate=None, lie=Lie(flip_at=flip), mount_on=path) as card:
+        try:
+            target = lab_session.target(board.name)  # bind-mounts the card path: the FUSE card
+            s = boot_strategy(target)
+            _netboot_to_installer(s, lab_session)
+            line, text = _failure(target, s)
+            s.attach()
+            assert _exit_status(target) == 6, text[-3000:]
+            with card.backing.open("rb") as f:
+                head = f.read(MiB)
+        finally:
+            lab_session.run.stop_board(board.name)  # the container's bind mount keeps the FUSE mount busy
+    assert "read-back mismatch: card returned" in line, line
+    assert f"for {lab_session.image['size']} bytes, expected {lab_session.image['sha256']}" in line, line
+    assert IMAGE_VERIFIED not in text.encode() and INSTALL_OK not in text.encode(), text[-3000:]
+    assert "malina: image written:" in text, "the write itself (and its stream hash) should have succeeded"
+    _assert_netbooted_installer(s)
+    assert head == bytes(MiB), "a card that failed its read-back was left with a head"
+    m = backend.wait_state(board.name, {"failed"}, timeout=30.0)
+    last: dict[str, Any] = m["last_attempt"]
+    assert m["boot_mode"] == "install" and not m["flagged"], m
+    assert "read-back mismatch" in (last["error"] or ""), last
+    assert last["state"] == "failed" and last["state"] not in GOOD, last

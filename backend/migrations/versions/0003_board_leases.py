@@ -1,7 +1,7 @@
 """board leases shared by the harnesses of every CI host: board_leases
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2025-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

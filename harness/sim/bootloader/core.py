@@ -17,6 +17,22 @@ sources: tests/data/pi4/SPEC.md (section letters below refer to it, bracketed ke
   handled by BOOT_ORDER (inferred from the Pi 5 report [E687]): the board hangs until power is cut.
 - Delays that are not timeouts (power-on to first mode, link negotiation, the LED error pattern between
   modes) use the real-hardware durations of SPEC.md, scaled by the time factor like the timeouts.
+
+Boot-local methods (issue 19; the backend's ``decision.py``), what is documented and what is assumed here:
+
+- ``tftp-deny`` (option 66 = the real TFTP server, which answers every read with TFTP error 1): DOCUMENTED. The
+  bootloader prints ``TFTP 1: File not found`` per read [F1850, STR], clears the serial prefix when neither
+  start4.elf nor start.elf is there [DOC-BL], finds no start4.elf anywhere → ``Firmware not found`` [F1850,
+  STR] → "if the firmware is not found … continue" with the next boot mode [DOC-FLOW], after
+  NET_BOOT_MAX_RETRIES retries [DOC-BL] (1: two tries), each retry after the 5 s TFTP-failure pause
+  [RN 2020-06-03]. The error comes back at once, so no TFTP timeout is spent.
+- ``opt66-zero`` (option 66 = ``0.0.0.0``): ASSUMED. No evidence of what a Pi 4 does with it exists [SPEC.md (a)];
+  the sim treats it as no TFTP server: ``NET … tftp 0.0.0.0``, ``NETBOOT init failed`` (the line a failed
+  network attempt prints [E559, NST]), the same retry and pause as a TFTP failure, then the next mode. The
+  qualification suite (``qualify/``) measures it on real boards.
+- ``opt66-zero+tftp-deny``: in the sim the 0.0.0.0 path above (the TFTP server is never reached); on a release
+  that ignored 0.0.0.0 and found the TFTP server some other way, the documented tftp-deny path. The sim-only
+  EEPROM key ``SIM_OPTION66_ZERO=ignore`` (``dora.py``) models such a release for tests.
 """
 
 from __future__ import annotations
@@ -238,6 +254,8 @@ class Bootloader:
             gw = self._shown_gateway(lease)
             self.uart.event("net_config", ip=lease.ip, mask=lease.mask, gw=gw, tftp=shown_tftp)
             if lease.tftp is None:
+                # ASSUMED (boot-local by opt66-zero): no TFTP server named, e.g. option 66 = 0.0.0.0 [SPEC.md (a)]:
+                # the attempt fails and counts as a TFTP failure (retry after the pause)
                 self.uart.event("netboot_failed")
                 return None, True
             self.network.configure(lease)
@@ -295,6 +313,8 @@ class Bootloader:
             self._get(server, mac, prefix + name, probe=True)
         start = self._get(server, mac, prefix + "start4.elf", probe=False)
         if start.status != "ok":
+            # DOCUMENTED (boot-local by tftp-deny, or no tree): "Firmware not found" [F1850], then the next try
+            # or boot mode [DOC-FLOW]
             self.uart.event("firmware_not_found")
             return None
         files["start4.elf"] = start.data

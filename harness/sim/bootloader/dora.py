@@ -28,6 +28,11 @@ from harness.sim.bootloader.dhcp import (
 )
 from harness.sim.bootloader.events import Clock, Uart
 
+# Sim-only EEPROM key, a what-if for tests (no real bootloader knows it): ``SIM_OPTION66_ZERO=ignore`` models a
+# release that would skip option 66 = "0.0.0.0" and take the next source of a TFTP server (proxy, siaddr) instead
+# of failing — the case the default boot-local method guards against with the TFTP gate (issue 19).
+WHAT_IF_ZERO = "SIM_OPTION66_ZERO"
+
 
 class Link(Protocol):
     """A raw Ethernet link (AF_PACKET in the board, a fake neighbour in tests)."""
@@ -172,6 +177,9 @@ class DhcpClient:
         tftp: str | None
         source: str
         opt66 = ack.get(66) if ack.get(66) is not None else offer.get(66)
+        if opt66 is not None and self.config.raw.get(WHAT_IF_ZERO) == "ignore" \
+                and (ack if ack.get(66) is not None else offer).tftp_option == "0.0.0.0":
+            opt66 = None  # the what-if release: 0.0.0.0 is no server, look further (proxy, siaddr)
         if self.config.tftp_ip:
             tftp, source = self.config.tftp_ip, "TFTP_IP"  # "overrides the server-ip" [DOC-BL]
         elif opt66 is not None:
@@ -185,8 +193,9 @@ class DhcpClient:
         else:
             tftp, source = None, "none"
         if tftp == "0.0.0.0":
-            # Option 66 = "0.0.0.0": no evidence of the real behaviour exists [SPEC.md (a)]; issue 6 asks
-            # that it makes the network attempt fail (the backend's "boot locally" answer).
+            # Option 66 = "0.0.0.0" (boot-local by opt66-zero): ASSUMED. No evidence of the real behaviour exists
+            # [SPEC.md (a)]; issue 6 asks that it makes the network attempt fail (the backend's "boot locally"
+            # answer). Issue 19's default also closes the TFTP gate, for a release that would not fail here.
             tftp = None
         return Lease(
             ip=ack.yiaddr if ack.yiaddr != "0.0.0.0" else offer.yiaddr,

@@ -67,6 +67,7 @@ class FakeDhcpServer:
     option66: bytes | None = b"10.89.0.4"
     answer: bool = True
     delay: float = 0.01
+    siaddr: str = "0.0.0.0"  # next-server in the replies
     sent: list[bytes] = field(default_factory=list)
     _queue: list[tuple[float, bytes]] = field(default_factory=list)
 
@@ -85,7 +86,7 @@ class FakeDhcpServer:
             return
         self._queue.append((self.clock.now + self.delay, reply_frame(
             xid=request.xid, chaddr=request.mac, msg_type=reply_type, yiaddr=self.yiaddr, server_ip=self.relay_ip,
-            server_mac=self.server_mac, options=opts,
+            server_mac=self.server_mac, options=opts, siaddr=self.siaddr,
         )))
 
     def recv(self, timeout: float) -> bytes | None:

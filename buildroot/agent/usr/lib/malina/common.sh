@@ -232,6 +232,23 @@ disk_size() {
 	fi
 }
 
+# drop_card_cache DISK: forget what the kernel cached of the card, so that the next reads come from the card
+# itself (a read-back served from RAM proves nothing). Call it after a flush (sync DISK): only clean pages can
+# be dropped. posix_fadvise(POSIX_FADV_DONTNEED) over the whole file, through GNU dd's "iflag=nocache
+# count=0" (coreutils is in the image), works on a block device and on the regular file standing in for one
+# (tests, the simulator), needs no privilege and leaves the rest of the system's cache alone. Not chosen:
+# /proc/sys/vm/drop_caches (global, root only), O_DIRECT reads (need 512-aligned lengths, which image sizes
+# and a bmap's last range are not, and file systems that take them: tmpfs did not before Linux 6.6). On a
+# block device the kernel's BLKFLSBUF (blockdev --flushbufs, root) is added; its failure is not fatal, the
+# fadvise drop already happened. The card's own internal cache is beyond any host's reach.
+drop_card_cache() {
+	dd if="$1" iflag=nocache count=0 status=none || return 1
+	if [[ -b $1 ]]; then
+		blockdev --flushbufs "$1" 2>/dev/null || warn "blockdev --flushbufs $1 failed (the fadvise drop stands)"
+	fi
+	return 0
+}
+
 # zero_head DISK: make the card unbootable (no MBR, no GPT header), durably.
 zero_head() {
 	dd if=/dev/zero of="$1" bs="$MALINA_HEAD_BYTES" count=1 conv=notrunc,fsync status=none

@@ -163,7 +163,12 @@ install_rootfs_files() {
 		ROOTFS_ERROR="debugfs could not open the rootfs: $(tail -n 1 "$MALINA_RUN_DIR/debugfs.log")"
 		return 1
 	fi
-	# Read back: one debugfs run dumps every file (-p: with its owner and mode); dirs and links by stat.
+	# Read back: one debugfs run dumps every file (-p: with its owner and mode); dirs and links by stat. From
+	# the card, not the page cache: flushed, then the card's cache dropped (drop_card_cache, common.sh).
+	if ! sync "$disk" || ! drop_card_cache "$disk"; then
+		ROOTFS_ERROR="flushing the rootfs writes or dropping the card's cache failed"
+		return 1
+	fi
 	: >"$cmds"
 	n=0
 	while read -r kind path mode uid gid src; do

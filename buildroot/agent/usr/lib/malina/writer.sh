@@ -11,6 +11,11 @@
 # the body are written; the whole stream is still hashed and every byte the bmap leaves unmapped must be
 # zero (a wrong or stale bmap fails the write). Needs common.sh. Sets WRITE_SHA256, WRITE_BYTES,
 # WRITE_ERROR and WRITE_TOUCHED (1 once the card may have been changed).
+#
+# Then readback_image drops the kernel's cache of the card and hashes what the card returns (the head from
+# RAM, the body from the card: all of it, or with a bmap its mapped ranges and zeros for the rest) against the
+# image's sha256: a card that drops writes, wraps around past a fake capacity or flips bits fails here.
+# commit_head reads the head back too.
 
 WRITE_SHA256=""
 WRITE_BYTES=0
@@ -19,6 +24,10 @@ WRITE_MS=0
 WRITE_TOUCHED=0
 WRITE_HASH_MODE=""
 WRITE_SPARSE_PROBE=0
+WRITE_RANGES=""
+VERIFY_SHA256=""
+VERIFY_READ=0
+VERIFY_MS=0
 
 SHA256_EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 
@@ -240,11 +249,12 @@ _write_body() {
 	_done "$rc"
 }
 
-# _progress_loop TOTAL PROGRESS_URL: report phase "writing" every MALINA_PROGRESS_INTERVAL seconds. On
-# SIGTERM it finishes the report in flight (at most 5 s) and exits, so that no progress report can reach
-# the backend after the result.
+# _progress_loop PHASE TOTAL PROGRESS_URL: report PHASE ("writing", "verifying") every MALINA_PROGRESS_INTERVAL
+# seconds; the position is the card descriptor's offset (fd 7 of WRITE_OWNER_PID) or stream.pos, whichever
+# is further. On SIGTERM it finishes the report in flight (at most 5 s) and exits, so that no progress report
+# can reach the backend after the result.
 _progress_loop() {
-	local total=$1 url=$2 run=$MALINA_RUN_DIR t0 t pos alt rate eta eta_json body child="" stop=0 mt
+	local phase=$1 total=$2 url=$3 run=$MALINA_RUN_DIR t0 t pos alt rate eta eta_json body child="" stop=0 mt
 	trap 'stop=1' TERM
 	mt=$MALINA_HTTP_TIMEOUT
 	((mt > 5)) && mt=5
@@ -263,12 +273,12 @@ _progress_loop() {
 		rate=$((pos * 1000 / t))
 		eta=-1 eta_json=null
 		((rate > 0)) && eta=$(((total - pos) / rate)) && eta_json=$eta
-		log "$(printf 'writing %d/%d MiB (%d%%) %d.%d MiB/s ETA %s s' $((pos >> 20)) $((total >> 20)) \
+		log "$(printf '%s %d/%d MiB (%d%%) %d.%d MiB/s ETA %s s' "$phase" $((pos >> 20)) $((total >> 20)) \
 			$((pos * 100 / total)) $((rate >> 20)) $(((rate % 1048576) * 10 / 1048576)) "$eta")"
 		((stop)) && break
 		if [[ -n $url ]]; then
-			body=$(printf '{"phase":"writing","bytes_written":%d,"bytes_total":%d,"rate_bps":%d,"eta_s":%s}' \
-				"$pos" "$total" "$rate" "$eta_json")
+			body=$(printf '{"phase":"%s","bytes_written":%d,"bytes_total":%d,"rate_bps":%d,"eta_s":%s}' \
+				"$phase" "$pos" "$total" "$rate" "$eta_json")
 			http_post_json "$url" "$body" 0 "$mt" 2>/dev/null &
 			child=$!
 			# wait returns early when SIGTERM arrives; the report in flight is still waited for
@@ -292,7 +302,7 @@ _stop_progress() {
 write_image() {
 	local disk=$1 url=$2 sha=${3,,} size=$4 comp=$5 bmap=${6:-} progress_url=${7:-}
 	local run=$MALINA_RUN_DIR ranges="" rpid="" rc t0 statuses got curl_rc reason hash_test
-	WRITE_SHA256="" WRITE_BYTES=0 WRITE_ERROR="" WRITE_TOUCHED=0
+	WRITE_SHA256="" WRITE_BYTES=0 WRITE_ERROR="" WRITE_TOUCHED=0 WRITE_RANGES=""
 	# Every check comes before the first write to the card.
 	[[ $sha =~ ^[0-9a-f]{64}$ ]] || { WRITE_ERROR="bad sha256 '$sha'"; return 1; }
 	if ! _uint "$size" || ((size <= MALINA_HEAD_BYTES)); then
@@ -320,6 +330,7 @@ write_image() {
 	if [[ -n $bmap ]]; then
 		parse_bmap "$bmap" "$size" "$run/ranges" || return 1
 		ranges=$run/ranges
+		WRITE_RANGES=$ranges
 		# can the run dir hold holes (the fast check of unmapped bytes)? 1 MiB of zeros must allocate nothing
 		WRITE_SPARSE_PROBE=0
 		if dd if=/dev/zero bs=1M count=1 conv=sparse of="$run/gap.probe" status=none 2>/dev/null &&
@@ -330,7 +341,7 @@ write_image() {
 	{ exec 7<>"$disk"; } 2>/dev/null || { WRITE_ERROR="cannot open $disk"; return 1; }
 	WRITE_OWNER_PID=$BASHPID
 	if ((MALINA_PROGRESS_INTERVAL > 0)); then
-		_progress_loop "$size" "$progress_url" 7>&- &
+		_progress_loop writing "$size" "$progress_url" 7>&- &
 		rpid=$!
 	fi
 	t0=$(now_ms)
@@ -389,12 +400,115 @@ write_image() {
 	return 0
 }
 
-# commit_head DISK: write the verified image's head (MBR) last, durably, then re-read the partition table.
+# _readback_stream SIZE RANGES: runs as the first stage of the read-back pipeline, fd 7 = the card (offset 0,
+# shared with the owner, whose fdinfo the progress loop reads). Prints the image as the card holds it: the
+# verified head from RAM (the card's head is still zero), then bytes HEAD..SIZE: each "start end" range of
+# RANGES read from the card, the gaps between them as zeros. The gaps are not read: with a bmap they were never
+# written, and the write path proved that the image holds only zeros there; so the hash of this stream is
+# comparable with the image's sha256 as the write path's hash of the whole stream is. Bytes read from the card
+# go to $MALINA_RUN_DIR/verify.read, a failure's reason to verify.err.
+_readback_stream() {
+	local size=$1 ranges=$2 run=$MALINA_RUN_DIR head=$MALINA_HEAD_BYTES pos rpos=0 start end out n got=0
+	exec 8>&1 # the stream; the dd calls' stdout in $(...) goes here, their statistics to the capture
+	cat "$run/head.bin" || { echo "feeding the hasher failed" >"$run/verify.err"; exit 31; }
+	pos=$head
+	while read -r start end <&9; do
+		((end > head)) || continue
+		((start < head)) && start=$head
+		if ((start > pos)); then
+			printf '%s\n' "$pos" >"$run/stream.pos"
+			dd if=/dev/zero bs=4M iflag=count_bytes count=$((start - pos)) status=none ||
+				{ echo "feeding the hasher failed" >"$run/verify.err"; exit 31; }
+			pos=$start
+		fi
+		# dd skips relative to fd 7's offset (rpos); nocache: what was read leaves the cache again
+		out=$(dd bs=4M iflag=skip_bytes,count_bytes,fullblock,nocache skip=$((start - rpos)) \
+			count=$((end - start)) 2>&1 <&7 >&8) ||
+			{ printf 'reading the card at byte %d failed: %s\n' "$start" "${out##*dd: }" >"$run/verify.err"; exit 32; }
+		# the byte count of dd's statistics, parsed in bash: no process per range (a bmap has hundreds)
+		n=0
+		[[ $out =~ (^|$'\n')([0-9]+)\ bytes?\ [^$'\n']*copied ]] && n=${BASH_REMATCH[2]}
+		got=$((got + n))
+		printf '%s\n' "$got" >"$run/verify.read"
+		if ((n != end - start)); then
+			printf 'the card returned %d of %d bytes at byte %d\n' "$n" "$((end - start))" "$start" >"$run/verify.err"
+			exit 33
+		fi
+		pos=$end rpos=$end
+	done 9<"$ranges"
+	if ((size > pos)); then
+		printf '%s\n' "$pos" >"$run/stream.pos"
+		dd if=/dev/zero bs=4M iflag=count_bytes count=$((size - pos)) status=none ||
+			{ echo "feeding the hasher failed" >"$run/verify.err"; exit 31; }
+	fi
+	exit 0
+}
+
+# readback_image DISK SHA256 SIZE [PROGRESS_URL]: after write_image succeeded (body flushed, head zero, the
+# verified head in $MALINA_RUN_DIR/head.bin, WRITE_RANGES set), drop the kernel's cache of the card, hash
+# what the card returns (see _readback_stream: the whole body, or the bmap's mapped ranges) and compare
+# with SHA256, the sha256 of the whole image. Progress: phase "verifying", bytes read back of SIZE. Returns 0
+# when they match; else 1 with WRITE_ERROR set (the caller zeroes the head). Sets VERIFY_SHA256, VERIFY_READ
+# (bytes read from the card) and VERIFY_MS.
+readback_image() {
+	local disk=$1 sha=${2,,} size=$3 progress_url=${4:-} run=$MALINA_RUN_DIR ranges rpid="" t0 statuses reason
+	VERIFY_SHA256="" VERIFY_READ=0 VERIFY_MS=0
+	[[ -s $run/head.bin ]] || { WRITE_ERROR="read-back: no verified head in $run"; return 1; }
+	ranges=$WRITE_RANGES
+	if [[ -z $ranges ]]; then
+		ranges=$run/ranges.all
+		printf '0 %d\n' "$size" >"$ranges" || { WRITE_ERROR="read-back: cannot write $ranges"; return 1; }
+	fi
+	rm -f "$run/verify.out" "$run/verify.err" "$run/verify.read" "$run/stream.pos"
+	t0=$(now_ms)
+	drop_card_cache "$disk" || { WRITE_ERROR="read-back: cannot drop the page cache of $disk"; return 1; }
+	{ exec 7<"$disk"; } 2>/dev/null || { WRITE_ERROR="read-back: cannot open $disk"; return 1; }
+	WRITE_OWNER_PID=$BASHPID
+	if ((MALINA_PROGRESS_INTERVAL > 0)); then
+		_progress_loop verifying "$size" "$progress_url" 7>&- &
+		rpid=$!
+	fi
+	set +e
+	_readback_stream "$size" "$ranges" | _hash_cmd "$WRITE_HASH_MODE" >"$run/verify.out"
+	statuses=("${PIPESTATUS[@]}")
+	set -e
+	exec 7<&-
+	_stop_progress "$rpid"
+	VERIFY_MS=$(($(now_ms) - t0))
+	VERIFY_READ=$(cat "$run/verify.read" 2>/dev/null || echo 0)
+	_uint "$VERIFY_READ" || VERIFY_READ=0
+	VERIFY_SHA256=$(cut -d ' ' -f 1 "$run/verify.out" 2>/dev/null || true)
+	reason=$(head -n 1 "$run/verify.err" 2>/dev/null || true)
+	if ((statuses[0] != 0)) && [[ -n $reason ]]; then
+		WRITE_ERROR="read-back failed: $reason"
+		return 1
+	elif ((statuses[1] != 0)); then # a dead hasher also kills the reader (SIGPIPE): its status says why
+		WRITE_ERROR="read-back failed: the hasher ($WRITE_HASH_MODE) exited with status ${statuses[1]}"
+		return 1
+	elif ((statuses[0] != 0)); then
+		WRITE_ERROR="read-back failed: the reader exited with status ${statuses[0]}"
+		return 1
+	fi
+	if [[ $VERIFY_SHA256 != "$sha" ]]; then
+		WRITE_ERROR="read-back mismatch: card returned ${VERIFY_SHA256:-none} for $size bytes, expected $sha"
+		return 1
+	fi
+	return 0
+}
+
+# commit_head DISK: write the verified image's head (MBR) last, durably, read it back from the card (cache
+# dropped), then re-read the partition table. A head the card does not return as written is zeroed again.
 commit_head() {
 	local disk=$1 run=$MALINA_RUN_DIR
 	[[ -s $run/head.bin ]] || { WRITE_ERROR="no verified head to write"; return 1; }
 	if ! dd if="$run/head.bin" of="$disk" bs="$MALINA_HEAD_BYTES" count=1 conv=notrunc,fsync status=none; then
 		WRITE_ERROR="writing the card's head failed"
+		zero_head "$disk" || true
+		return 1
+	fi
+	if ! drop_card_cache "$disk" ||
+		! dd if="$disk" bs="$MALINA_HEAD_BYTES" count=1 iflag=nocache status=none | cmp -s - "$run/head.bin"; then
+		WRITE_ERROR="read-back mismatch: the card's head ($MALINA_HEAD_BYTES bytes) differs from what was written"
 		zero_head "$disk" || true
 		return 1
 	fi

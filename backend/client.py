@@ -73,7 +73,8 @@ class HttpAdmin:
         self.read_token = read_token or token
 
     def request(self, method: str, path: str, body: Any = None, *, params: Mapping[str, Any] | None = None) -> Any:
-        """One admin call; its JSON answer. ``AdminError`` when unreachable or refused (status >= 400)."""
+        """One admin call; its JSON answer (None when it has no body). ``AdminError`` when unreachable or refused
+        (status >= 400)."""
         token = self.read_token if method == "GET" else self.write_token
         try:
             response = self.http.request(method, path, json=body, params=params,
@@ -85,7 +86,7 @@ class HttpAdmin:
             detail = _detail(response)
             raise AdminError(f"HTTP {response.status_code}: {detail}", method=method, path=path,
                              status=response.status_code, detail=detail)
-        return response.json()
+        return response.json() if response.content else None  # 204: no body
 
     def health(self, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
         """Whether ``/v1/health`` answers 200 (database up, schema current); no token needed."""

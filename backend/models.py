@@ -84,3 +84,27 @@ class Event(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_events_machine_id_id", "machine_id", "id"),)
+
+
+class BoardLease(Base):
+    """A board of a lab as the harnesses of every CI host share it (``backend.leases``): who holds it until
+    when, whether a run quarantined it, and its last health check. One row per (lab, board), created on the first
+    lease; the row is the lock (PostgreSQL: ``SELECT ... FOR UPDATE``), so no board is ever held twice."""
+
+    __tablename__ = "board_leases"
+
+    lab: Mapped[str] = mapped_column(String(63), primary_key=True)
+    board: Mapped[str] = mapped_column(String(63), primary_key=True)
+    lease_id: Mapped[str | None] = mapped_column(String(32), unique=True)  # one per acquisition; None = free
+    owner: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    since: Mapped[float | None] = mapped_column(Float)
+    expires: Mapped[float | None] = mapped_column(Float)
+    ttl: Mapped[float | None] = mapped_column(Float)
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    quarantine_run: Mapped[str | None] = mapped_column(String(64))
+    health: Mapped[str] = mapped_column(String(7))  # ok | bad | unknown
+    health_at: Mapped[float | None] = mapped_column(Float)
+    health_evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)

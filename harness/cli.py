@@ -4,6 +4,7 @@
     malina backend ...                 the provisioning service (serve, db, machine ...)
     malina console parse FILE --json   bootloader console output -> events
     malina demo                        the full sequence on the simulated lab
+    malina boards [--lab FILE]         who holds which board since when, until when; quarantine, health
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backend": ("backend.cli", "the provisioning service: serve, db, machines"),
     "console": ("harness.console.cli", "parse bootloader console output into events"),
     "demo": ("harness.demo", "run the full netboot sequence on the simulated lab"),
+    "boards": ("harness.boards", "board leases: holder, host, since, until; quarantine and health"),
 }
 
 

@@ -333,12 +333,34 @@ class Networks(_Strict):
     mgmt: Network
 
 
+class LeasesConfig(_Strict):
+    """Where the board leases live: ``file`` (this host's lease file: the workers of one host) or ``backend``
+    (the backend's database: every CI host that drives the rack; docs/RACK.md)."""
+
+    store: Literal["file", "backend"] = "file"
+    url: Annotated[str | None, Field(pattern=r"^https?://[^\s/]+/?$")] = Field(
+        default=None, description="backend store: the backend keeping the leases (default services.backend.url; "
+                                  "required on a sim lab, whose backend lives and dies with each run)")
+
+
+class HealthConfig(_Strict):
+    boards: list[str] | None = Field(default=None, description="the boards the health suite checks (default all)")
+
+
+class ReleaseGateConfig(_Strict):
+    min_healthy_boards: int = Field(default=0, ge=0, description="-m release_gate fails on fewer boards whose "
+                                                                 "last health check passed")
+
+
 class Lab(_Strict):
     lab: LabInfo
     networks: Networks
     services: Services
     switch: Switch
     boards: list[Board] = Field(default_factory=list)
+    leases: LeasesConfig = LeasesConfig()
+    health: HealthConfig = HealthConfig()
+    release_gate: ReleaseGateConfig = ReleaseGateConfig()
     source: str = Field(default="<memory>", exclude=True)
 
     @model_validator(mode="after")
@@ -381,9 +403,33 @@ class Lab(_Strict):
                     f"board {board.name}: install.address {board.install.address.ip} collides with the DHCP pool "
                     f"{lo}-{hi} or docker's range {port.docker_range}"
                 )
+        return self._operations()
+
+    def _operations(self) -> Lab:
+        """leases, health and release_gate against the boards and the kind of lab."""
+        if self.leases.store == "backend" and self.lab.kind == "sim" and self.leases.url is None:
+            raise ValueError("leases.store 'backend' on a sim lab needs leases.url (a backend that outlives the "
+                             "run: the sim lab's own backend is per run)")
+        names = [b.name for b in self.boards]
+        unknown = [n for n in self.health.boards or [] if n not in names]
+        if unknown:
+            raise ValueError(f"health.boards: {unknown} not among the boards {names}")
+        if self.release_gate.min_healthy_boards > len(names):
+            raise ValueError(f"release_gate.min_healthy_boards {self.release_gate.min_healthy_boards} is more than "
+                             f"the lab's {len(names)} boards")
         return self
 
     # -- lookups ---------------------------------------------------------------------------------------------
+    @property
+    def lease_url(self) -> str:
+        """The backend that keeps the leases (``leases.store: backend``)."""
+        return (self.leases.url or self.services.backend.url).rstrip("/")
+
+    def health_boards(self) -> list[Board]:
+        """The boards the health suite checks."""
+        wanted = self.health.boards
+        return [b for b in self.boards if wanted is None or b.name in wanted]
+
     def board(self, name: str) -> Board:
         for b in self.boards:
             if b.name == name:

@@ -9,6 +9,7 @@ import pytest
 from backend_helpers import READ, WRITE, KeaStub, auth, machine, port_query
 from fastapi.testclient import TestClient
 
+from backend import migrate
 from backend.app import create_app
 from backend.schemas import MachineIn
 from backend.service import Service
@@ -211,4 +212,4 @@ def test_reinstall_without_scenario_is_409(client: TestClient) -> None:
 def test_health(client: TestClient, service: Service) -> None:
     r = client.get("/v1/health")
     assert r.status_code == 200
-    assert r.json() == {"ok": True, "database": service.db.backend, "schema_revision": "0002"}
+    assert r.json() == {"ok": True, "database": service.db.backend, "schema_revision": migrate.head()}

@@ -26,6 +26,7 @@ def test_rack_example_validates() -> None:
         assert b.kind == "rack" and b.ssh.host == str(b.install.address.ip)
     image = lab.services.files.image
     assert image is not None and image.url.startswith("http") and image.size > 0
+    assert lab.leases.store == "backend" and lab.release_gate.min_healthy_boards >= 1
     relay = [b for b in lab.boards if b.power.driver == "command"]
     assert relay and all(b.power.state for b in relay), "the example shows the optional state command"
 
@@ -36,6 +37,16 @@ def test_nightly_pipeline_example_parses() -> None:
     assert job["runs-on"] == ["self-hosted", "malina-rack"]
     text = "\n".join(str(s.get("run", "")) for s in job["steps"])
     assert "--lab lab.rack.yaml" in text and "-n" in text and "make report" in text
+    # the night starts with the health suite, ends with the release gate, and keeps the report's history
+    names = [str(s.get("name", "")) for s in job["steps"]]
+    runs = [str(s.get("run", "")) for s in job["steps"]]
+    health = next(i for i, r in enumerate(runs) if "-m health" in r)
+    gate = next(i for i, r in enumerate(runs) if '-m "release_gate' in r)
+    report = runs.index("make report")
+    assert health < gate < report and "health" in names[health]
+    kept = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/cache")]
+    assert [s["with"]["path"] for s in kept] == ["build/reports/allure-report/history"] * 2
+    assert job["steps"].index(kept[0]) < health and job["steps"].index(kept[1]) > report
 
 
 def test_sim_only_scenarios_are_deselected_on_a_rack() -> None:

@@ -82,14 +82,10 @@ def test_the_page_and_the_metrics_follow_an_install(board: Target, strategy: Boo
     allure.attach("\n".join(map(str, watcher.samples)), "what the page showed, in order",
                   attachment_type=allure.attachment_type.TEXT)
 
-    # the card followed the install as the agent reported it: it changed at least once while installing (state or
-    # bytes: the sim's image is written within the agent's 1 s report interval, so the bar may jump from 0 to the
-    # total; tests/backend/test_ui_browser.py moves it through posted values), always forward, the bar shown while
-    # installing and gone at booted-ok
-    # The page must have shown the install under way and then its end, in order, without a reload. How many
-    # installing samples it shows depends on the sim's speed: at the default lab's timing the whole write and
-    # read-back can fall between two of the page's 1 s polls, so one is the floor here (the bar moving through
-    # reported bytes is tests/backend/test_ui_browser.py's job).
+    # The card followed the install as the agent reported it, without a reload: shown while installing, always
+    # forward, the bar gone at booted-ok. How many installing samples it shows depends on the sim's speed: at the
+    # default lab's timing the write and the read-back can fall between two of the page's 1 s polls, so one is the
+    # floor here (the bar moving through reported bytes is tests/backend/test_ui_browser.py's job).
     installing = [(state, w, total) for state, w, total in watcher.samples if state in INSTALLING]
     assert installing, watcher.samples
     order = [INSTALLING.index(state) for state, _, _ in installing]

@@ -25,10 +25,8 @@ import asyncio
 import contextlib
 import gc
 import json
-import os
 import random
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,15 +35,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 from backend import migrate
 from backend.config import Settings
 from backend.db import Database
 from backend.pgcluster import PgCluster
 from backend.schemas import MachineIn
 from backend.service import Service
-from testkit.ports import free_port
+from testkit.backend_process import backend_process
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "backend.json"
@@ -229,63 +225,12 @@ async def closed_loop(port: int, seconds: float) -> Run:
     return Run(lat, errors, time.perf_counter() - start)
 
 
-def serve(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "MALINA_DB_URL": url,
-        "MALINA_TFTP_SERVER": "10.89.0.4",
-        "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "MALINA_ADMIN_WRITE_TOKEN": WRITE,
-    }
-    env.pop("MALINA_KEA_CONTROL_URL", None)
-    log = (workdir / f"serve-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "backend.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                return proc, port
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"backend did not start: {(workdir / f'serve-{port}.log').read_text()}")
-        time.sleep(0.1)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def measure(
     name: str, url: str, workdir: Path, rate: float, seconds: float, max_seconds: float
 ) -> list[dict[str, Any]]:
     seed(url)
-    proc, port = serve(url, workdir)
-    try:
+    with backend_process(url, workdir / f"serve-{name}.log", write_token=WRITE, log_level="warning") as running:
+        port = running.port
         asyncio.run(open_loop(port, 200, 1.0))  # warm-up: connections and caches warm
         gc.collect()
         gc.disable()  # the load generator's own collector must not stall the measurement
@@ -294,8 +239,6 @@ def measure(
             top = asyncio.run(closed_loop(port, max_seconds))
         finally:
             gc.enable()
-    finally:
-        stop(proc)
     r = int(rate)
     print(
         f"{name}: {r}/s for {seconds:g}s: p50 {fixed.pct(50):.2f} ms, p99 {fixed.pct(99):.2f} ms, "

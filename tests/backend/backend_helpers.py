@@ -4,9 +4,6 @@ serve`` as a process on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,9 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from testkit.ports import free_port
+from testkit.backend_process import backend_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -119,36 +114,5 @@ def guid_for(mac: str, serial: str, fourcc: bytes = b"RPi4", serial_reversed: bo
 def serve(db_url: str, log_path: Path, **env: str) -> Iterator[str]:
     """``malina backend serve`` as its own process on a free loopback port (tokens ``READ``/``WRITE``, ``env``
     added to the environment); yields its URL once healthy, terminates it afterwards."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MALINA_DB_URL": db_url,
-        "MALINA_TFTP_SERVER": "10.89.0.4",
-        "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "MALINA_ADMIN_READ_TOKEN": READ,
-        "MALINA_ADMIN_WRITE_TOKEN": WRITE,
-        **env,
-    }
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port",
-                                 str(port)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/v1/health", timeout=1).json()["ok"]:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "backend did not come up"
-                time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with backend_process(db_url, log_path, write_token=WRITE, read_token=READ, env=env) as running:
+        yield running.url

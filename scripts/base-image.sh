@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Make sure debian:bookworm-slim exists locally. Try a pull first (works where a
-# registry is reachable); otherwise build it with debootstrap from the host's
-# configured Debian mirror and `docker import` it under that tag.
+# Make sure debian:<suite>-slim exists locally (suite: first argument, default bookworm; trixie and forky
+# carry newer Kea releases). Try a pull first (works where a registry is reachable); otherwise build it
+# with debootstrap from the host's configured Debian mirror and `docker import` it under that tag.
 set -euo pipefail
 
-TAG="${BASE_IMAGE_TAG:-debian:bookworm-slim}"
+SUITE="${1:-bookworm}"
+case "$SUITE" in
+    bookworm | trixie | forky) ;;
+    *) echo "base image: unknown suite '$SUITE' (bookworm, trixie or forky)" >&2; exit 2 ;;
+esac
+TAG="${BASE_IMAGE_TAG:-debian:$SUITE-slim}"
 DOCKER="${DOCKER:-docker}"
 
 if "$DOCKER" image inspect "$TAG" >/dev/null 2>&1; then
@@ -37,8 +42,11 @@ fi
 work=$(mktemp -d /var/tmp/malina-base.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
-echo "base image: debootstrap bookworm (minbase) from the configured mirror; this takes a few minutes"
-debootstrap --variant=minbase --include=ca-certificates bookworm "$root" "$MIRROR" 2>&1 |
+echo "base image: debootstrap $SUITE (minbase) from the configured mirror; this takes a few minutes"
+# debootstrap knows a suite by its script; the testing suite (forky) bootstraps as sid does.
+script=/usr/share/debootstrap/scripts/$SUITE
+[ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid
+debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$root" "$MIRROR" "$script" 2>&1 |
     awk '/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) / {n++; if (n % 25 == 0) {printf "  debootstrap: %d steps (%s)\n", n, $2; fflush()}} /^[EW]:/ {print; fflush()}'
 
 # Make it slim the way the official image is: no docs, no apt lists, no caches.
@@ -50,11 +58,14 @@ path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
 CFG
-# Same sources the host uses, so image builds reach only the Debian archive.
-cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/" 2>/dev/null ||
-    cp /etc/apt/sources.list "$root/etc/apt/sources.list"
-rm -f "$root/etc/apt/sources.list" 2>/dev/null || true
-[ -f "$root/etc/apt/sources.list.d/debian.sources" ] || cp /etc/apt/sources.list "$root/etc/apt/sources.list"
+# Same mirror the host uses, with the image's own suite, so image builds reach only the Debian archive.
+sources=/etc/apt/sources.list.d/debian.sources
+if [ -f "$sources" ]; then
+    sed "s/bookworm/$SUITE/g" "$sources" >"$root/etc/apt/sources.list.d/debian.sources"
+    rm -f "$root/etc/apt/sources.list"
+else
+    sed "s/bookworm/$SUITE/g" /etc/apt/sources.list >"$root/etc/apt/sources.list"
+fi
 
 echo "base image: importing as $TAG"
 tar -C "$root" -c . | "$DOCKER" import --change 'CMD ["bash"]' - "$TAG" >/dev/null

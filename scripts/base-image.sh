@@ -67,6 +67,12 @@ else
     sed "s/bookworm/$SUITE/g" /etc/apt/sources.list >"$root/etc/apt/sources.list"
 fi
 
+# The archive may be a dated snapshot: a testing suite's Release file (forky) carries a Valid-Until of a few
+# days, so apt would refuse it as expired. Signatures are still checked.
+cat >"$root/etc/apt/apt.conf.d/99malina-release-age" <<'APT'
+Acquire::Check-Valid-Until "false";
+APT
+
 echo "base image: importing as $TAG"
 tar -C "$root" -c . | "$DOCKER" import --change 'CMD ["bash"]' - "$TAG" >/dev/null
 echo "base image: $TAG built"

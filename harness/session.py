@@ -308,14 +308,22 @@ class SimSession(Session):
 
 
 class RackSession(Session):
-    """A rack (``kind: rack``): Kea, backend and TFTP already run beside it; boards are connected, not started."""
+    """A rack (``kind: rack``): boards are connected, not started. Kea, backend and TFTP run beside the rack, or,
+    with ``services.managed``, the session runs them itself from the build under test (``ManagedRun``) and
+    takes them down at its end."""
 
     def __init__(self, lab: Lab, *, workdir: Path, say: Printer = _say) -> None:
         super().__init__(say)
         self.lab = lab
         self.workdir = workdir
+        self.managed: Any = None  # harness.lab.managed.ManagedRun while the session runs the services
+        self.image_raw: Path | None = None  # managed services without services.files.image: the test image
         b = lab.services.backend
         self.backend = HttpBackend(b.url, b.read_token, b.write_token)
+        self.ssh_key = (Path(lab.source).parent / lab.boards[0].ssh.key) if lab.boards else workdir / "id"
+        self.ssh_public_key = ensure_keypair(self.ssh_key).strip()
+        if lab.services.managed is not None:
+            return  # the rest comes up in open()
         kea = lab.services.kea
         self.kea = AgentKea(f"http://{kea.address}:{kea.control_port}/",
                             log_path=Path(kea.log) if kea.log else None)
@@ -323,19 +331,67 @@ class RackSession(Session):
         if t.root is None:
             raise InfraFailure("a rack lab needs services.tftp.root (the TFTP root as this host sees it)")
         self.tftp = DirTftp(Path(t.root), _file_reader(Path(t.log)) if t.log else None)
-        self.ssh_key = (Path(lab.source).parent / lab.boards[0].ssh.key) if lab.boards else workdir / "id"
-        self.ssh_public_key = ensure_keypair(self.ssh_key).strip()
         image = lab.services.files.image
         if image is None:  # the model requires it on a rack; a lab built in code may still lack it
             raise InfraFailure("a rack lab needs services.files.image (the image the backend hands out)")
         self.image = image.spec()
+
+    def __enter__(self) -> RackSession:
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def open(self) -> None:
+        """Managed services: bring Kea, backend, TFTP and files up from the build under test, stage the TFTP
+        trees (the lab's ``services.tftp.root`` when set, else the stand-in tree) and define the machines."""
+        if self.lab.services.managed is None:
+            return
+        from harness.lab.managed import ManagedRun
+        from harness.sim.media.tftptree import standin_tree
+
+        t = self.lab.services.tftp
+        run = ManagedRun(self.lab, workdir=self.workdir / "services", say=self.say,
+                         tftp_root=Path(t.root) if t.root else None)
+        self.managed = run
+        run.__enter__()
+        kea = self.lab.services.kea
+        self.kea = DockerKea(run.container("kea"), f"http://{kea.address}:{kea.control_port}/")
+        root = Path(t.root) if t.root else run.workdir / "tftp"
+        self.tftp = DirTftp(root, _file_reader(run.workdir / "logs" / "tftp" / "tftp.jsonl"))
+        image = self.lab.services.files.image
+        if image is not None:
+            self.image = image.spec()
+        else:
+            self.image, self.image_raw = _build_test_image(self, run.workdir / "files")
+        if t.root is None:
+            tree = standin_tree({"progress_interval": "1"})
+            for board in self.lab.boards:
+                self.tftp.stage(board.serial, tree)
+        self.backend.wait_healthy(60.0)
+        self.backend.import_machines([self.machine_spec(bd.name) for bd in self.lab.boards])
+        self.say(f"rack {self.lab.lab.name}: managed services up (run {run.run_id}) on {run.managed.interface}")
+
+    def close(self) -> None:
+        super().close()
+        if self.managed is not None:
+            self.managed.down()
+            self.managed = None
 
     def target(self, name: str, *, port: str | None = None, card: bytes | Path | None = None) -> Target:
         if port is not None or card is not None:
             raise InfraFailure("a rack board cannot be re-plugged or given a card by the harness")
         board = self.lab.board(name)
         console = SerialConsole(board.console.url, log_path=self.workdir / "console" / f"{name}.log")
-        console.open()
+        # a console server (ser2net) or a USB adapter may be re-opening the line just now: retry briefly
+        def opened() -> bool:
+            console.open()
+            return True
+
+        wait_until(f"board {name}: console {board.console.url} opening", opened, timeout=5.0, interval=0.2,
+                   retry_on=(InfraFailure,), error=InfraFailure)
         key = Path(self.lab.source).parent / board.ssh.key
         t = Target(board, self.lab, console, power_for(board, sim_url=None), key, port=board.port)
         self.targets[name] = t
@@ -346,6 +402,17 @@ class RackSession(Session):
         if iface is None:
             raise InfraFailure("a rack lab needs lab.capture_interface for DHCP traces")
         return ScapyTrace(iface, pcap)
+
+
+def _build_test_image(session: Session, files: Path, size_mib: int = 64) -> tuple[dict[str, Any], Path]:
+    """The sim's test Ubuntu image in ``files`` (served by the lab's file server): its backend image mapping
+    and the raw image."""
+    from harness.sim.media.osimage import build_image
+
+    session.say(f"lab: building the {size_mib} MiB test Ubuntu image")
+    img = build_image(files, size=size_mib * 1024 * 1024, compress=True)
+    return ({"url": f"{session.lab.services.files.url}/{img.path.name}", "sha256": img.sha256, "size": img.size,
+             "compression": "xz"}, img.raw)
 
 
 def open_session(lab: Lab, *, workdir: Path | None = None, say: Printer = _say) -> Session:

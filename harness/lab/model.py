@@ -131,12 +131,25 @@ class RelayService(_Strict):
     address: ipaddress.IPv4Address
 
 
+class ManagedServices(_Strict):
+    """Rack: the harness runs Kea (with the hook), the backend, the TFTP and the file server itself, as
+    containers of the images the sim uses (the build under test), on a macvlan of ``interface`` (the host's
+    interface on the rack's server network) at the addresses of ``services.*``. ``host_address``: an address
+    of this host on that network, given to a macvlan of its own (a host cannot reach its macvlans through the
+    parent itself); leave it out when the host reaches the server network another way."""
+
+    interface: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")]
+    host_address: ipaddress.IPv4Address | None = None
+
+
 class Services(_Strict):
     kea: KeaService
     backend: BackendService
     tftp: TftpService
     files: FilesService
     relay: RelayService
+    managed: ManagedServices | None = Field(
+        default=None, description="rack: the harness runs the services itself (docs/RACK.md, 'Managed services')")
 
 
 class SwitchPort(_Strict):
@@ -370,9 +383,12 @@ class Lab(_Strict):
             addr = getattr(self.services, name).address
             if addr not in server:
                 raise ValueError(f"services.{name}.address {addr} is not in networks.server {server}")
-        if self.lab.kind == "rack" and self.services.files.image is None:
+        if self.lab.kind == "rack" and self.services.files.image is None and self.services.managed is None:
             raise ValueError("a rack lab needs services.files.image (url, sha256, size): the image the "
-                             "backend hands out for installs")
+                             "backend hands out for installs (managed services without it serve the test image)")
+        managed = self.services.managed
+        if managed is not None and managed.host_address is not None and managed.host_address not in server:
+            raise ValueError(f"services.managed.host_address {managed.host_address} is not in networks.server {server}")
         subnets = [self.networks.server.subnet, self.networks.mgmt.subnet] + [p.subnet for p in self.switch.ports]
         for i, a in enumerate(subnets):
             for b in subnets[i + 1 :]:

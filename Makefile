@@ -8,7 +8,7 @@ PYTEST := $(VENV)/bin/pytest
 REPORTS := build/reports
 PYTEST_ARGS ?=
 
-.PHONY: setup venv images test hook-test demo lint lock report lab-down clean \
+.PHONY: setup venv images test test-rack-emulated hook-test demo lint lock report lab-down clean \
         bench-hook bench-backend bench-install bench-sim
 
 setup:
@@ -32,6 +32,16 @@ test: setup images hook-test
 	    --alluredir=$(REPORTS)/allure-results --clean-alluredir $(PYTEST_ARGS); rc=$$?; \
 	  $(PY) -m harness.cli lab down --stale >/dev/null; \
 	  if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
+
+# The scenarios on the emulated rack (lab.emulated-rack.yaml): simulated boards reached only as real ones
+# (pty, RFC 2217, SNMP PoE, command power, the relay as the switch), through the rack session with managed
+# services. `make test` runs it after the main run; results join the same report.
+EMURACK_LAB := lab.emulated-rack.yaml
+EMURACK_ARGS ?= -m "not sim_only"
+test-rack-emulated: setup images
+	@mkdir -p $(REPORTS)
+	@$(PY) -m harness.emurack --lab $(EMURACK_LAB) -- $(PYTEST) -p no:cacheprovider scenarios --lab $(EMURACK_LAB) \
+	    $(EMURACK_ARGS) --junitxml=$(REPORTS)/junit-rack-emulated.xml --alluredir=$(REPORTS)/allure-results
 
 demo: setup images
 	@$(PY) -m harness.cli demo

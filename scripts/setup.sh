@@ -24,6 +24,8 @@ APT_PACKAGES=(
     libfuse2 fuse3
     # harness tests: a real sshd for paramiko, captures, shell lint
     openssh-server openssh-client tcpdump shellcheck
+    # the emulated rack: a pseudo-terminal bridged to a simulated board's UART (a real serial device path)
+    socat
     # the backend's web page tested in a real headless browser (selenium drives chromium through its driver)
     chromium chromium-driver
     # python venv

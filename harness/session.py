@@ -345,34 +345,27 @@ class RackSession(Session):
         return self
 
     def open(self) -> None:
-        """Managed services: bring Kea, backend, TFTP and files up from the build under test, stage the TFTP
-        trees (the lab's ``services.tftp.root`` when set, else the stand-in tree) and define the machines."""
+        """Managed services: start Kea, backend, TFTP and files from the build under test (or attach to the ones
+        this run's ``python -m harness.rackservices`` started) and define the machines."""
         if self.lab.services.managed is None:
             return
-        from harness.lab.managed import ManagedRun
-        from harness.sim.media.tftptree import standin_tree
+        from harness import rackservices
 
-        t = self.lab.services.tftp
-        run = ManagedRun(self.lab, workdir=self.workdir / "services", say=self.say,
-                         tftp_root=Path(t.root) if t.root else None)
-        self.managed = run
-        run.__enter__()
+        info = rackservices.attached(self.lab)
+        if info is None:
+            self.managed, info = rackservices.start(self.lab, self.workdir / "services", self.say)
+        from harness.lab.docker_lab import docker_client
+
         kea = self.lab.services.kea
-        self.kea = DockerKea(run.container("kea"), f"http://{kea.address}:{kea.control_port}/")
-        root = Path(t.root) if t.root else run.workdir / "tftp"
-        self.tftp = DirTftp(root, _file_reader(run.workdir / "logs" / "tftp" / "tftp.jsonl"))
-        image = self.lab.services.files.image
-        if image is not None:
-            self.image = image.spec()
-        else:
-            self.image, self.image_raw = _build_test_image(self, run.workdir / "files")
-        if t.root is None:
-            tree = standin_tree({"progress_interval": "1"})
-            for board in self.lab.boards:
-                self.tftp.stage(board.serial, tree)
+        self.kea = DockerKea(docker_client().containers.get(info.kea_container),
+                             f"http://{kea.address}:{kea.control_port}/")
+        self.tftp = DirTftp(Path(info.tftp_root), _file_reader(Path(info.tftp_log)))
+        self.image = info.image
+        self.image_raw = Path(info.image_raw) if info.image_raw else None
         self.backend.wait_healthy(60.0)
         self.backend.import_machines([self.machine_spec(bd.name) for bd in self.lab.boards])
-        self.say(f"rack {self.lab.lab.name}: managed services up (run {run.run_id}) on {run.managed.interface}")
+        self.say(f"rack {self.lab.lab.name}: managed services of run {info.run_id} on "
+                 f"{self.lab.services.managed.interface}")
 
     def close(self) -> None:
         super().close()
@@ -402,17 +395,6 @@ class RackSession(Session):
         if iface is None:
             raise InfraFailure("a rack lab needs lab.capture_interface for DHCP traces")
         return ScapyTrace(iface, pcap)
-
-
-def _build_test_image(session: Session, files: Path, size_mib: int = 64) -> tuple[dict[str, Any], Path]:
-    """The sim's test Ubuntu image in ``files`` (served by the lab's file server): its backend image mapping
-    and the raw image."""
-    from harness.sim.media.osimage import build_image
-
-    session.say(f"lab: building the {size_mib} MiB test Ubuntu image")
-    img = build_image(files, size=size_mib * 1024 * 1024, compress=True)
-    return ({"url": f"{session.lab.services.files.url}/{img.path.name}", "sha256": img.sha256, "size": img.size,
-             "compression": "xz"}, img.raw)
 
 
 def open_session(lab: Lab, *, workdir: Path | None = None, say: Printer = _say) -> Session:

@@ -26,10 +26,10 @@ def test_reinstall_of_an_installed_board(board: Target, lab_session: Session, ba
     # first install through the product, then a marker on the card from "the previous life"
     strategy.install(tftp_server=str(lab_session.lab.services.tftp.address)).close()
     first = backend.wait_state(board.name, {"booted-ok"}, timeout=30.0)
-    assert board.card is not None
     board.power.off()
-    write_files(board.card, {MARKER: (b"installed before the reinstall\n", 0o644)})
-    assert ext4_read(board.card, root_partition(board.card), MARKER) is not None
+    if board.card is not None:  # a simulated card, written and read on the host (a rack's card is out of reach)
+        write_files(board.card, {MARKER: (b"installed before the reinstall\n", 0o644)})
+        assert ext4_read(board.card, root_partition(board.card), MARKER) is not None
 
     # in service: it boots local and nothing is written
     before = board.card_digest()
@@ -59,7 +59,10 @@ def test_reinstall_of_an_installed_board(board: Target, lab_session: Session, ba
     after = backend.wait_state(board.name, {"booted-ok"}, timeout=30.0)
     assert after["boot_mode"] == "local" and after["attempts"] >= 1
     assert after["last_attempt"]["created_at"] > first["last_attempt"]["created_at"]
-    assert ext4_read(board.card, root_partition(board.card), MARKER) is None, "the card was not rewritten"
-    assert board.card_digest() != before
+    # the card was written afresh: the agent's verified hash over the whole image (the only proof on a rack) ...
+    assert after["last_attempt"]["bytes_written"] == lab_session.image["size"], after["last_attempt"]
+    if board.card is not None:  # ... and, on a simulated card, the marker gone
+        assert ext4_read(board.card, root_partition(board.card), MARKER) is None, "the card was not rewritten"
+        assert board.card_digest() != before
     urls = [option(p, 224) for p in acks(dhcp_trace, board) if 224 in p.options]
     assert len(set(urls)) == 2, f"two installs, two tokens: {urls}"

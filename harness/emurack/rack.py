@@ -82,7 +82,9 @@ class EmulatedRack:
         agent.ports[(cfg.group, cfg.port_index)] = self._power_url(board)
 
     def close(self) -> None:
-        for closer in [*self.ptys.values(), *self.rfc2217.values(), *self.agents.values()]:
+        closers: list[PtyBridge | Rfc2217Port | PoeAgent] = [*self.ptys.values(), *self.rfc2217.values(),
+                                                              *self.agents.values()]
+        for closer in closers:
             try:
                 closer.stop()
             except Exception as exc:  # stop the others

@@ -33,7 +33,8 @@ def exists(name: str) -> bool:
 
 def label(name: str, run_id: str, pid: int) -> None:
     """Tag a link with its run (its alias)."""
-    ip("link", "set", "dev", name, "alias", f"{ALIAS_PREFIX}{run_id} malina.pid={pid} malina.host={socket.gethostname()}")
+    alias = f"{ALIAS_PREFIX}{run_id} malina.pid={pid} malina.host={socket.gethostname()}"
+    ip("link", "set", "dev", name, "alias", alias)
 
 
 def _labels(alias: str) -> dict[str, str]:

@@ -24,14 +24,17 @@ images: setup
 hook-test: setup
 	@if [ -f hook/Makefile ]; then $(MAKE) --no-print-directory -C hook test; fi
 
-# All tests: hook unit tests (googletest), then every pytest test and scenario (docker lab included).
+# All tests: hook unit tests (googletest), then every pytest test and scenario (docker lab included), then the
+# scenarios that are not sim_only on the emulated rack (test-rack-emulated).
 test: setup images hook-test
 	@mkdir -p $(REPORTS)
 	@$(PY) -m harness.cli lab down --stale >/dev/null
 	@set +e; $(PYTEST) -p no:cacheprovider --junitxml=$(REPORTS)/junit.xml \
 	    --alluredir=$(REPORTS)/allure-results --clean-alluredir $(PYTEST_ARGS); rc=$$?; \
 	  $(PY) -m harness.cli lab down --stale >/dev/null; \
-	  if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
+	  if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; \
+	  $(MAKE) --no-print-directory test-rack-emulated; rack=$$?; \
+	  if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rack
 
 # The scenarios on the emulated rack (lab.emulated-rack.yaml): simulated boards reached only as real ones
 # (pty, RFC 2217, SNMP PoE, command power, the relay as the switch), through the rack session with managed

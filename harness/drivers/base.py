@@ -37,6 +37,7 @@ class HarnessFailure(AssertionError):
         self.message = message
         self.stage = stage
         self.board = board
+        self.evidence: dict[str, str] = {}  # name -> text: what the report attaches (rack diagnosis)
 
     def __str__(self) -> str:
         where = "/".join(x for x in (self.board, self.stage) if x)

@@ -1,3 +1,3 @@
 """How a board is brought from power-off to an installed, SSH-ready system (the boot strategy)."""
 
-__all__ = ["boot"]
+__all__ = ["boot", "eeprom", "rackdiag"]

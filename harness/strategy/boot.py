@@ -97,8 +97,10 @@ class BootReport:
 
 class BootStrategy:
     def __init__(self, target: Target, *, timeouts: dict[str, float] | None = None, scale: float = 1.0,
-                 on_infra: Callable[[InfraFailure], None] | None = None) -> None:
+                 on_infra: Callable[[InfraFailure], None] | None = None,
+                 diagnose: Callable[[HarnessFailure], HarnessFailure] | None = None) -> None:
         self.t = target
+        self.diagnose = diagnose  # a failed stage's failure, reclassified with evidence (harness.rackdiag)
         base = SIM_TIMEOUTS if target.lab.lab.kind == "sim" else RACK_TIMEOUTS
         self.timeouts = {k: v * scale for k, v in {**base, **(timeouts or {})}.items()}
         self.on_infra = on_infra
@@ -114,9 +116,14 @@ class BootStrategy:
             except HarnessFailure as exc:
                 exc.stage = exc.stage or name
                 exc.board = exc.board or self.t.name
-                self.report.stages.append(StageRecord(name, time.monotonic() - start, False, exc.message, exc.kind))
-                if isinstance(exc, InfraFailure) and self.on_infra is not None:
-                    self.on_infra(exc)
+                found = exc if self.diagnose is None else self.diagnose(exc)
+                found.stage, found.board = exc.stage, exc.board
+                self.report.stages.append(StageRecord(name, time.monotonic() - start, False, found.message,
+                                                      found.kind))
+                if isinstance(found, InfraFailure) and self.on_infra is not None:
+                    self.on_infra(found)
+                if found is not exc:
+                    raise found from exc
                 raise
             self.report.stages.append(StageRecord(name, time.monotonic() - start, True))
 

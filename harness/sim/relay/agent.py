@@ -19,6 +19,7 @@ Config (JSON object; unknown keys are errors)::
           "circuit_id": "Gi1/0/1",     # option 82 sub-option 1 (required)
           "remote_id": "hex:0a0b0c",   # sub-option 2 (optional)
           "vendor_specific": null      # sub-option 9 payload (optional; RFC 4243: enterprise number + data)
+          "insert_option82": true      # optional; false: relayed WITHOUT option 82 (a misconfigured port)
         }
       ]
     }

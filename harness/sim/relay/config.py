@@ -42,6 +42,7 @@ class PortModel(BaseModel):
     circuit_id: str
     remote_id: str | None = None
     vendor_specific: str | None = None
+    insert_option82: bool = True  # False: a port that relays without option 82 (a switch misconfiguration)
 
     _ids = field_validator("circuit_id", "remote_id", "vendor_specific")(_id_ok)
 
@@ -79,6 +80,7 @@ class Port:
     name: str
     address: ipaddress.IPv4Address  # the relay's address on the port's network = giaddr
     subs: dict[int, bytes]  # option-82 sub-options (1, 2, 9)
+    insert_option82: bool = True
 
     @property
     def option82(self) -> bytes:
@@ -116,7 +118,7 @@ def from_dict(data: Any, source: str = "relay config") -> RelayConfig:
             build_option82(subs)
         except DhcpWireError as exc:
             raise RelayConfigError(f"{source}: ports[{p.name}]: {exc}") from None
-        ports.append(Port(name=p.name, address=p.address, subs=subs))
+        ports.append(Port(name=p.name, address=p.address, subs=subs, insert_option82=p.insert_option82))
     return RelayConfig(model.server_address, model.dhcp_server, model.max_hops, tuple(ports))
 
 

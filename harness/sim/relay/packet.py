@@ -84,6 +84,9 @@ def relay_request(payload: bytes, port: Port, *, max_hops: int = 16) -> Relayed:
     client82 = len(options) != len(msg.options)
     giaddr = msg.giaddr if msg.giaddr != ZERO_IP else port.address
     base = replace(msg, hops=msg.hops + 1, giaddr=giaddr, padding=0)
+    if not port.insert_option82:  # a misconfigured switch port (the emulated rack provokes it): relayed bare
+        return Relayed(encode_bootp(replace(base, options=options), min_length=len(payload)),
+                       replace(base, options=options), client82, False)
     with82 = replace(base, options=[*options, (OPT_RELAY_AGENT, port.option82)])
     # Never shrink the message: what followed the end option (BOOTP's 300-byte padding) absorbs the option.
     out = encode_bootp(with82, min_length=len(payload))

@@ -46,10 +46,13 @@ def start(lab: Lab, workdir: Path, say: Printer = _say) -> tuple[ManagedRun, Man
     from harness.sim.media.tftptree import standin_tree
 
     t = lab.services.tftp
-    run = ManagedRun(lab, workdir=workdir, say=say, tftp_root=Path(t.root) if t.root else None)
+    base = Path(lab.source).parent
+    files = lab.services.files.root
+    run = ManagedRun(lab, workdir=workdir, say=say, tftp_root=base / t.root if t.root else None,
+                     files_root=base / files if files else None)
     run.__enter__()
     try:
-        root = Path(t.root) if t.root else run.workdir / "tftp"
+        root = base / t.root if t.root else run.workdir / "tftp"
         if t.root is None:
             tree = standin_tree({"progress_interval": "1"})
             for board in lab.boards:

@@ -1,3 +1,3 @@
 """The emulated rack: simulated boards reached only as real ones (a pty, RFC 2217, SNMP PoE, a relay switch)."""
 
-__all__ = ["hardware", "ptybridge", "rack", "rfc2217", "snmpagent"]
+__all__ = ["faults", "hardware", "ptybridge", "rack", "rfc2217", "snmpagent"]

@@ -80,7 +80,7 @@ class RackHardware(LabRun):
             server = self.lab.networks.server.subnet
             address = f"{self.lab.services.relay.address}/{server.prefixlen}"
             script = (f"set -e; dev=$(ip -o -4 addr show to {self.uplink} | awk '{{print $2}}'); "
-                      f"ip addr add {address} dev \"$dev\"; exec {' '.join(spec.command)}")
+                      f"ip addr replace {address} dev \"$dev\"; exec {' '.join(spec.command)}")
             spec.command = ["sh", "-c", script]
         return spec
 

@@ -25,13 +25,27 @@ class PtyBridge:
         self.uart = (uart_host, uart_port)
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.silent = False  # a UART whose TX wire is cut: the pty opens, nothing ever arrives (a fault)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._supervise, name=f"pty {link}", daemon=True)
 
     def command(self) -> list[str]:
-        return ["socat", f"PTY,link={self.link},raw,echo=0,mode=600",
-                f"TCP:{self.uart[0]}:{self.uart[1]},nodelay"]
+        far = "SYSTEM:sleep 86400" if self.silent else f"TCP:{self.uart[0]}:{self.uart[1]},nodelay"
+        return ["socat", f"PTY,link={self.link},raw,echo=0,mode=600", far]
+
+    def set_silent(self, silent: bool, timeout: float = 10.0) -> None:
+        """Cut (or mend) the line: the running socat is replaced by one with the other far side."""
+        with self._lock:
+            self.silent = silent
+            before, proc = self.starts, self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+        deadline = time.monotonic() + timeout
+        while self.starts == before or not self.link.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"socat did not come back on {self.link} within {timeout} s")
+            time.sleep(0.05)
 
     def start(self, timeout: float = 10.0) -> PtyBridge:
         self.link.parent.mkdir(parents=True, exist_ok=True)

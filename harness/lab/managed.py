@@ -48,6 +48,10 @@ class ManagedRun(LabRun):
 
     def _create_networks(self) -> None:
         parent = self.managed.interface
+        if self.managed.dummy and not links.exists(parent):  # a desk: the server network is this host's alone
+            links.ip("link", "add", parent, "type", "dummy")
+            links.label(parent, self.run_id, 0 if self.detached else os.getpid())
+            links.ip("link", "set", "dev", parent, "up")
         if not links.exists(parent):
             raise LabError(f"services.managed.interface {parent!r}: no such interface on this host")
         self.lab = self.requested  # a rack's addresses are the rack's: never shifted

@@ -121,6 +121,8 @@ class FilesService(_Strict):
     port: int = Field(default=8081, ge=1, le=65535)
     image: ImageConfig | None = Field(
         default=None, description="rack (required): the install image on the file server; the sim builds its own")
+    root: str | None = Field(default=None, description="managed services: the directory the file server serves "
+                                                       "(relative to the lab file)")
 
     @property
     def url(self) -> str:
@@ -140,6 +142,8 @@ class ManagedServices(_Strict):
 
     interface: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")]
     host_address: ipaddress.IPv4Address | None = None
+    dummy: bool = Field(default=False, description="create interface as a dummy for the run (a desk lab: the "
+                                                   "server network lives on the harness host alone)")
 
 
 class Services(_Strict):

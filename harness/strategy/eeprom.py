@@ -36,14 +36,16 @@ def printed_boot_order(events: Sequence[Mapping[str, Any]]) -> int | None:
 
 
 def network_tries(events: Sequence[Mapping[str, Any]]) -> int | None:
-    """How many NETWORK modes ran before the first SD mode (None: no fallback to SD in this log)."""
+    """How many NETWORK modes one boot ran before its first SD mode (None: no boot fell back to SD in this log);
+    a banner starts a new boot (an install reboots into the card)."""
     tries = 0
     for e in events:
-        if e.get("event") != "boot_mode":
-            continue
-        if e["mode"] == "SD":
-            return tries
-        tries = tries + 1 if e["mode"] == "NETWORK" else tries
+        if e.get("event") == "banner":
+            tries = 0
+        elif e.get("event") == "boot_mode":
+            if e["mode"] == "SD":
+                return tries
+            tries = tries + 1 if e["mode"] == "NETWORK" else tries
     return None
 
 

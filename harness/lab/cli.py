@@ -7,6 +7,7 @@ import json
 import sys
 
 from harness.lab import images as lab_images
+from harness.lab import links
 from harness.lab.docker_lab import INFRA, LabError, LabRun, docker_client, list_runs, reap_stale, remove_all
 from harness.lab.docker_lab import _remove_run as remove_run
 from harness.lab.model import LabConfigError, load_lab
@@ -52,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "down":
             if args.stale:
                 reap_stale(client)
+                links.reap_stale()  # host links (macvlans, veths, dummies) of dead runs
             elif args.all:
                 for rid in remove_all(client):
                     print(f"removed run {rid}")
+                for name in links.run_links():  # every malina host link, whoever's run it was
+                    links.remove(name)
             elif args.run_id:
                 print(f"removed {remove_run(client, args.run_id)} objects of run {args.run_id}")
             else:

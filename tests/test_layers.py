@@ -42,6 +42,10 @@ RULES: dict[str, tuple[tuple[str, ...], str]] = {
     "harness.wait": (("harness", "backend", "fixtures", "scenarios", "tests", "bench", "testkit"),
                      "the wait helper is a leaf every layer may import, the sim in its containers too"),
     "harness.dhcp": (("harness",), "the DHCP wire codec is a leaf (bytes in, bytes out) that every layer uses"),
+    "harness.emurack": (("harness.session", "harness.strategy", "harness.drivers", "harness.demo", "harness.cli",
+                         "fixtures"),
+                        "the emulated rack is hardware: the harness reaches it only as a real rack (tty, RFC 2217, "
+                        "SNMP, SSH)"),
 }
 
 # (importer prefix, imported prefix) -> why the rule does not apply

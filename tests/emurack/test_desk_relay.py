@@ -19,12 +19,54 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.test_relay_netns import CLIENT_SCRIPT, SERVER_SCRIPT
-
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "docs" / "lab.desk.example.yaml"
 MAC = "dc:a6:32:12:34:56"
 pytestmark = pytest.mark.slow
+
+# the board: one DISCOVER as a raw broadcast frame (as the Pi sends it: no address, flags 0), then what comes back
+CLIENT_SCRIPT = r"""
+import json, socket, sys, time
+from scapy.all import BOOTP, DHCP, IP, UDP, Ether
+a = json.loads(sys.argv[1])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind(("eth0", 0))
+chaddr = bytes.fromhex(a["mac"].replace(":", "")) + bytes(10)
+s.send(bytes(Ether(src=a["mac"], dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+             / UDP(sport=68, dport=67) / BOOTP(op=1, xid=a["xid"], chaddr=chaddr)
+             / DHCP(options=[("message-type", "discover"), "end"])))
+seen, deadline = [], time.time() + a["timeout"]
+s.settimeout(0.2)
+while time.time() < deadline and not seen:
+    try:
+        data, addr = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    pkt = Ether(data)
+    if addr[2] != socket.PACKET_OUTGOING and UDP in pkt and pkt[UDP].dport == 68 and BOOTP in pkt:
+        seen.append({"xid": pkt[BOOTP].xid, "yiaddr": pkt[BOOTP].yiaddr,
+                     "options": [o[0] if isinstance(o, tuple) else o for o in pkt[DHCP].options]})
+print(json.dumps(seen))
+"""
+
+# the DHCP server: records what the relay forwarded and answers as Kea does (to giaddr:67, option 82 echoed)
+SERVER_SCRIPT = r"""
+import json, socket, sys
+from scapy.all import BOOTP, DHCP
+yiaddr = json.loads(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 67))
+while True:
+    data, src = s.recvfrom(65535)
+    b = BOOTP(data)
+    o82 = dict(o for o in b[DHCP].options if isinstance(o, tuple)).get("relay_agent_information", b"")
+    print(json.dumps({"src": list(src), "giaddr": b.giaddr, "hops": b.hops, "xid": b.xid, "option82": o82.hex()}),
+          flush=True)
+    reply = BOOTP(op=2, xid=b.xid, chaddr=b.chaddr, giaddr=b.giaddr, hops=b.hops,
+                  yiaddr=yiaddr[bytes(b.chaddr)[:6].hex(":")]) / DHCP(options=[("message-type", "offer"),
+                  ("server_id", "10.60.0.2"), ("relay_agent_information", o82), "end"])
+    s.sendto(bytes(reply), (b.giaddr, 67))
+"""
 
 
 def sh(*cmd: str) -> str:
@@ -89,7 +131,7 @@ def test_the_host_relays_for_its_port_with_option82(desk: dict[str, str]) -> Non
         while not any(r.get("event") == "ready" for r in _lines(relay_out)):
             assert time.monotonic() < deadline, relay_out.read_text()
             time.sleep(0.1)
-        args = {"mac": MAC, "flags": 0, "timeout": 8.0, "grace": 0.7, "xid": 0x0DE5C001}
+        args = {"mac": MAC, "timeout": 8.0, "xid": 0x0DE5C001}
         client = subprocess.run(["ip", "netns", "exec", desk["pi"], sys.executable, "-c", CLIENT_SCRIPT,
                                  json.dumps(args)], capture_output=True, text=True, timeout=60, cwd=REPO)
         assert client.returncode == 0, client.stderr

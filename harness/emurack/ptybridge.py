@@ -49,6 +49,8 @@ class PtyBridge:
 
     def start(self, timeout: float = 10.0) -> PtyBridge:
         self.link.parent.mkdir(parents=True, exist_ok=True)
+        if self.link.is_symlink() and not self.link.exists():
+            self.link.unlink()  # a dangling link of a socat that was killed: its pty is gone
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.link.exists():

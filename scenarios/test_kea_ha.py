@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import allure
@@ -32,6 +33,10 @@ def ha_state(kea: AgentKea) -> str:
     return str((kea.command("ha-heartbeat").get("arguments") or {}).get("state", ""))
 
 
+def _hot_standby(kea: AgentKea) -> bool:
+    return ha_state(kea) == "hot-standby"
+
+
 @pytest.fixture(scope="module")
 def ha_session(lab: Lab, docker_engine: object) -> Iterator[SimSession]:
     """A lab of its own: the session's lab.yaml with a Kea HA pair, up once both servers are in hot-standby
@@ -41,7 +46,7 @@ def ha_session(lab: Lab, docker_engine: object) -> Iterator[SimSession]:
         assert kea.ha is not None
         for address in (kea.address, kea.ha.standby):
             agent = AgentKea(f"http://{address}:{kea.control_port}/", timeout_s=2.0)
-            wait_until(f"Kea {address} in the hot-standby state", lambda a=agent: ha_state(a) == "hot-standby",
+            wait_until(f"Kea {address} in the hot-standby state", partial(_hot_standby, agent),
                        timeout=60.0, interval=0.3, retry_on=(InfraFailure,), error=InfraFailure)
         yield session
 

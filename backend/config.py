@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     read_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_READ_TOKEN", repr=False)
     write_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_WRITE_TOKEN", repr=False)
     kea_control_url: HttpUrl = None
+    # the standby of a Kea HA pair: its hook caches answers too, so every cache flush goes to both servers
+    kea_standby_control_url: HttpUrl = None
     kea_timeout_s: float = Field(default=1.0, ge=0.05, le=30.0)
     max_attempts: int = Field(default=3, ge=1, le=100)
     token_ttl_s: float = Field(default=3600.0, ge=10.0, le=7 * 86400.0)

@@ -112,7 +112,8 @@ class Service:
         self.db = db
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.kea = kea or KeaNotifier(settings.kea_control_url, settings.kea_timeout_s)
+        self.kea = kea or KeaNotifier(settings.kea_control_url, settings.kea_timeout_s,
+                                      settings.kea_standby_control_url)
         self.clock = clock
         self.loop_guard = LoopGuard(settings.loop_guard_count, settings.loop_guard_window_s)
         self.reader = HotReader(db.engine)

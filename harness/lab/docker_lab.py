@@ -49,6 +49,7 @@ PID_LABEL = "malina.pid"
 HOST_LABEL = "malina.host"
 LAB_LABEL = "malina.lab"
 INFRA = ("kea", "backend", "tftp", "files", "relay")
+STANDBY = "kea-standby"  # started with "kea" when the lab has services.kea.ha
 MAX_SHIFT = 40
 SHM = Path("/dev/shm")
 SHM_MIN_FREE = 4 << 30  # cards are sparse; a run writes about an image per board
@@ -230,6 +231,8 @@ class LabRun:
         unknown = set(services) - set(INFRA)
         if unknown:
             raise ValueError(f"unknown lab services {sorted(unknown)}; known: {INFRA}")
+        if "kea" in self.roles and lab.services.kea.ha is not None:  # the HA pair's second server
+            self.roles.insert(self.roles.index("kea") + 1, STANDBY)
         self.board_names = list(boards)
         for name in self.board_names:
             lab.board(name)  # KeyError early for a typo
@@ -324,14 +327,14 @@ class LabRun:
         self.say(f"lab {self.lab.lab.name}: run {self.run_id} up ({', '.join(self.containers)})")
 
     def _image_key(self, role: str) -> str:
-        if role == "kea":
+        if role in ("kea", STANDBY):
             hook = self.lab.services.kea.hook if self.with_hook is None else self.with_hook
             return "kea-hook" if hook else "kea"
         return "backend" if role == "backend" else "runtime"
 
     def _spec(self, role: str) -> ContainerSpec:
-        if role == "kea":
-            return services.kea_spec(self.lab, with_hook=self.with_hook)
+        if role in ("kea", STANDBY):
+            return services.kea_spec(self.lab, with_hook=self.with_hook, standby=role == STANDBY)
         if role == "backend":
             return services.backend_spec(self.lab)
         if role == "tftp":
@@ -461,6 +464,8 @@ class LabRun:
             raise KeyError(f"run {self.run_id} has no container {role!r}; it has {sorted(self.containers)}") from None
 
     def address(self, role: str) -> str:
+        if role == STANDBY and self.lab.services.kea.ha is not None:
+            return str(self.lab.services.kea.ha.standby)
         return str(getattr(self.lab.services, role).address)
 
     def bridge(self, net: str) -> str:

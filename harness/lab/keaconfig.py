@@ -2,6 +2,12 @@
 
 Kea sees only relayed traffic (the relay switch unicasts to it), so it listens on UDP sockets. One subnet per
 switch port, selected by the relay's address (giaddr); the hook asks the backend for options 66 and 224.
+
+With ``services.kea.ha`` the lab runs two servers as an ISC high-availability pair in hot-standby mode: the
+same config for both but ``this-server-name``; ``libdhcp_lease_cmds.so`` (HA sends lease updates as lease
+commands) and ``libdhcp_ha.so`` load before the hook, so that HA drops what the standby must not answer before
+the hook would ask the backend. The peers talk over HA's own HTTP listener (``ha.port``), not through
+kea-ctrl-agent: the one way Kea 2.2, 2.6 and 3.0 (which deprecates the agent) all support.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from harness.lab.model import Lab
 
 HOOK_PATH = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_remote_options.so"
 CONTROL_SOCKET = "/run/kea/kea4-ctrl-socket"
+HOOKS_DIR = "/usr/lib/x86_64-linux-gnu/kea/hooks"
+HA_ROLES = ("primary", "standby")
 
 
 def hook_parameters(lab: Lab, threads: int = 8) -> dict[str, Any]:
@@ -30,7 +38,47 @@ def hook_parameters(lab: Lab, threads: int = 8) -> dict[str, Any]:
     }
 
 
-def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8) -> dict[str, Any]:
+def _scaled_ms(lab: Lab, ms: int, floor: int) -> int:
+    return max(floor, round(lab.scaled(ms)))
+
+
+def ha_config(lab: Lab, role: str) -> dict[str, Any]:
+    """The ``high-availability`` parameters of the pair's server ``role`` (``primary`` or ``standby``).
+
+    Kea's delays are a real network's; the lab scales them by ``time_factor`` (at 0.05 the standby is told to
+    expect a heartbeat every 0.5 s and declares the primary down after 3 s without one). Kea itself bounds the
+    detection from below: a heartbeat to a vanished peer waits for Kea's fixed 10 s HTTP request timeout before
+    it counts as failed (docs/KEA-HA.md)."""
+    kea = lab.services.kea
+    ha = kea.ha
+    if ha is None or role not in HA_ROLES:
+        raise ValueError(f"no HA role {role!r} in a lab without services.kea.ha (roles: {HA_ROLES})")
+    heartbeat = _scaled_ms(lab, ha.heartbeat_delay_ms, 100)
+    addresses = {"primary": kea.address, "standby": ha.standby}
+    return {
+        "this-server-name": role,
+        "mode": "hot-standby",
+        "heartbeat-delay": heartbeat,
+        "max-response-delay": max(heartbeat + 100, _scaled_ms(lab, ha.max_response_delay_ms, 200)),
+        "max-ack-delay": _scaled_ms(lab, ha.max_ack_delay_ms, 100),
+        "max-unacked-clients": ha.max_unacked_clients,
+        # explicit, because the defaults differ: Kea 2.2 uses the control agent unless told, 2.6+ this listener
+        "multi-threading": {"enable-multi-threading": True, "http-dedicated-listener": True,
+                            "http-listener-threads": 2, "http-client-threads": 2},
+        "peers": [{"name": name, "url": f"http://{addresses[name]}:{ha.port}/", "role": name,
+                   "auto-failover": True} for name in HA_ROLES],
+    }
+
+
+def ha_hooks(lab: Lab, role: str) -> list[dict[str, Any]]:
+    """The two ISC hooks an HA server loads, in the order Kea needs (lease_cmds first)."""
+    return [{"library": f"{HOOKS_DIR}/libdhcp_lease_cmds.so"},
+            {"library": f"{HOOKS_DIR}/libdhcp_ha.so", "parameters": {"high-availability": [ha_config(lab, role)]}}]
+
+
+def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
+                 ha_role: str | None = None) -> dict[str, Any]:
+    """kea-dhcp4's config; ``ha_role`` (``primary`` / ``standby``) makes it one server of the HA pair."""
     use_hook = lab.services.kea.hook if with_hook is None else with_hook
     subnets: list[dict[str, Any]] = []
     for index, port in enumerate(lab.switch.ports, start=1):
@@ -68,8 +116,11 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8) -
             }
         ],
     }
+    hooks = ha_hooks(lab, ha_role) if ha_role is not None else []
     if use_hook:
-        config["hooks-libraries"] = [{"library": HOOK_PATH, "parameters": hook_parameters(lab, threads)}]
+        hooks.append({"library": HOOK_PATH, "parameters": hook_parameters(lab, threads)})
+    if hooks:
+        config["hooks-libraries"] = hooks
     return {"Dhcp4": config}
 
 

@@ -48,6 +48,30 @@ class Network(_Strict):
         return self.subnet.broadcast_address - 1
 
 
+class KeaHa(_Strict):
+    """A Kea high-availability pair (ISC's ``libdhcp_ha.so``, hot-standby): ``services.kea.address`` is the
+    primary, ``standby`` the second server; both load the hook and the relay forwards to both. The delays are a
+    real network's (Kea's defaults) and are scaled by ``lab.time_factor`` like every lab timeout
+    (``harness.lab.keaconfig.ha_config``); ``max_unacked_clients`` 0 = the standby takes over as soon as the primary
+    misses its heartbeats (a lab has too few clients to count unanswered ones)."""
+
+    standby: ipaddress.IPv4Address = Field(description="the standby Kea's address on the server network")
+    port: int = Field(default=8001, ge=1, le=65535,
+                      description="each peer's dedicated HA HTTP listener (heartbeats and lease updates)")
+    heartbeat_delay_ms: int = Field(default=10_000, ge=100, le=65_535)
+    max_response_delay_ms: int = Field(default=60_000, ge=200, le=65_535)
+    max_ack_delay_ms: int = Field(default=10_000, ge=100, le=65_535)
+    max_unacked_clients: int = Field(default=0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _delays(self) -> KeaHa:
+        if self.max_response_delay_ms <= self.heartbeat_delay_ms:
+            raise ValueError(f"max_response_delay_ms ({self.max_response_delay_ms}) must be more than "
+                             f"heartbeat_delay_ms ({self.heartbeat_delay_ms}): the partner is declared down only "
+                             "after heartbeats were missed")
+        return self
+
+
 class KeaService(_Strict):
     address: ipaddress.IPv4Address
     log: str | None = Field(default=None, description="rack: kea-dhcp4's log file as the harness host sees it")
@@ -58,6 +82,15 @@ class KeaService(_Strict):
     cache_ttl_ms: int = Field(default=5_000, ge=0, le=600_000)
     hook: bool = True
     control_port: int = Field(default=8000, ge=1, le=65535)
+    ha: KeaHa | None = Field(default=None, description="a hot-standby pair: the standby's address and HA timing")
+
+    @model_validator(mode="after")
+    def _ha_ports(self) -> KeaService:
+        if self.ha is not None and self.ha.standby == self.address:
+            raise ValueError(f"ha.standby {self.ha.standby} is the primary's address; the standby needs its own")
+        if self.ha is not None and self.ha.port == self.control_port:
+            raise ValueError(f"ha.port {self.ha.port} is the control agent's port (control_port)")
+        return self
 
 
 # How a board that must boot local is kept off the installer (the backend's ``backend.decision.METHODS``; a test
@@ -387,6 +420,7 @@ class Lab(_Strict):
             addr = getattr(self.services, name).address
             if addr not in server:
                 raise ValueError(f"services.{name}.address {addr} is not in networks.server {server}")
+        self._ha_standby()
         if self.lab.kind == "rack" and self.services.files.image is None and self.services.managed is None:
             raise ValueError("a rack lab needs services.files.image (url, sha256, size): the image the "
                              "backend hands out for installs (managed services without it serve the test image)")
@@ -424,6 +458,17 @@ class Lab(_Strict):
                     f"{lo}-{hi} or docker's range {port.docker_range}"
                 )
         return self._operations()
+
+    def _ha_standby(self) -> None:
+        ha = self.services.kea.ha
+        if ha is None:
+            return
+        server = self.networks.server.subnet
+        if ha.standby not in server:
+            raise ValueError(f"services.kea.ha.standby {ha.standby} is not in networks.server {server}")
+        for name in ("backend", "tftp", "files", "relay"):
+            if getattr(self.services, name).address == ha.standby:
+                raise ValueError(f"services.kea.ha.standby {ha.standby} is services.{name}'s address")
 
     def _operations(self) -> Lab:
         """leases, health and release_gate against the boards and the kind of lab."""

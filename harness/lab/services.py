@@ -36,21 +36,28 @@ def _json(data: Any) -> bytes:
     return (json.dumps(data, indent=2) + "\n").encode()
 
 
-def kea_spec(lab: Lab, *, with_hook: bool | None = None) -> ContainerSpec:
+def kea_spec(lab: Lab, *, with_hook: bool | None = None, standby: bool = False) -> ContainerSpec:
+    """Kea (dhcp4 + control agent); in a lab with ``services.kea.ha`` the primary of the HA pair, or with
+    ``standby`` the standby (role ``kea-standby``, at ``ha.standby``)."""
     hook = lab.services.kea.hook if with_hook is None else with_hook
+    ha = lab.services.kea.ha
+    if standby and ha is None:
+        raise ValueError("a Kea standby needs services.kea.ha in the lab file")
+    ha_role = None if ha is None else ("standby" if standby else "primary")
+    address = ha.standby if standby and ha is not None else lab.services.kea.address
     script = (
         "set -e; mkdir -p /run/kea /var/lib/kea; rm -f /run/kea/*.pid /run/kea/*.lock; "  # restarts: stale pids
         "kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & "
         "exec kea-dhcp4 -c /etc/kea/kea-dhcp4.conf"
     )
     return ContainerSpec(
-        role="kea",
+        role="kea-standby" if standby else "kea",
         image="kea-hook" if hook else "kea",
         command=["sh", "-c", script],
-        networks={"server": str(lab.services.kea.address)},
+        networks={"server": str(address)},
         cap_add=["NET_ADMIN", "NET_RAW"],
         files={
-            "/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook)),
+            "/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook, ha_role=ha_role)),
             "/etc/kea/kea-ctrl-agent.conf": _json(ctrl_agent_config(lab)),
         },
         routes_via_relay=True,
@@ -73,6 +80,9 @@ def backend_spec(lab: Lab) -> ContainerSpec:
     }
     if lab.services.kea.hook:
         env["MALINA_KEA_CONTROL_URL"] = f"http://{lab.services.kea.address}:{lab.services.kea.control_port}/"
+        if lab.services.kea.ha is not None:  # both servers' hooks cache answers: a flush must reach both
+            env["MALINA_KEA_STANDBY_CONTROL_URL"] = (f"http://{lab.services.kea.ha.standby}:"
+                                                     f"{lab.services.kea.control_port}/")
     return ContainerSpec(
         role="backend",
         image="backend",
@@ -132,7 +142,9 @@ def relay_config(lab: Lab) -> dict[str, Any]:
         )
     return {
         "server_address": str(lab.services.relay.address),
-        "dhcp_server": str(lab.services.kea.address),
+        # a Kea HA pair: the switch relays to both (one ip helper-address line each)
+        "dhcp_server": ([str(lab.services.kea.address), str(lab.services.kea.ha.standby)]
+                        if lab.services.kea.ha is not None else str(lab.services.kea.address)),
         "ports": ports,
     }
 

@@ -10,7 +10,7 @@ from backend.config import DEFAULT_DB_URL, ConfigError, Settings, from_env
 VARIABLES = ("MALINA_DB_URL", "MALINA_PUBLIC_URL", "MALINA_TFTP_SERVER", "MALINA_ADMIN_READ_TOKEN",
              "MALINA_ADMIN_WRITE_TOKEN", "MALINA_KEA_CONTROL_URL", "MALINA_KEA_TIMEOUT_S", "MALINA_MAX_ATTEMPTS",
              "MALINA_TOKEN_TTL_S", "MALINA_LOOP_GUARD_COUNT", "MALINA_LOOP_GUARD_WINDOW_S",
-             "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN")
+             "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN", "MALINA_KEA_STANDBY_CONTROL_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     settings = from_env()
     assert settings == Settings(db_url=DEFAULT_DB_URL, public_url=None, tftp_server=None, read_token=None,
-                                write_token=None, kea_control_url=None, kea_timeout_s=1.0, max_attempts=3,
+                                write_token=None, kea_control_url=None, kea_standby_control_url=None,
+                                kea_timeout_s=1.0, max_attempts=3,
                                 token_ttl_s=3600.0, loop_guard_count=5, loop_guard_window_s=600.0,
                                 boot_local_method="opt66-zero+tftp-deny", tftp_gate_token=None)
 
@@ -32,6 +33,7 @@ def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
                         ("MALINA_PUBLIC_URL", "http://10.89.0.3:8080/"), ("MALINA_TFTP_SERVER", "10.89.0.4"),
                         ("MALINA_ADMIN_READ_TOKEN", "reader-token"), ("MALINA_ADMIN_WRITE_TOKEN", "writer-token"),
                         ("MALINA_KEA_CONTROL_URL", "http://10.89.0.2:8000"), ("MALINA_KEA_TIMEOUT_S", "0.5"),
+                        ("MALINA_KEA_STANDBY_CONTROL_URL", "http://10.89.0.6:8000/"),
                         ("MALINA_MAX_ATTEMPTS", "5"), ("MALINA_TOKEN_TTL_S", "60"), ("MALINA_LOOP_GUARD_COUNT", "7"),
                         ("MALINA_LOOP_GUARD_WINDOW_S", "30"), ("MALINA_BOOT_LOCAL_METHOD", "tftp-deny"),
                         ("MALINA_TFTP_GATE_TOKEN", "tftp-gate-token")):
@@ -40,7 +42,8 @@ def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.model_dump() == {
         "db_url": "postgresql://malina@10.89.0.6:5432/malina", "public_url": "http://10.89.0.3:8080",
         "tftp_server": "10.89.0.4", "read_token": "reader-token", "write_token": "writer-token",
-        "kea_control_url": "http://10.89.0.2:8000", "kea_timeout_s": 0.5, "max_attempts": 5, "token_ttl_s": 60.0,
+        "kea_control_url": "http://10.89.0.2:8000", "kea_standby_control_url": "http://10.89.0.6:8000",
+        "kea_timeout_s": 0.5, "max_attempts": 5, "token_ttl_s": 60.0,
         "loop_guard_count": 7, "loop_guard_window_s": 30.0, "boot_local_method": "tftp-deny",
         "tftp_gate_token": "tftp-gate-token"}
     assert "reader-token" not in repr(settings) and "tftp-gate-token" not in repr(settings)  # tokens stay out of logs

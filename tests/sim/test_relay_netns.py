@@ -78,9 +78,11 @@ SERVER_SCRIPT = r"""
 import json, socket, sys
 from scapy.all import BOOTP, DHCP
 yiaddr = json.loads(sys.argv[1])
+bind = sys.argv[2] if len(sys.argv) > 2 else "0.0.0.0"  # one address of the namespace: two servers side by side
+silent = len(sys.argv) > 3 and sys.argv[3] == "silent"  # records, never answers (an HA peer out of scope)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 67))
+s.bind((bind, 67))
 print(json.dumps({"listening": True}), flush=True)
 while True:
     data, src = s.recvfrom(65535)
@@ -90,9 +92,12 @@ while True:
     codes = [o[0] if isinstance(o, tuple) else o for o in b[DHCP].options]
     print(json.dumps({"src": list(src), "hex": data.hex(), "giaddr": b.giaddr, "hops": b.hops, "xid": b.xid,
                       "flags": int(b.flags), "option82": o82.hex(), "codes": codes}), flush=True)
+    if silent:
+        continue
     mac = bytes(b.chaddr)[:6].hex(":")
     reply = BOOTP(op=2, xid=b.xid, flags=int(b.flags), chaddr=b.chaddr, giaddr=b.giaddr, hops=b.hops,
-                  yiaddr=yiaddr[mac]) / DHCP(options=[("message-type", "offer"), ("server_id", "10.77.0.2"),
+                  yiaddr=yiaddr[mac]) / DHCP(options=[("message-type", "offer"),
+                  ("server_id", "10.77.0.2" if bind == "0.0.0.0" else bind),
                   ("tftp_server_name", b"10.77.0.4"), ("relay_agent_information", o82), "end"])
     s.sendto(bytes(reply), (b.giaddr, 67))
 """
@@ -266,6 +271,36 @@ def test_relay_between_namespaces(rig: Rig) -> None:
     os.killpg(relay.pid, signal.SIGTERM)
     assert relay.wait(timeout=10) == 0
     assert rig.lines("relay.out")[-1]["event"] == "stopped"
+
+
+def test_relay_forwards_to_every_helper_address(rig: Rig) -> None:
+    """A Kea HA pair behind the switch: two ``ip helper-address`` lines. Every request reaches both servers;
+    the reply of either goes back to the client (here the first server is silent, as a hot-standby peer out of
+    scope is, and the second answers); a reply from an address that is not a helper is dropped."""
+    sh("ip", "-n", rig.ns["s"], "addr", "add", "10.77.0.6/24", "dev", "eth0")
+    (rig.tmp / "relay.json").write_text(json.dumps({**CONFIG, "dhcp_server": ["10.77.0.2", "10.77.0.6"]}))
+    rig.spawn("r", ["-m", "harness.sim.relay", "--config", str(rig.tmp / "relay.json"), "--wait", "5"], "relay.out")
+    rig.spawn("s", ["-c", SERVER_SCRIPT, json.dumps(YIADDR), "10.77.0.2", "silent"], "primary.out")
+    rig.spawn("s", ["-c", SERVER_SCRIPT, json.dumps(YIADDR), "10.77.0.6"], "standby.out")
+    ready = rig.wait_for("relay.out", lambda r: r["event"] == "ready")
+    assert ready["dhcp_server"] == ["10.77.0.2", "10.77.0.6"]
+    for log in ("primary.out", "standby.out"):
+        rig.wait_for(log, lambda r: r.get("listening") is True)
+    seen = rig.result("c1", rig.client("c1", xid=0x11110011), 0x11110011)
+    for log in ("primary.out", "standby.out"):  # the same relayed request, once each
+        got = [r for r in rig.lines(log) if r.get("xid") == 0x11110011]
+        assert len(got) == 1 and got[0]["src"] == ["10.77.0.10", 67] and got[0]["giaddr"] == "10.77.1.1", got
+        assert bytes.fromhex(got[0]["option82"]) == OPT82_P1
+    assert [(r["xid"], r["yiaddr"]) for r in seen] == [(0x11110011, "10.77.1.150")]
+    reply = rig.wait_for("relay.out", lambda r: r["event"] == "reply")
+    assert reply["server"] == "10.77.0.6" and reply["port"] == "port1", reply
+    # a third address of the server side answering: not a helper of this switch, dropped
+    sh("ip", "-n", rig.ns["s"], "addr", "add", "10.77.0.7/24", "dev", "eth0")
+    sh("ip", "netns", "exec", rig.ns["s"], sys.executable, "-c",
+       "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.77.0.7', 0)); "
+       "s.sendto(b'\\x02' + bytes(239) + bytes.fromhex('63825363ff'), ('10.77.0.10', 67))")
+    drop = rig.wait_for("relay.out", lambda r: r["event"] == "drop" and r["reason"] == "reply_not_from_server")
+    assert "10.77.0.7" in drop["detail"], drop
 
 
 DORA_SCRIPT = r"""

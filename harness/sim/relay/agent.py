@@ -8,7 +8,10 @@ Config (JSON object; unknown keys are errors)::
 
     {
       "server_address": "10.89.0.10",  # the relay's address on the server network: source of relayed requests
-      "dhcp_server": "10.89.0.2",      # the DHCP server (Kea): requests go to its UDP 67; only its replies count
+      "dhcp_server": "10.89.0.2",      # the DHCP server (Kea): requests go to its UDP 67; only its replies count.
+                                       #   A list (["10.89.0.2", "10.89.0.6"]: a Kea HA pair) = a switch with one
+                                       #   ip helper-address line per server: each request goes to every one,
+                                       #   a reply from any of them goes back to the client
       "max_hops": 16,                  # optional (1..255): requests whose hops reached it are dropped
       "ports": [                       # one per switch port, at least one
         {
@@ -76,6 +79,7 @@ class Relay:
         self.senders: dict[str, FrameSender] = {}
         self.ifindex_port: dict[int, Port] = {}
         self.sock = DhcpSocket(listen_port)
+        self.servers = [str(server) for server in config.dhcp_servers]
         self.ip_id = 0
         self._last_refresh = 0.0
 
@@ -152,15 +156,17 @@ class Relay:
         elif op == BOOTREPLY:
             if port is not None:
                 raise Drop("reply_on_access_port", f"BOOTREPLY arriving on port {port.name}")
-            if rx.src[0] != str(self.config.dhcp_server):
-                raise Drop("reply_not_from_server", f"BOOTREPLY from {rx.src[0]}, not {self.config.dhcp_server}")
+            if rx.src[0] not in self.servers:
+                raise Drop("reply_not_from_server",
+                           f"BOOTREPLY from {rx.src[0]}, not {' or '.join(self.servers)}")
             self._relay_reply(rx)
         else:
             raise Drop("malformed", f"op {op} is neither BOOTREQUEST nor BOOTREPLY")
 
     def _relay_request(self, rx: Received, port: Port) -> None:
         out = relay_request(rx.payload, port, max_hops=self.config.max_hops)
-        self.sock.send(out.payload, self.config.dhcp_server, SERVER_PORT, self.config.server_address)
+        for server in self.config.dhcp_servers:
+            self.sock.send(out.payload, server, SERVER_PORT, self.config.server_address)
         msg = out.msg
         self.log("request", port=port.name, xid=f"0x{msg.xid:08x}", type=msg.type_name, chaddr=mac_text(msg.mac),
                  giaddr=str(msg.giaddr), hops=msg.hops, src=f"{rx.src[0]}:{rx.src[1]}",
@@ -182,7 +188,7 @@ class Relay:
         sender.send(frame)
         circuit = d.port.subs.get(1)
         mismatch = d.echoed_circuit is not None and d.echoed_circuit != circuit
-        self.log("reply", port=d.port.name, xid=f"0x{d.msg.xid:08x}", type=d.msg.type_name,
+        self.log("reply", port=d.port.name, server=rx.src[0], xid=f"0x{d.msg.xid:08x}", type=d.msg.type_name,
                  yiaddr=str(d.msg.yiaddr), dst_ip=str(d.dst_ip), dst_mac=mac_text(d.dst_mac),
                  broadcast=d.broadcast, option82_echoed=d.echoed_circuit is not None,
                  circuit_mismatch=mismatch, size=len(d.payload))
@@ -240,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     relay.wait_for_interfaces(args.wait)
-    emit("ready", server_address=str(config.server_address), dhcp_server=str(config.dhcp_server),
+    emit("ready", server_address=str(config.server_address), dhcp_server=[str(s) for s in config.dhcp_servers],
          ports=[p.name for p in config.ports], listening=f"0.0.0.0:{SERVER_PORT}")
     try:
         relay.run(stop)

@@ -57,12 +57,20 @@ class RelayModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     server_address: ipaddress.IPv4Address
-    dhcp_server: ipaddress.IPv4Address
+    # one address, or several as a switch's several ``ip helper-address`` lines (e.g. a Kea HA pair)
+    dhcp_server: ipaddress.IPv4Address | list[ipaddress.IPv4Address]
     max_hops: int = Field(default=16, ge=1, le=255)
     ports: list[PortModel] = Field(min_length=1)
 
+    @property
+    def servers(self) -> tuple[ipaddress.IPv4Address, ...]:
+        return tuple(self.dhcp_server) if isinstance(self.dhcp_server, list) else (self.dhcp_server,)
+
     @model_validator(mode="after")
     def _unique(self) -> RelayModel:
+        servers = self.servers
+        if not servers or len(set(servers)) != len(servers):
+            raise ValueError(f"dhcp_server: one address or a list of distinct addresses, got {self.dhcp_server}")
         for what in ("name", "address"):
             values = [getattr(p, what) for p in self.ports]
             dup = sorted({str(v) for v in values if values.count(v) > 1})
@@ -91,9 +99,14 @@ class Port:
 @dataclass(frozen=True)
 class RelayConfig:
     server_address: ipaddress.IPv4Address
-    dhcp_server: ipaddress.IPv4Address
+    dhcp_servers: tuple[ipaddress.IPv4Address, ...]  # every request goes to each; replies count from any
     max_hops: int
     ports: tuple[Port, ...]
+
+    @property
+    def dhcp_server(self) -> ipaddress.IPv4Address:
+        """The first DHCP server (the only one of a relay with a single helper address)."""
+        return self.dhcp_servers[0]
 
     def port_by_address(self) -> dict[ipaddress.IPv4Address, Port]:
         return {p.address: p for p in self.ports}
@@ -119,7 +132,7 @@ def from_dict(data: Any, source: str = "relay config") -> RelayConfig:
         except DhcpWireError as exc:
             raise RelayConfigError(f"{source}: ports[{p.name}]: {exc}") from None
         ports.append(Port(name=p.name, address=p.address, subs=subs, insert_option82=p.insert_option82))
-    return RelayConfig(model.server_address, model.dhcp_server, model.max_hops, tuple(ports))
+    return RelayConfig(model.server_address, model.servers, model.max_hops, tuple(ports))
 
 
 def load(path: Path) -> RelayConfig:

@@ -70,6 +70,7 @@ class UdpTftp:
     retry: float
     bind_ip: str = "0.0.0.0"
     blksize: int = BLKSIZE
+    port: int = 69  # the server's (tests run one on a free port)
 
     def get(self, server: str, path: str, *, probe: bool = False) -> TftpResult:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -80,7 +81,7 @@ class UdpTftp:
         deadline = time.monotonic() + self.file_timeout
         request = rrq(path, self.blksize)
         last_sent = request
-        dest: tuple[str, int] = (server, 69)
+        dest: tuple[str, int] = (server, self.port)
         peer: tuple[str, int] | None = None
         blksize = 512
         expected = 1

@@ -1,12 +1,8 @@
 """The sim's stand-in for the TFTP tree Buildroot's post-image script lays out (buildroot/board/malina/
 post-image.sh): the same file names, the tree's real config.txt and cmdline.txt, and small deterministic
-stand-ins for the firmware, kernel, dtb and initramfs (the simulated board only checks that they arrive; it
+stand-ins for the kernel, dtb and initramfs (the simulated board only checks that they arrive; it
 runs the installer from the board image, not from the initramfs), plus SHA256SUMS as post-image writes it.
-
-The firmware stand-ins have the real files' sizes, so that a transfer costs what it costs a real board:
-start4.elf 2,249,280 and fixup4.dat 5,399 bytes as a Pi 4 read them
-[handover-start4-uart2ndstage-to-kernel-01.log] (releases range 2.2-2.7 MB [E87]). Their bodies are zeros
-after a text head: cheap to make and to compare.
+The firmware stand-ins have the real files' sizes (``media/firmware.py``).
 """
 
 from __future__ import annotations
@@ -14,11 +10,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from harness.sim.media import firmware
+
 BOARD_DIR = Path(__file__).resolve().parents[3] / "buildroot" / "board" / "malina"
-FIRMWARE = ("start4.elf", "fixup4.dat")  # real sizes, zero bodies
-BINARIES = {  # file name -> stand-in size in bytes
-    "start4.elf": 2_249_280,
-    "fixup4.dat": 5_399,
+BINARIES = {  # file name -> stand-in size in bytes (the firmware's: media/firmware.py)
     "kernel8.img": 24 * 1024,
     "bcm2711-rpi-4-b.dtb": 8 * 1024,
     "initramfs.cpio.gz": 32 * 1024,
@@ -27,8 +22,6 @@ BINARIES = {  # file name -> stand-in size in bytes
 
 def _standin(name: str, size: int) -> bytes:
     head = f"malina stand-in {name} (the simulated Pi 4 does not execute it)\n".encode()
-    if name in FIRMWARE:
-        return head + bytes(size - len(head))
     body = bytearray()
     counter = 0
     while len(head) + len(body) < size:
@@ -39,7 +32,8 @@ def _standin(name: str, size: int) -> bytes:
 
 def standin_tree(extra_cmdline: dict[str, str] | None = None) -> dict[str, bytes]:
     """``{relative path: content}`` of a TFTP tree; ``extra_cmdline`` adds ``malina.<key>=<value>`` words."""
-    files = {name: _standin(name, size) for name, size in BINARIES.items()}
+    files = {name: firmware.standin(name) for name in firmware.SIZES}
+    files.update({name: _standin(name, size) for name, size in BINARIES.items()})
     files["config.txt"] = (BOARD_DIR / "config.txt").read_bytes()
     words = (BOARD_DIR / "cmdline.txt").read_text().split()
     words += [f"malina.{k}={v}" for k, v in (extra_cmdline or {}).items()]

@@ -104,3 +104,20 @@ def assert_came_up_from_sd(events: Sequence[dict[str, Any]], hostname: str, retr
     assert "kernel" in after, f"no kernel after the SD boot mode: {after}"
     logins = events_of(events, "login_prompt")
     assert logins and logins[-1]["host"] == hostname, logins
+
+
+def check_generation(events: Sequence[dict[str, Any]], uart_format: str, *, sim: bool = True) -> None:
+    """A whole install (netboot, then SD boot) as its console format generation prints it, read back by the
+    parser (tests/data/pi4/SPEC.md section 0): the 2024 builds' BOOTSYS stage, the link at the GENET's speed,
+    the firmware read over TFTP and from the card. On the sim also the lines it models per generation (the
+    on-board hub from 2022 on, the card's MBR on the SD boot; harness/sim/bootloader/uartlog.py)."""
+    stages = [b["stage"] for b in events_of(events, "banner")]
+    assert stages and ("BOOTSYS" in stages) == (uart_format == "2024"), (uart_format, stages)
+    speeds = {e["speed"] for e in events_of(events, "link_status")}
+    assert speeds and speeds <= {100, 1000}, speeds
+    reads = [e["path"].rsplit("/", 1)[-1] for e in events_of(events, "file_read")]
+    assert reads.count("start4.elf") >= 2, reads  # over TFTP for the installer, then from the card
+    if sim:
+        assert bool(events_of(events, "usb_hub")) == (uart_format != "2021"), (uart_format, events)
+        assert events_of(events, "mbr_partition"), "the SD boot printed no MBR"
+        assert "config.txt" in reads, reads  # "Read config.txt bytes …" before the card's firmware

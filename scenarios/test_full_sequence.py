@@ -1,4 +1,6 @@
-"""Scenario 1: the full sequence on one board, from power-off to SSH on the installed system."""
+"""Scenario 1: the full sequence on one board, from power-off to SSH on the installed system; once per console
+format generation of the lab's boards (on the sim: pi-01 2022, pi-02 2024, pi-03 2021), so that the console
+parser reads every generation's netboot and SD boot end to end."""
 
 from __future__ import annotations
 
@@ -7,12 +9,21 @@ import pytest
 from harness.drivers.base import Backend, DhcpTrace
 from harness.session import Session, Target
 from harness.strategy.boot import BootStrategy
-from scenarios.checks import acks, assert_relayed_with_port, assert_tree_served, boot_modes, events_of, option
+from scenarios.checks import (
+    acks,
+    assert_relayed_with_port,
+    assert_tree_served,
+    boot_modes,
+    check_generation,
+    events_of,
+    option,
+)
 
 
 @pytest.mark.release_gate
-def test_full_sequence(board: Target, strategy: BootStrategy, dhcp_trace: DhcpTrace, lab_session: Session,
-                       backend: Backend) -> None:
+@pytest.mark.per_uart_format
+def test_full_sequence(board_name: str, board: Target, strategy: BootStrategy, dhcp_trace: DhcpTrace,
+                       lab_session: Session, backend: Backend) -> None:
     lab = lab_session.lab
     tftp_ip = str(lab.services.tftp.address)
     started = lab_session.tftp.served()
@@ -32,6 +43,7 @@ def test_full_sequence(board: Target, strategy: BootStrategy, dhcp_trace: DhcpTr
         assert paths[0] == f"{board.board.serial}/start4.elf", paths  # the bootloader prints its own reads
         assert f"{board.board.serial}/config.txt" in paths, paths
         assert events_of(events, "login_prompt")[-1]["host"] == board.board.install.hostname
+        check_generation(events, board.board.uart_format, sim=lab.lab.kind == "sim")
 
         # TFTP server side: the tree was really served to this board (its transfer log; without one, as on a
         # rack's tftpd-hpa, the tree is read back over TFTP)

@@ -83,6 +83,39 @@ class LoginPromptEvent(TypedDict):
     host: str
 
 
+class LinkStatusEvent(TypedDict):
+    event: Literal["link_status"]
+    speed: int  # Mbit/s as printed: 1000 or 100 on a Pi 4
+    duplex: str
+
+
+class NetbootCancelEvent(TypedDict):
+    event: Literal["netboot_cancel"]  # the network stopped after a failed attempt ("NETBOOT CANCEL")
+
+
+class UsbPortPowerEvent(TypedDict):
+    event: Literal["usb_port_power"]
+    ms: int
+
+
+class UsbHubEvent(TypedDict):
+    event: Literal["usb_hub"]
+    hub: str  # "root port 1" or the device as printed, e.g. "[01:00] 2.16 000000:01"
+
+
+class MbrPartitionEvent(TypedDict):
+    event: Literal["mbr_partition"]
+    start: int  # first sector
+    sectors: int
+    type: int
+
+
+class FileReadEvent(TypedDict):
+    event: Literal["file_read"]
+    path: str
+    size: int
+
+
 class SummaryEvent(TypedDict):
     event: Literal["summary"]
     boot_order: str | None  # "0x…" = (order << 4) | nibble of the first boot_mode, None without one
@@ -96,10 +129,12 @@ class SummaryEvent(TypedDict):
 Event = (
     BannerEvent | BootModeEvent | DhcpReplyEvent | NetConfigEvent | TftpGetEvent | TftpErrorEvent
     | FirmwareNotFoundEvent | NetbootFailedEvent | StartFirmwareEvent | KernelEvent | LoginPromptEvent
+    | LinkStatusEvent | NetbootCancelEvent | UsbPortPowerEvent | UsbHubEvent | MbrPartitionEvent | FileReadEvent
     | SummaryEvent
 )
 
 EVENT_NAMES = (
     "banner", "boot_mode", "dhcp_reply", "net_config", "tftp_get", "tftp_error", "firmware_not_found",
-    "netboot_failed", "start_firmware", "kernel", "login_prompt", "summary",
+    "netboot_failed", "start_firmware", "kernel", "login_prompt", "link_status", "netboot_cancel",
+    "usb_port_power", "usb_hub", "mbr_partition", "file_read", "summary",
 )

@@ -79,6 +79,12 @@ _START_FW = re.compile(
     r"^Starting (?P<file>\S+\.elf)(?: @ (?P<addr>0x[0-9a-fA-F]+))?(?: partition (?P<part>\d+))?"
 )
 _KERNEL = re.compile(r"^\[ *\d+\.\d+\] ")
+_LINK = re.compile(r"^LINK STATUS: speed: (?P<speed>\d+) (?P<duplex>\S+) duplex")
+_NETBOOT_CANCEL = re.compile(r"^NETBOOT CANCEL")
+_PORT_POWER = re.compile(r"^Reset USB port-power (?P<ms>\d+) ms")
+_USB_HUB = re.compile(r"^(?:USB\d root HUB port (?P<port>\d+) init|HUB init (?P<dev>\[[0-9a-fA-F:]+\] .+?))\s*$")
+_MBR = re.compile(r"^MBR: 0x(?P<start>[0-9a-fA-F]+), *(?P<sectors>\d+) type: 0x(?P<type>[0-9a-fA-F]+)")
+_FILE_READ = re.compile(r"^Read (?P<path>\S+) bytes +(?P<size>\d+)")
 # A console line longer than this is garbage (real lines are < 1 KiB): it is parsed as it stands and dropped,
 # so that a stream without newlines cannot grow the buffer or the work per chunk without bound.
 MAX_LINE = 64 * 1024
@@ -233,6 +239,8 @@ class ConsoleParser:
             out.append({"event": "start_firmware", "file": m["file"], "address": m["addr"],
                         "partition": int(m["part"]) if m["part"] is not None else None})
             return
+        if self._hardware_line(line, out):
+            return
         if _KERNEL.match(line):
             if not self._kernel_seen:
                 self._kernel_seen = self._any_kernel = True
@@ -241,6 +249,27 @@ class ConsoleParser:
             return
         if _LOGIN.match(line) and not login_already:
             out.append(self._login_event(line))
+
+    @staticmethod
+    def _hardware_line(line: str, out: list[Event]) -> bool:
+        """Link, network stop, USB and card lines (issue 18: the kinds real logs print around the boot)."""
+        m = _LINK.match(line)
+        if m:
+            out.append({"event": "link_status", "speed": int(m["speed"]), "duplex": m["duplex"]})
+        elif _NETBOOT_CANCEL.match(line):
+            out.append({"event": "netboot_cancel"})
+        elif m := _PORT_POWER.match(line):
+            out.append({"event": "usb_port_power", "ms": int(m["ms"])})
+        elif m := _USB_HUB.match(line):
+            out.append({"event": "usb_hub", "hub": f"root port {m['port']}" if m["port"] else m["dev"]})
+        elif m := _MBR.match(line):
+            out.append({"event": "mbr_partition", "start": int(m["start"], 16), "sectors": int(m["sectors"]),
+                        "type": int(m["type"], 16)})
+        elif m := _FILE_READ.match(line):
+            out.append({"event": "file_read", "path": m["path"], "size": int(m["size"])})
+        else:
+            return False
+        return True
 
     def _reply_line(self, line: str, out: list[Event]) -> bool:
         """Add ``line`` to the open DHCP reply; False (reply emitted) when it does not belong to it."""

@@ -39,6 +39,7 @@ def test_every_log_is_covered() -> None:
         "boot-order-usb-first-after-reboot-01.log", "dhcp-no-usable-offer-next-mode-01.log",
         "eeprom-update-then-boot-01.log", "handover-start4-uart2ndstage-to-kernel-01.log",
         "netboot-ipv6-success-01.log", "netboot-offer-pxe-01.log", "netboot-success-01.log",
+        "netboot-init-failed-fallback-sd-01.log",
         "related-pi5-netboot-dhcp-01.log", "related-pi5-netboot-tftp-01.log", "sd-boot-timestamped-01.log",
     }
     present = {p.name for p in LOGS.glob("*.log")}
@@ -72,8 +73,9 @@ def test_dhcp_no_usable_offer_next_mode() -> None:
         ("e4:5f:01:0d:24:96", "192.168.25.1", None, None)
     ] * 2
     kinds = [e["event"] for e in ev]
-    assert kinds == ["boot_mode", "boot_mode", "dhcp_reply", "dhcp_reply", "netboot_failed", "boot_mode",
-                     "summary"]
+    assert kinds == ["boot_mode", "boot_mode", "usb_hub", "dhcp_reply", "dhcp_reply", "netboot_failed",
+                     "boot_mode", "summary"]
+    assert of(ev, "usb_hub") == [{"event": "usb_hub", "hub": "root port 1"}]  # the on-board hub [E559]
     s = summary(ev)
     assert s["boot_order"] == "0xf1452"
     assert s["modes"] == ["NETWORK", "NETWORK", "BCM-USB-MSD"]
@@ -217,13 +219,45 @@ def test_streaming_in_small_chunks_matches_whole(name: str) -> None:
 def test_netboot_success_event_order() -> None:
     ev = load("netboot-success-01.log")
     assert [e["event"] for e in ev] == [
-        "boot_mode", "dhcp_reply", "dhcp_reply", "net_config", "net_config", "tftp_get", "summary",
+        "boot_mode", "link_status", "dhcp_reply", "dhcp_reply", "net_config", "net_config", "tftp_get", "summary",
     ]
+    assert of(ev, "link_status") == [{"event": "link_status", "speed": 1000, "duplex": "full"}]
     offer = of(ev, "dhcp_reply")[0]
     assert offer["options"] == {"53": "DHCP recv OFFER (2) expect OFFER", "54": "192.168.20.1", "51": "",
                                 "1": "255.255.255.0", "3": "192.168.20.1",
                                 "66": "192.168.20.105[66]: 192.168.20.105"}
     assert summary(ev)["dhcp_types"] == ["OFFER", "ACK"]
+
+
+def test_netboot_init_failed_stops_and_cancels_before_the_next_mode() -> None:
+    """[NST]: no link -> the network stopped and the netboot cancelled, then the next boot mode; a warm boot of
+    an R1.1 board resets the USB port power before the first mode."""
+    ev = load("netboot-init-failed-fallback-sd-01.log")
+    kinds = [e["event"] for e in ev]
+    assert kinds == ["banner", "usb_port_power", "boot_mode", "netboot_cancel", "netboot_failed", "boot_mode",
+                     "summary"]
+    assert of(ev, "usb_port_power") == [{"event": "usb_port_power", "ms": 1000}]
+    assert [b["mode"] for b in of(ev, "boot_mode")] == ["NETWORK", "SD"]
+    (banner,) = of(ev, "banner")
+    assert (banner["serial"], banner["boardrev"], banner["date"]) == ("6e87a417", "b03111", "2021/11/22")
+    assert summary(ev)["boot_order"] == "0x2"
+
+
+def test_hardware_lines_of_the_other_logs() -> None:
+    """Link speed, hub, card and file lines where real logs print them."""
+    assert of(load("netboot-offer-pxe-01.log"), "link_status") == [
+        {"event": "link_status", "speed": 1000, "duplex": "full"}]
+    assert of(load("netboot-ipv6-success-01.log"), "link_status") == [
+        {"event": "link_status", "speed": 100, "duplex": "full"}]
+    sd = load("sd-boot-timestamped-01.log")  # 2024 build: the hub right after "Boot mode: SD (01) order f4"
+    kinds = [e["event"] for e in sd]
+    assert kinds[kinds.index("boot_mode") + 1:kinds.index("boot_mode") + 3] == ["usb_hub", "usb_hub"]
+    assert [h["hub"] for h in of(sd, "usb_hub")] == ["root port 1", "[01:00] 2.16 000000:01"]
+    handover = load("handover-start4-uart2ndstage-to-kernel-01.log")
+    assert of(handover, "file_read") == [{"event": "file_read", "path": "start4.elf", "size": 2249280},
+                                         {"event": "file_read", "path": "fixup4.dat", "size": 5399}]
+    pi5 = load("related-pi5-netboot-tftp-01.log")
+    assert {"event": "file_read", "path": "bd989ae1//config.txt", "size": 2772} in of(pi5, "file_read")
 
 
 def test_pi5_proxy_and_router_addresses() -> None:

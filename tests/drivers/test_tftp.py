@@ -63,9 +63,14 @@ def test_stage_serve_verify_and_log(server: tuple[DirTftp, int]) -> None:
     wrong = {**tree, "cmdline.txt": b"something else\n"}
     bad = tftp.verify("127.0.0.1", SERIAL, wrong, port=port)
     assert len(bad) == 1 and "cmdline.txt" in bad[0]
-    served = tftp.served(t0)
-    done = {e["path"] for e in served if e["event"] == "complete"}
-    assert f"{SERIAL}/kernel8.img" in done and len(done) == len(tree)
+    deadline = time.monotonic() + 5.0
+    while True:  # the server logs a transfer when the last ACK arrives, possibly after the client returned
+        served = tftp.served(t0)
+        done = {e["path"] for e in served if e["event"] == "complete"}
+        if len(done) >= len(tree) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert f"{SERIAL}/kernel8.img" in done and len(done) == len(tree), sorted(done)
     missing = tftp.verify("127.0.0.1", "00000000", {"start4.elf": b"x"}, port=port)
     assert len(missing) == 1
     assert any(e["event"] == "error" and e.get("outcome") == "not_found" for e in tftp.served(t0))

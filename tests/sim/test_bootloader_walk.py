@@ -109,10 +109,9 @@ def test_tftp_request_sequence_probes_then_loads() -> None:
     assert reqs[0] == ("6e87a417/start4.elf", True)  # probe, aborted with "Early terminate"
     assert reqs[1] == ("6e87a417/config.txt", False)
     # between config.txt and start4.elf: the 2024 loader's self-update and recovery probes, in its order
-    # [USB214] (tests/data/pi4/SPEC.md)
+    # [USB214] (tests/data/pi4/SPEC.md); companions (pieeprom.upd, the fixups) only after a file that exists
     probed = [p for p, probe in reqs[2:] if probe]
-    assert probed == [f"6e87a417/{n}" for n in ("vl805.sig", "pieeprom.sig", "pieeprom.upd", "recover4.elf",
-                                                "fixup4rc.dat", "recovery.elf", "fixup_rc.dat")]
+    assert probed == [f"6e87a417/{n}" for n in ("vl805.sig", "pieeprom.sig", "recover4.elf", "recovery.elf")]
     assert reqs[2 + len(probed)] == ("6e87a417/start4.elf", False)
     loads = [p for p, probe in reqs if not probe]
     assert loads.index("6e87a417/start4.elf") < loads.index("6e87a417/fixup4.dat") < loads.index(
@@ -236,6 +235,54 @@ def test_no_start4_is_firmware_not_found_then_sd() -> None:
     out = boot.boot()
     assert isinstance(out, SdBooted)
     assert uart.names().count("firmware_not_found") == 2
+
+
+def test_empty_tftp_server_is_asked_for_eight_files_per_try() -> None:
+    """[F1850]: eight ``TFTP 1: File not found`` before ``Firmware not found``; then the network is stopped and
+    cancelled [NST] before the next try."""
+    boot, uart, net, _ = make(tree={}, card=FakeCard(files=SD_FILES))
+    boot.boot()
+    names = uart.names()
+    first = names.index("firmware_not_found")
+    assert names[:first].count("tftp_error") == 8
+    assert len({p for _, p, _ in net.tftp.requests}) == 8
+    assert names[first + 1] == "network_stop" and names[first + 2] == "boot_mode"  # no "NETBOOT init failed"
+
+
+def test_dead_tftp_server_costs_the_file_timeout_per_file() -> None:
+    """No answer at all: TFTP_FILE_TIMEOUT (30 s) for each of the 8 files, two tries (timing.py)."""
+    boot, uart, net, _ = make(tree={}, card=FakeCard(files=SD_FILES))
+    net.tftp.timeout_paths = {p for p in ("6e87a417/start4.elf", "6e87a417/start.elf", "config.txt", "vl805.sig",
+                                          "pieeprom.sig", "recover4.elf", "recovery.elf", "start4.elf")}
+    clock = boot.clock
+    assert isinstance(clock, FakeClock)
+    net.tftp.clock, net.tftp.file_timeout = clock, 30 * FACTOR  # TFTP_FILE_TIMEOUT [DOC-BL]
+    boot.boot()
+    assert uart.names().count("tftp_timeout") == 16
+    assert 2 * 8 * 30 * FACTOR <= clock.now <= 2 * 8 * 30 * FACTOR + 60 * FACTOR
+
+
+def test_real_timing_to_the_first_dhcp_answer_and_the_kernel() -> None:
+    """At real-hardware timing (timing.py): the link 2.8 s and the first DHCP answer 8 s after it; a netboot
+    reaches the kernel about 5.7 s after ``Starting start4.elf`` and the TFTP reads take their bytes' time."""
+    cfg = parse_eeprom("")
+    clock = FakeClock()
+    stamps: list[tuple[str, float]] = []
+
+    class Stamped(Recorder):
+        def event(self, name: str, /, **fields: object) -> None:
+            stamps.append((name, clock.now))
+            super().event(name, **fields)
+
+    uart = Stamped()
+    server = FakeDhcpServer(clock, option66=b"10.89.0.4")
+    net = FakeNetwork(server, FakeTftp(dict(TREE)), cfg, uart, MAC, 1.0)
+    boot = Bootloader(cfg, Identity(MAC, SERIAL, 0xC03111), net, FakeCard(), uart, clock, 1.0, max_passes=1)
+    out = boot.boot()
+    assert isinstance(out, Netboot)
+    at = dict(stamps)
+    assert at["dhcp_reply"] - at["link_up"] >= 8.0
+    assert clock.now - at["start_firmware"] >= 5.7
 
 
 def test_tftp_ip_overrides_option66() -> None:

@@ -78,7 +78,9 @@ def test_every_method_falls_back_to_sd_in_two_network_tries(method: str, generat
     assert summary["modes"] == ["NETWORK", "NETWORK", "SD"]  # NET_BOOT_MAX_RETRIES=1: two tries [DOC-BL]
     starts = [e for e in events if e["event"] == "start_firmware"]
     assert len(starts) == 1  # the card's start4.elf only: nothing was loaded over TFTP
-    assert seconds <= 30.0, f"{method}: {seconds:.1f} s to the SD boot mode at real-hardware timing"
+    # real-hardware timing (harness/sim/bootloader/timing.py): power-on 2.3 s, per try link 2.8 s + the first
+    # DHCP answer 8 s, the 5 s pause between the tries, the 2 s LED pattern before SD: about 31 s
+    assert 25.0 <= seconds <= 40.0, f"{method}: {seconds:.1f} s to the SD boot mode at real-hardware timing"
     if method == "tftp-deny":
         errors = [e for e in events if e["event"] == "tftp_error"]
         assert errors and {(e["code"], e["message"]) for e in errors} == {(1, "File not found")}
@@ -142,7 +144,7 @@ def test_what_if_a_release_ignored_0000_the_default_still_falls_back() -> None:
     alone = run("opt66-zero", "2022", what_if, siaddr="10.89.0.4")[0]
     assert isinstance(alone, Netboot) and alone.server == "10.89.0.4", alone
     outcome, _, text, sd_at, tftp = run("opt66-zero+tftp-deny", "2022", what_if, siaddr="10.89.0.4")
-    assert isinstance(outcome, SdBooted) and sd_at and sd_at[0] <= 30.0, outcome
+    assert isinstance(outcome, SdBooted) and sd_at and sd_at[0] <= 40.0, outcome
     assert "TFTP 1: File not found" in text and "Firmware not found" in text
     assert tftp.requests and all(server == "10.89.0.4" for server, _, _ in tftp.requests)
     # a real release (no what-if key) with the same DHCP answer: 0.0.0.0 wins, nothing is asked over TFTP

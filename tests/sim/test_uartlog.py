@@ -249,7 +249,10 @@ def test_fixed_strings() -> None:
     assert log.render("netboot_failed") == "NETBOOT init failed\n"
     assert log.render("boot_mode", name="SD", nibble=0, remaining=0) == "Boot mode: SD (00) order 0\n"
     assert log.render("unknown_mode", nibble=9) == "Unknown boot mode 9. Trying SD.\n"
-    assert log.render("network_stop") == "Stopping network\nGENET STOP: 0\nNETBOOT CANCEL\n"
+    # the order of [NST]: the receive counters between the stop and GENET STOP (here: the TFTP error above)
+    assert log.render("network_stop") == (
+        "Stopping network\nRX: 1 IP: 0 IPV4: 1 MAC: 1 UDP: 1 UDP RECV: 1 IP_CSUM_ERR: 0 UDP_CSUM_ERR: 0\n"
+        "GENET STOP: 0\nNETBOOT CANCEL\n")
     assert log.render("restart", count=1, max=-1) == "Restart 1 max -1\n"
     assert log.render("retry", name="NETWORK", count=1) == "Retry NETWORK 1\n"
     assert log.render("tftp_timeout", timeouts=3) == "TFTP: disconnect: timeouts 3\n"
@@ -332,6 +335,19 @@ def expected(generation: str, events: list[Ev]) -> list[dict[str, Any]]:
         elif name == "start_firmware":
             out.append({"event": "start_firmware", "file": f["file"], "address": "0xfec00200",
                         "partition": f["partition"]})
+        elif name == "link_up":
+            out.append({"event": "link_status", "speed": min(f.get("speed", 1000), 1000), "duplex": "full"})
+        elif name == "network_stop":
+            out.append({"event": "netboot_cancel"})
+        elif name == "usb_port_power":
+            out.append({"event": "usb_port_power", "ms": f.get("ms", 1000)})
+        elif name == "usb_hub":
+            out += [{"event": "usb_hub", "hub": "root port 1"},
+                    {"event": "usb_hub", "hub": "[01:00] 2.16 000000:01"}]
+        elif name == "sd_card":
+            out += [{"event": "mbr_partition", "start": a, "sectors": n, "type": t} for a, n, t in f["card"].mbr]
+        elif name == "file_read":
+            out.append({"event": "file_read", "path": f["path"], "size": f["size"]})
         elif name == "kernel" and not kernel_seen:
             kernel_seen = any_kernel = True
             out.append({"event": "kernel",
@@ -625,3 +641,119 @@ def test_sim_bootloader_console_parses_back_to_its_events(generation: str, optio
     summary = parsed[-1]
     assert summary["boot_order"] == "0xf12"
     assert summary["modes"] == (["NETWORK"] if option66 != b"0.0.0.0" else ["NETWORK", "NETWORK", "SD"])
+
+
+# -- issue 18: values and line kinds a real Pi 4 prints ------------------------------------------------------
+def test_no_link_stops_and_cancels_as_the_real_log() -> None:
+    """netboot-init-failed-fallback-sd-01.log [NST]: from ``Boot mode: NETWORK`` to ``Insert SD-CARD``."""
+    from harness.sim.bootloader.config import parse_eeprom
+    from harness.sim.bootloader.core import Bootloader, Identity
+    from harness.sim.bootloader.fakes import FakeCard, FakeClock, FakeDhcpServer, FakeNetwork, FakeTftp
+
+    real = real_lines("netboot-init-failed-fallback-sd-01.log")
+    real = real[find(real, "Boot mode: NETWORK"):find(real, "Insert SD-CARD") + 1]
+    clock = FakeClock()
+    stream = io.BytesIO()
+    uart = open_console("2022", stream, clock=lambda: clock.now)
+    cfg = parse_eeprom("BOOT_ORDER=0x2\nNET_BOOT_MAX_RETRIES=0")
+    net = FakeNetwork(FakeDhcpServer(clock), FakeTftp({}), cfg, uart, bytes.fromhex("dca63209f8c4"), 0.05,
+                      link=False)
+
+    def insert(card: FakeCard) -> None:  # the card arrives after the first "Insert SD-CARD"
+        if card.reads > 1:
+            card.files = {"start4.elf": b"s"}
+
+    card = FakeCard(files=None, on_read=insert)
+    Bootloader(cfg, Identity(bytes.fromhex("dca63209f8c4"), 0x6E87A417, 0xB03111), net, card, uart, clock, 0.05,
+               max_passes=1).boot()
+    got = norm(stream.getvalue().decode())
+    start = find(got, "Boot mode: NETWORK")
+    assert got[start:start + len(real)] == real
+
+
+def test_port_power_reset_matches_the_2021_11_log() -> None:
+    real = real_lines("netboot-init-failed-fallback-sd-01.log")
+    real = real[find(real, "Reset USB port-power"):find(real, "Boot mode:")]
+    assert norm(UartLog("2022", fixed(1.0)).render("usb_port_power", ms=1000))[:-1] == real
+
+
+def test_usb_hub_lines_match_the_2024_sd_log() -> None:
+    real = real_lines("sd-boot-timestamped-01.log")
+    real = [re.sub(r"^\s*\d+\.\d\d ", "", ln) for ln in real[find(real, "USB2[1]"):]]
+    got = [ln for ln in norm(UartLog("2022", fixed(1.0)).render("usb_hub")) if ln]
+    assert got == real
+
+
+def test_usb_profile_per_generation_and_board() -> None:
+    from harness.sim.bootloader.uartlog import usb_profile
+
+    assert usb_profile("2021", 0xC03111) == (False, False)  # the 2021-07-06 build prints neither [E376]
+    assert usb_profile("2022", 0xC03111) == (True, True)  # an R1.1 board resets its port power [NST]
+    assert usb_profile("2022", 0xB03114) == (False, True)  # R1.4: the PMIC does it [RN 2020-07-31]
+    assert usb_profile("2024", 0xC03111) == (False, True)
+
+
+def test_link_speed_is_the_genet_s_not_the_veth_s() -> None:
+    log = UartLog("2022", fixed(1.0))
+    log.render("net_start", mac="dc:a6:32:00:00:01")
+    assert "LINK STATUS: speed: 1000 full duplex\n" in log.render("link_up", speed=10000)
+    assert "LINK STATUS: speed: 100 full duplex\n" in log.render("link_up", speed=100)
+
+
+def test_rx_counters_differ_per_field_and_stay_put_without_traffic() -> None:
+    log = UartLog("2022", fixed(1.0))
+    log.render("net_start", mac="dc:a6:32:00:00:01")
+    log.render("link_up", speed=1000)
+    for expect in ("OFFER", "ACK"):
+        log.render("dhcp_reply", server_mac="02:00:00:00:00:01", server_ip="10.90.1.1", yiaddr="10.90.1.100",
+                   options=[(53, bytes([2 if expect == "OFFER" else 5]))], expect=expect)
+    log.render("net_config", ip="10.90.1.100", mask="255.255.255.0", gw="0.0.0.0", tftp="10.89.0.4")
+    log.render("arp", ip="10.89.0.4", mac="02:00:00:00:00:04")
+    after_arp = log.render("net_config", ip="10.90.1.100", mask="255.255.255.0", gw="0.0.0.0", tftp="10.89.0.4")
+    rx = re.search(r"RX: (\d+) IP: 0 IPV4: (\d+) MAC: (\d+) UDP: (\d+) UDP RECV: (\d+)", after_arp)
+    assert rx is not None
+    values = [int(v) for v in rx.groups()]
+    assert len(set(values)) >= 3 and values[0] > values[1] >= values[3] >= values[4] > 0, values  # cf. [NST]
+    first = log.render("tftp_get", server_mac="02:00:00:00:00:04", server_ip="10.89.0.4", path="x/start4.elf")
+    again = log.render("tftp_get", server_mac="02:00:00:00:00:04", server_ip="10.89.0.4", path="x/config.txt")
+    line = [ln for ln in first.splitlines() if ln.startswith("RX:")]
+    assert line and line == [ln for ln in again.splitlines() if ln.startswith("RX:")]  # no traffic: no change
+    done = log.render("tftp_complete", size=2249280)
+    moved = re.search(r"RX: (\d+) IP: 0 IPV4: (\d+)", done)
+    assert moved is not None and int(moved[1]) - values[0] == int(moved[2]) - values[1] == 2249280 // 1468 + 2
+
+
+def test_kernel_model_follows_the_board_revision() -> None:
+    from harness.sim.bootloader.uartlog import board_model
+
+    assert board_model(0xC03111) == "Raspberry Pi 4 Model B Rev 1.1"
+    assert board_model(0xD03114) == "Raspberry Pi 4 Model B Rev 1.4"  # handover-start4-…-01.log
+    assert board_model(0xD03115) == "Raspberry Pi 4 Model B Rev 1.5"
+    log = UartLog("2022", fixed(1.0))
+    log.render("banner", serial=0x6E87A417, revision=0xC03111)
+    assert "Machine model: Raspberry Pi 4 Model B Rev 1.1\n" in log.render("kernel", cmdline="console=ttyS0")
+
+
+def test_sd_card_lines_are_the_image_s_formats(tmp_path: Path) -> None:
+    """A real test image through ``sd.find_firmware``: the MBR/FAT lines in the 2021 strings' formats [STR],
+    ``Read config.txt bytes`` before the firmware, the recovery images missing [MRP1562]."""
+    from harness.sim.bootloader.sd import find_firmware
+    from harness.sim.media.osimage import build_image
+
+    img = build_image(tmp_path, compress=False)
+    boot = find_firmware(img.raw)
+    assert boot.card is not None
+    log = UartLog("2022", fixed(1.0))
+    lines = norm(log.render("sd_card", card=boot.card))
+    mbr = [ln for ln in lines if ln.startswith("MBR: ")]
+    assert len(mbr) == 4 and all(re.fullmatch(r"MBR: 0x[0-9a-f]{8},[ \d]{8} type: 0x[0-9a-f]{2}", m) for m in mbr)
+    assert mbr[0].endswith("type: 0x0c") and int(mbr[0][7:15], 16) == boot.partition.start // 512
+    head = [ln for ln in lines if ln.startswith("lba: ")]
+    assert head and re.fullmatch(r"lba: \d+ oem: '.{8}' volume: '.{12}'", head[0]), head
+    fat = [ln for ln in lines if ln.startswith("rsc ")]
+    assert fat and re.fullmatch(r"rsc \d+ fat-sectors [1-9]\d* c-count [1-9]\d* c-size [1-9]\d* r-dir \d+ "
+                                r"r-sec \d+ r-entries \d+", fat[0]), fat
+    assert lines[0].startswith("SD HOST: 200000000 CTL0: 0x00800000 BUS: 400000 Hz actual: 390625 HZ div: 512")
+    assert log.render("file_missing", path="recover4.elf") == "recover4.elf not found (6)\n"
+    parsed = parse_text(log.render("sd_card", card=boot.card))
+    assert next(e["start"] for e in parsed if e["event"] == "mbr_partition") == boot.partition.start // 512

@@ -45,10 +45,10 @@ from harness.sim.bootloader.core import (
 from harness.sim.bootloader.dora import DhcpClient, Lease
 from harness.sim.bootloader.events import JsonLines, RealClock, Tee, Uart
 from harness.sim.bootloader.sd import SdBoot, find_firmware
-from harness.sim.bootloader.tftp import RRQ_RETRY_S, UdpTftp
+from harness.sim.bootloader.tftp import UdpTftp
+from harness.sim.bootloader.timing import ARP_RETRY_S, RRQ_RETRY_S
+from harness.sim.bootloader.uartlog import TFTP_BLKSIZE, usb_profile
 from harness.wait import Deadline
-
-ARP_RETRY_S = 1.0  # not documented; inferred
 
 
 @dataclass
@@ -70,12 +70,14 @@ class RealNetwork:
     time_factor: float
     xid: int = field(default_factory=lambda: random.randint(1, 0xFFFFFFFF))  # random per boot
     link: board_link.RawLink | None = None
+    blksize: int = 1024
     tftp: UdpTftp = field(init=False)
 
     def __post_init__(self) -> None:
         self.tftp = UdpTftp(
             file_timeout=self.config.tftp_file_timeout_ms / 1000.0 * self.time_factor,
             retry=max(0.05, RRQ_RETRY_S * self.time_factor),
+            blksize=self.blksize,
         )
 
     def start(self, timeout: float) -> int | None:
@@ -174,9 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     Path(cfg.event_log).parent.mkdir(parents=True, exist_ok=True)
     uart = Tee([console, JsonLines(cfg.event_log)])
     identity = Identity(cfg.mac_bytes, cfg.serial_int, cfg.revision_int)
-    network = RealNetwork(cfg.iface, eeprom, uart, identity, cfg.time_factor)
+    network = RealNetwork(cfg.iface, eeprom, uart, identity, cfg.time_factor,
+                          blksize=TFTP_BLKSIZE[cfg.uart_format])
     card = RealCard(Path(cfg.card))
-    loader = Bootloader(eeprom, identity, network, card, uart, RealClock(), cfg.time_factor)
+    port_power, usb_hub = usb_profile(cfg.uart_format, cfg.revision_int)
+    loader = Bootloader(eeprom, identity, network, card, uart, RealClock(), cfg.time_factor,
+                        port_power=port_power, usb_hub=usb_hub)
     outcome = loader.boot()
     hand_over(cfg, outcome, uart, args.config)
     while True:  # halted: nothing more happens until the power is cut

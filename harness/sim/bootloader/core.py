@@ -15,8 +15,12 @@ sources: tests/data/pi4/SPEC.md (section letters below refer to it, bracketed ke
 - (b) TFTP: serial-prefix probing, self-update probes, start4.elf + fixup4.dat, then start4.elf reads
   config.txt / cmdline.txt / kernel8.img over TFTP itself (no new DHCP). A failure in that stage is not
   handled by BOOT_ORDER (inferred from the Pi 5 report [E687]): the board hangs until power is cut.
-- Delays that are not timeouts (power-on to first mode, link negotiation, the LED error pattern between
-  modes) use the real-hardware durations of SPEC.md, scaled by the time factor like the timeouts.
+- Delays that are not timeouts (power-on to first mode, USB hub, link negotiation, the first DHCP answer, TFTP
+  throughput, firmware to kernel, the LED error pattern between modes) are the real-hardware durations of
+  ``timing.py`` (one table with the sources), scaled by the time factor like the timeouts.
+- A failed network attempt stops the network before the next try or mode: ``Stopping network``, the RX
+  counters, ``GENET STOP: 0``, ``NETBOOT CANCEL`` [NST] (``network_stop``); ``NETBOOT init failed`` follows
+  when the attempt failed before TFTP [NST, E559].
 
 Boot-local methods (issue 19; the backend's ``decision.py``), what is documented and what is assumed here:
 
@@ -46,20 +50,31 @@ from harness.sim.bootloader.dora import Lease
 from harness.sim.bootloader.events import Clock, Uart
 from harness.sim.bootloader.sd import SdBoot
 from harness.sim.bootloader.tftp import Tftp, TftpResult
+from harness.sim.bootloader.timing import (
+    CARD_POLL_S,
+    FIRMWARE_TO_KERNEL_NET_S,
+    FIRMWARE_TO_KERNEL_SD_S,
+    LINK_S,
+    LINK_TO_DHCP_S,
+    MODE_SWITCH_S,
+    PORT_POWER_S,
+    POWER_ON_S,
+    TFTP_RETRY_PAUSE_S,
+    USB_HUB_S,
+    transfer_s,
+)
 from harness.sim.media.cardfs import CardError
 
-# Real-hardware durations (seconds), scaled by the time factor.
-POWER_ON_S = 2.3  # banner → first "Boot mode:" (sd-boot-timestamped-01: 0.61 → 2.39)
-LINK_S = 2.8  # "wait for link" → "Link ready" on a CM4 [CMP43]
-MODE_SWITCH_S = 2.0  # LED error pattern between modes: "every few seconds" [E140], inferred
-TFTP_RETRY_PAUSE_S = 5.0  # "wait 5 seconds before retrying" after a TFTP failure [RN 2020-06-03]
-CARD_POLL_S = 1.0  # SD CARD DETECT: how often the sim looks for a newly inserted card
-# Probes between config.txt and start4.elf, in the order a real loader asked for them:
-# ENABLE_SELF_UPDATE=1 (the default): the 2024 build's sequence as an RPIBOOT server saw it [USB214, DOC-BL];
-# without self-update: the Dec-2019 beta's recovery probes [W-E74].
-SELF_UPDATE_PROBES = ("vl805.sig", "pieeprom.sig", "pieeprom.upd", "recover4.elf", "fixup4rc.dat", "recovery.elf",
-                      "fixup_rc.dat")
-RECOVERY_PROBES = ("recover4.elf", "recovery.elf")
+# Every modelled delay, with its source, is in timing.py (real-hardware seconds, scaled by the time factor).
+# What a real loader asks the TFTP server for on an empty tree: 8 reads before "Firmware not found" [F1850]:
+# the prefix probes start4.elf, start.elf [W-E74], config.txt, the self-update signatures when
+# ENABLE_SELF_UPDATE=1 (the default) and the recovery images (names and order of a 2024 build [USB214], the
+# recovery pair also [W-E74]), then start4.elf. A companion file (pieeprom.upd after pieeprom.sig, a fixup
+# after its recovery image) is asked for only when its first file exists: the count of [F1850] leaves no room
+# for them on an empty server (inferred; the names of the 8 are not in that report).
+SELF_UPDATE_PROBES: tuple[tuple[str, str | None], ...] = (("vl805.sig", None), ("pieeprom.sig", "pieeprom.upd"))
+RECOVERY_PROBES: tuple[tuple[str, str | None], ...] = (
+    ("recover4.elf", "fixup4rc.dat"), ("recovery.elf", "fixup_rc.dat"))
 START4_STAGE = ("config.txt", "cmdline.txt", "kernel8.img")
 
 
@@ -137,6 +152,11 @@ class Bootloader:
     passes: int = 0  # completed BOOT_ORDER passes (RESTARTs)
     max_passes: int | None = None  # tests: stop after this many RESTARTs
     trace: list[str] = field(default_factory=list)
+    # what the build prints and waits for around the USB hardware (``uartlog.usb_profile``): the port-power
+    # reset before the first mode, the on-board hub's enumeration after the first ``Boot mode:`` line
+    port_power: bool = False
+    usb_hub: bool = False
+    _hub_pending: bool = field(default=False, init=False, repr=False)
 
     def _sleep(self, real_seconds: float) -> None:
         self.clock.sleep(real_seconds * self.time_factor)
@@ -156,6 +176,10 @@ class Bootloader:
     def _boot_once(self) -> Outcome:
         self.uart.event("banner", serial=self.identity.serial, revision=self.identity.revision)
         self._sleep(POWER_ON_S)
+        if self.port_power:
+            self.uart.event("usb_port_power", ms=1000)
+            self._sleep(PORT_POWER_S)
+        self._hub_pending = self.usb_hub
         restarts = 0
         while True:
             for index in range(8):
@@ -189,6 +213,10 @@ class Bootloader:
         while True:
             self.uart.event("boot_mode", name=name, nibble=nibble, remaining=remaining)
             self.trace.append(f"{name}:{nibble:x}")
+            if self._hub_pending:  # once per power-on, after the first mode line [E654, E559]
+                self._hub_pending = False
+                self.uart.event("usb_hub")
+                self._sleep(USB_HUB_S)
             if nibble == 0x2:
                 outcome, pause = self._network()
             elif nibble in (0x0, 0x1):
@@ -220,10 +248,17 @@ class Bootloader:
                 self.uart.event("insert_sd")
                 self._sleep(CARD_POLL_S)
                 continue
+            if boot.card is not None:  # card detection, MBR and FAT as the loader prints them [E282, F1420]
+                self.uart.event("sd_card", card=boot.card)
+            if "config.txt" in boot.files:
+                self.uart.event("file_read", path=boot.prefix + "config.txt", size=len(boot.files["config.txt"]))
+            for name in ("recover4.elf", "recovery.elf"):  # [MRP1562]
+                self.uart.event("file_missing", path=boot.prefix + name)
             for name in ("start4.elf", "fixup4.dat"):
                 if name in boot.files:
                     self.uart.event("file_read", path=boot.prefix + name, size=len(boot.files[name]))
             self.uart.event("start_firmware", file="start4.elf", partition=0, boardrev=self.identity.revision)
+            self._sleep(FIRMWARE_TO_KERNEL_SD_S)
             return SdBooted("sd", boot)
 
     # -- NETWORK ---------------------------------------------------------------------------------------
@@ -241,35 +276,42 @@ class Bootloader:
             speed = self.network.start(self._seconds(self.config.dhcp_timeout_ms))
             if speed is None:
                 # no LINK STATUS line: "Stopping network … NETBOOT init failed" [NST]
-                self.uart.event("network_stop")
-                self.uart.event("netboot_failed")
-                return None, False
+                return self._failed(tftp=False)
             self._sleep(LINK_S)
             self.uart.event("link_up", speed=speed)
+            self._sleep(LINK_TO_DHCP_S)
             lease = self.network.dhcp()
             if lease is None:
-                self.uart.event("netboot_failed")
-                return None, False
+                return self._failed(tftp=False)
             shown_tftp = lease.tftp or "0.0.0.0"
             gw = self._shown_gateway(lease)
             self.uart.event("net_config", ip=lease.ip, mask=lease.mask, gw=gw, tftp=shown_tftp)
             if lease.tftp is None:
                 # ASSUMED (boot-local by opt66-zero): no TFTP server named, e.g. option 66 = 0.0.0.0 [SPEC.md (a)]:
                 # the attempt fails and counts as a TFTP failure (retry after the pause)
-                self.uart.event("netboot_failed")
-                return None, True
+                return self._failed(tftp=True, init_failed=True)
             self.network.configure(lease)
             hop = lease.tftp if gw == "0.0.0.0" else gw
             server_mac = self.network.arp(lease, hop, self._seconds(self.config.tftp_file_timeout_ms))
             if server_mac is None:
-                self.uart.event("netboot_failed")
-                return None, True
+                return self._failed(tftp=True, init_failed=True)
             self.uart.event("arp", ip=lease.tftp, mac=server_mac)
             self.uart.event("net_config", ip=lease.ip, mask=lease.mask, gw=gw, tftp=shown_tftp)
             outcome = self._tftp_boot(lease, lease.tftp, server_mac)
-            return outcome, outcome is None
+            if outcome is None:
+                return self._failed(tftp=True, init_failed=False)
+            return outcome, False
         finally:
             self.network.stop()
+
+    def _failed(self, *, tftp: bool, init_failed: bool = True) -> tuple[None, bool]:
+        """The end of a failed attempt: the network stopped and the netboot cancelled [NST], then ``NETBOOT init
+        failed`` when it failed before TFTP [NST, E559]; after ``Firmware not found`` that line is not printed
+        (inferred: [F1850] ends with ``Firmware not found``)."""
+        self.uart.event("network_stop")
+        if init_failed:
+            self.uart.event("netboot_failed")
+        return None, tftp
 
     def _shown_gateway(self, lease: Lease) -> str:
         """The ``gw`` of the ``NET`` line: 0.0.0.0 when the TFTP server is on-link even though option 3 was
@@ -282,7 +324,10 @@ class Bootloader:
     def _get(self, server: str, server_mac: str, path: str, *, probe: bool, show: bool = True) -> TftpResult:
         if show:
             self.uart.event("tftp_get", server_mac=server_mac, server_ip=server, path=path)
+        began = self.clock.monotonic()
         result = self.network.tftp.get(server, path, probe=probe)
+        if result.status == "ok":  # the real loader's throughput [E87] (timing.py)
+            self.clock.sleep(transfer_s(result.size) * self.time_factor - (self.clock.monotonic() - began))
         self.trace.append(f"tftp:{'probe' if probe else 'read'}:{path}:{result.status}")
         if not show:
             return result
@@ -308,9 +353,10 @@ class Bootloader:
         cfg = self._get(server, mac, prefix + "config.txt", probe=False)
         if cfg.status == "ok":
             files["config.txt"] = cfg.data
-        probes = SELF_UPDATE_PROBES if self.config.enable_self_update else RECOVERY_PROBES
-        for name in probes:
-            self._get(server, mac, prefix + name, probe=True)
+        probes = (SELF_UPDATE_PROBES if self.config.enable_self_update else ()) + RECOVERY_PROBES
+        for name, companion in probes:
+            if self._get(server, mac, prefix + name, probe=True).status == "exists" and companion:
+                self._get(server, mac, prefix + companion, probe=True)
         start = self._get(server, mac, prefix + "start4.elf", probe=False)
         if start.status != "ok":
             # DOCUMENTED (boot-local by tftp-deny, or no tree): "Firmware not found" [F1850], then the next try
@@ -322,6 +368,7 @@ class Bootloader:
         if fixup.status == "ok":
             files["fixup4.dat"] = fixup.data
         self.uart.event("start_firmware", file="start4.elf", partition=0, boardrev=self.identity.revision)
+        started = self.clock.monotonic()
         # start4.elf's own reads: with BOOT_UART alone it prints nothing [L3821]
         for name in START4_STAGE:
             got = self._get(server, mac, prefix + name, probe=False, show=False)
@@ -329,6 +376,7 @@ class Bootloader:
                 files[name] = got.data
             elif name == "kernel8.img":
                 return Halted("halted", f"start4.elf could not read {prefix}kernel8.img ({got.status})")
+        self.clock.sleep(FIRMWARE_TO_KERNEL_NET_S * self.time_factor - (self.clock.monotonic() - started))
         return Netboot("netboot", lease, server, prefix, files)
 
 

@@ -20,7 +20,9 @@ Event names and fields (all values plain Python types):
 - ``file_read``: path, size
 - ``firmware_not_found``
 - ``netboot_failed``
-- ``network_stop``
+- ``network_stop`` (every failed network attempt, before ``netboot_failed`` when that follows)
+- ``usb_port_power``: ms; ``usb_hub`` (once per power-on, after the first ``boot_mode``; ``uartlog.usb_profile``)
+- ``sd_card``: card (``sd.CardInfo``); ``file_missing``: path (the SD boot's recovery images)
 - ``insert_sd``
 - ``sd_failed``: reason (sim-internal, not printed by a real board)
 - ``mode_failed``: name (a mode the sim has no hardware for)

@@ -108,10 +108,14 @@ class FakeTftp:
     files: dict[str, bytes]
     requests: list[tuple[str, str, bool]] = field(default_factory=list)
     timeout_paths: set[str] = field(default_factory=set)
+    clock: FakeClock | None = None  # with ``file_timeout``: a timed-out read costs that much fake time
+    file_timeout: float = 0.0
 
     def get(self, server: str, path: str, *, probe: bool = False) -> TftpResult:
         self.requests.append((server, path, probe))
         if path in self.timeout_paths:
+            if self.clock is not None:
+                self.clock.sleep(self.file_timeout)
             return TftpResult("timeout", message="TFTP_FILE_TIMEOUT")
         if path not in self.files:
             return TftpResult("error", code=1, message="File not found")

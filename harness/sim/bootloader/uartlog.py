@@ -44,6 +44,15 @@ retry                  name, count:int                             ``Retry %s %d
 net_start              mac, tftp_ip                                ``GENET: RESET_PHY`` … ``NET_BOOT: <mac> wait for
                                                                    link TFTP: <tftp_ip>``
 link_up                speed:int                                   ``LINK STATUS`` … ``Link ready`` … ``RX: …``
+                                                                   (GENET is 1 GbE: faster links print 1000)
+usb_port_power         ms:int (1000)                               ``Reset USB port-power 1000 ms`` and the
+                                                                   ``xhci_set_port_power`` lines [NST]
+usb_hub                —                                           the on-board hub: ``USB2[1] … connected`` …
+                                                                   ``HUB init …`` [E654, E559] (2022, 2024)
+sd_card                card (``sd.CardInfo``)                      card detection (``SD HOST``, ``CID``,
+                                                                   ``SD: bus-width``), ``MBR:`` x4, ``lba:``,
+                                                                   ``rsc …``, ``Partition: 0`` [E282, F1420]
+file_missing           path                                        ``<path> not found (6)`` [MRP1562]
 dhcp_reply             reply (DhcpReply-like: src_mac, src_ip,     ``DHCP src:`` / ``YI_ADDR`` / ``SI_ADDR`` (non-zero
                        yiaddr, siaddr, options [(code, bytes)]),   only) / ``OPTIONS:-`` / ``\\top: %2d len: %3d ``
                        expect ("OFFER"/"ACK"); or those fields     lines; 43 as ``\\t\\tPXE op:`` lines + hexdump
@@ -60,8 +69,8 @@ tftp_abort             path (optional)                             nothing: the 
 file_read              path, size:int                              ``Read %s bytes %8d hnd 0x%08x``
 firmware_not_found     —                                           ``Firmware not found``
 netboot_failed         —                                           ``NETBOOT init failed``
-network_stop           —                                           ``Stopping network`` ``GENET STOP: 0``
-                                                                   ``NETBOOT CANCEL``
+network_stop           —                                           ``Stopping network``, ``RX: …``,
+                                                                   ``GENET STOP: 0``, ``NETBOOT CANCEL`` [NST]
 insert_sd              —                                           ``Insert SD-CARD``
 restart                count:int, max:int                          ``Restart %d max %d`` (unverified)
 restart_limit          max:int                                     ``Restart limit (%d)exceeded. Watchdog reset ``
@@ -72,8 +81,8 @@ start_firmware         file, partition:int, boardrev:int,          ``Firmware:``
                                                                    ``Stop display`` / ``Display stopped`` / ``+``
 mess                   text                                        start4.elf with uart_2ndstage=1:
                                                                    ``MESS:hh:mm:ss.uuuuuu:0: <text>`` (no prefix)
-kernel                 cmdline, model (optional)                   Linux's first lines (``[    0.000000] Booting
-                                                                   Linux …``, …, ``Kernel command line: …``)
+kernel                 cmdline, model (optional: the banner's      Linux's first lines (``[    0.000000] Booting
+                       revision's, ``board_model``)                Linux …``, …, ``Kernel command line: …``)
 sd_failed, mode_failed any                                         nothing (sim-internal, a real board prints no
                                                                    such line)
 =====================  ==========================================  ==============================================
@@ -94,6 +103,12 @@ from typing import Any, BinaryIO, Protocol
 from harness.dhcp.codec import MessageType
 
 GENERATIONS = ("2021", "2022", "2024")
+# The TFTP block size each generation's release asks for (``blksize`` of its RRQ): 1024 since 2019-10-08
+# ("TFTP now uses RFC2348 blksize option to get 1024 byte blocks"), 1468 since the 2022-10-03 beta ("Increase
+# TFTP_MAX_BLOCKSIZE to 1468", in the default release from 2022-11-25) [RN]; 1024 is on the wire [W-E74], 1468
+# is inferred from the release notes (no capture of a newer RRQ was found).
+TFTP_BLKSIZE = {"2021": 1024, "2022": 1468, "2024": 1468}
+GENET_MAX_MBPS = 1000  # the Pi 4's GENET MAC is 1 GbE: logs show 1000 or 100 [F1575, DOC-IPV6]
 BAUD_CHARS_PER_S = 115200 / 10  # 8N1: 10 bit times per character
 START4_ADDRESS = 0xFEC00200
 
@@ -135,6 +150,24 @@ class ReplyLike(Protocol):
     yiaddr: str
     siaddr: str
     options: list[tuple[int, bytes]]
+
+
+def board_model(revision: int) -> str:
+    """The model line Linux prints for a new-style revision code: bits 0-3 are the board revision, 1.<n>
+    [DOC-REV]. Observed: d03114 -> ``Rev 1.4`` [handover-start4-uart2ndstage-to-kernel-01.log]; c03111 is a
+    rev 1.1 board [F1465, F1763], d03115 a rev 1.5 [E654]."""
+    return f"Raspberry Pi 4 Model B Rev 1.{revision & 0xF}"
+
+
+def usb_profile(generation: str, revision: int) -> tuple[bool, bool]:
+    """(port-power reset before the first mode, on-board hub lines after it) for a build and board:
+    the 2021-07-06 release prints neither [E376]; the 2021-11-22 one resets the port power on an R1.1 board
+    [NST] ("on R1.4 USB port power is turned off automatically by the PMIC" [RN 2020-07-31]); 2024 builds
+    print the hub after the first ``Boot mode:`` [E654, E668], as does an April 2024 one without timestamps
+    [E559]. 2022 = the 2021-11 behaviour plus the hub (inferred between the two)."""
+    if generation == "2021":
+        return False, False
+    return generation == "2022" and (revision & 0xF) < 4, True
 
 
 def sdram_gbit(revision: int) -> int:
@@ -194,6 +227,37 @@ def _suboptions(body: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
+class _Rx:
+    """The GENET receive counters of the ``RX:`` line. Real ones differ per field and only move when frames
+    arrive: ``RX: 13 IP: 0 IPV4: 4 MAC: 4 UDP: 3 UDP RECV: 2`` after OFFER, ACK and ARP [NST]; during TFTP every
+    field moves by the same count and a line after a sent RRQ repeats the last one [E687]. Modelled: a DHCP
+    reply is one accepted UDP frame plus the broadcast-domain noise that arrives while waiting for it (three
+    non-IP frames and one IPv4 frame that is not UDP, inferred from [NST]'s totals); an ARP reply plus noise is
+    three frames; TFTP replies are accepted UDP frames."""
+
+    def __init__(self) -> None:
+        self.rx = self.ipv4 = self.udp_seen = self.udp_recv = 0
+
+    def dhcp_reply(self) -> None:
+        self.rx += 5
+        self.ipv4 += 2
+        self.udp_seen += 1
+        self.udp_recv += 1
+
+    def arp_reply(self) -> None:
+        self.rx += 3
+
+    def udp(self, frames: int) -> None:
+        self.rx += frames
+        self.ipv4 += frames
+        self.udp_seen += frames
+        self.udp_recv += frames
+
+    def line(self) -> str:
+        return (f"RX: {self.rx} IP: 0 IPV4: {self.ipv4} MAC: {self.ipv4} UDP: {self.udp_seen} "
+                f"UDP RECV: {self.udp_recv} IP_CSUM_ERR: 0 UDP_CSUM_ERR: 0")
+
+
 class UartLog:
     """Renders one board's bootloader events as UART text. Not thread-safe; one per board."""
 
@@ -215,7 +279,8 @@ class UartLog:
         self._mac = "00:00:00:00:00:00"
         self._net_up = False
         self._after_arp = False
-        self._rx = 0
+        self._rx = _Rx()
+        self._revision = 0xC03111
 
     # -- public ---------------------------------------------------------------------------------------
     @property
@@ -279,10 +344,8 @@ class UartLog:
         """Move the board-time cursor forward to ``when`` (the banner's fixed stage times)."""
         self._cursor = max(self._cursor, when)
 
-    def _rx_line(self, out: list[str], packets: int = 1) -> None:
-        self._rx += packets
-        n = self._rx
-        self._log(out, f"RX: {n} IP: 0 IPV4: {n} MAC: {n} UDP: {n} UDP RECV: {n} IP_CSUM_ERR: 0 UDP_CSUM_ERR: 0")
+    def _rx_line(self, out: list[str]) -> None:
+        self._log(out, self._rx.line())
 
     # -- events ---------------------------------------------------------------------------------------
     def _ev_banner(self, out: list[str], *, serial: int, revision: int, pm_rsts: int = 0x1000,
@@ -291,7 +354,8 @@ class UartLog:
         base = self._now()
         self._mac = "00:00:00:00:00:00"
         self._net_up = self._after_arp = False
-        self._rx = 0
+        self._rx = _Rx()
+        self._revision = revision
         gbit = sdram_gbit(revision)
         xhc = "xHC{} ver: 256 HCS: 05000420 fc000031 00e70004 HCC: 002841eb"
         if self.generation == "2021":  # as netboot-offer-pxe-01.log (2021-02-16 build)
@@ -360,7 +424,7 @@ class UartLog:
     def _ev_net_start(self, out: list[str], *, mac: str, tftp_ip: str = "0.0.0.0", **_: Any) -> None:
         self._mac = mac.lower()
         self._net_up = True
-        self._rx = 0
+        self._rx = _Rx()
         label = "NETWORK" if self.generation == "2024" else "NET_BOOT"
         self._log(out, "GENET: RESET_PHY")
         if self.build.phy_id:
@@ -369,12 +433,13 @@ class UartLog:
 
     def _ev_link_up(self, out: list[str], *, speed: int = 1000, **_: Any) -> None:
         mac = bytes.fromhex(self._mac.replace(":", ""))
-        self._log(out, f"LINK STATUS: speed: {speed} full duplex")
+        self._log(out, f"LINK STATUS: speed: {min(speed, GENET_MAX_MBPS)} full duplex")
         self._log(out, "Link ready")
         self._log(out, "GENET START: 64 16 32")
         self._log(out, f"GENET: UMAC_START 0x{int.from_bytes(mac[:4], 'big'):08x} "
                        f"0x{int.from_bytes(mac[4:], 'big') << 16:08x}")
-        self._log(out, "RX: 0 IP: 0 IPV4: 0 MAC: 0 UDP: 0 UDP RECV: 0 IP_CSUM_ERR: 0 UDP_CSUM_ERR: 0")
+        self._rx = _Rx()
+        self._rx_line(out)
 
     def _ev_dhcp_reply(self, out: list[str], *, reply: ReplyLike | None = None, expect: str = "OFFER",
                        server_mac: str = "", server_ip: str = "", yiaddr: str = "0.0.0.0",
@@ -382,7 +447,7 @@ class UartLog:
         if reply is not None:
             server_mac, server_ip = reply.src_mac, reply.src_ip
             yiaddr, siaddr, options = reply.yiaddr, reply.siaddr, list(reply.options)
-        self._rx += 1
+        self._rx.dhcp_reply()
         self._log(out, f"DHCP src: {server_mac.lower()} {server_ip}")
         if yiaddr and yiaddr != "0.0.0.0":
             self._log(out, f"YI_ADDR {yiaddr}")
@@ -433,6 +498,7 @@ class UartLog:
 
     def _ev_arp(self, out: list[str], *, ip: str, mac: str, **_: Any) -> None:
         self._log(out, f"ARP {ip} {mac.lower()}")
+        self._rx.arp_reply()
         self._after_arp = True
 
     def _ev_tftp_get(self, out: list[str], *, server_mac: str, server_ip: str, path: str, **_: Any) -> None:
@@ -442,9 +508,11 @@ class UartLog:
 
     def _ev_tftp_complete(self, out: list[str], *, size: int, **_: Any) -> None:
         self._log(out, f"TFTP: complete {size}")
-        self._rx_line(out, max(1, size // 1024 + 1))
+        self._rx.udp(size // TFTP_BLKSIZE[self.generation] + 2)  # OACK + DATA blocks (the last one short)
+        self._rx_line(out)
 
     def _ev_tftp_error(self, out: list[str], *, code: int, message: str, **_: Any) -> None:
+        self._rx.udp(1)
         self._log(out, f"TFTP {code}: {message}")
 
     def _ev_tftp_timeout(self, out: list[str], *, timeouts: int = 1, **_: Any) -> None:
@@ -465,10 +533,52 @@ class UartLog:
         self._net_up = False
 
     def _ev_network_stop(self, out: list[str], **_: Any) -> None:
-        self._log(out, "Stopping network")
+        self._log(out, "Stopping network")  # the order of [NST]: the counters between stop and GENET STOP
+        self._rx_line(out)
         self._log(out, "GENET STOP: 0")
         self._log(out, "NETBOOT CANCEL")
         self._net_up = False
+
+    def _ev_usb_port_power(self, out: list[str], *, ms: int = 1000, **_: Any) -> None:
+        """The warm-boot USB port-power reset of a 2021-11 build on an R1.1 board, and the xHC re-init [NST]."""
+        xhc = "xHC ver: 256 HCS: 05000420 fc000031 00e70004 HCC: 002841eb"
+        self._log(out, f"Reset USB port-power {ms} ms")
+        for on in (0, 1):
+            for port in range(1, 6):
+                self._log(out, f"xhci_set_port_power {port} {on}")
+        for line in ("XHCI-STOP", xhc, "USBSTS 18", "XHCI-STOP", xhc, "USBSTS 19", xhc,
+                     "xHC ports 5 slots 32 intrs 4"):
+            self._log(out, line)
+
+    def _ev_usb_hub(self, out: list[str], **_: Any) -> None:
+        """The on-board USB 2 hub (VIA VL805's downstream hub, VID 2109 PID 3431) [E654, E668, E559]."""
+        for line in ("USB2[1] 400202e1 connected", "USB2 root HUB port 1 init",
+                     "DEV [01:00] 2.16 000000:01 class 9 VID 2109 PID 3431", "HUB init [01:00] 2.16 000000:01"):
+            self._log(out, line)
+
+    def _ev_sd_card(self, out: list[str], *, card: Any, **_: Any) -> None:
+        """Card detection and the card's layout. The host clock and first line are a 2024 build's [E654]; the
+        line tails, the card registers and the switch to 4-bit 50 MHz are a 2020 build's [E282] (inferred for the
+        others); ``MBR``/``lba``/``rsc`` in the 2021 strings' formats [STR], each four entries printed, the
+        layout printed again after ``Partition: 0`` [E282, F1420]."""
+        self._log(out, "SD HOST: 200000000 CTL0: 0x00800000 BUS: 400000 Hz actual: 390625 HZ div: 512 (256) "
+                       "status: 0x1fff0000 delay: 1080")
+        self._log(out, "CID: 009c534f55534430301068a5ae110141")
+        self._log(out, "CSD: 400e00325b590000ec537f800a400000")
+        self._log(out, "SD: bus-width: 4 spec: 2 SCR: 0x02058083 0x00000000")
+        self._log(out, "SD HOST: 200000000 CTL0: 0x00800f04 BUS: 50000000 Hz actual: 50000000 HZ div: 4 (2) "
+                       "status: 0x1fff0000 delay: 2")
+        for start, count, kind in card.mbr:
+            self._log(out, f"MBR: 0x{start:08x},{count:8d} type: 0x{kind:02x}")
+        fat = (f"rsc {card.reserved} fat-sectors {card.fat_sectors} c-count {card.clusters} "
+               f"c-size {card.cluster_sectors} r-dir {card.root_dir} r-sec {card.root_sectors} "
+               f"r-entries {card.root_entries}")
+        head = f"lba: {card.lba} oem: '{card.oem}' volume: '{card.volume:>12}'"
+        for line in (head, fat, "PM_RSTS: 0x00001000", "Partition: 0", head, fat):
+            self._log(out, line)
+
+    def _ev_file_missing(self, out: list[str], *, path: str, **_: Any) -> None:
+        self._log(out, f"{path} not found (6)")
 
     def _ev_insert_sd(self, out: list[str], **_: Any) -> None:
         self._log(out, "Insert SD-CARD")
@@ -485,6 +595,7 @@ class UartLog:
     def _ev_start_firmware(self, out: list[str], *, file: str = "start4.elf", partition: int = 0,
                            boardrev: int = 0xC03111, address: int = START4_ADDRESS, **_: Any) -> None:
         sha, date, clock = FIRMWARE
+        self._revision = boardrev  # the kernel's model line follows the board the firmware started on
         self._log(out, f"Firmware: {sha} {date} {clock}")
         self._log(out, f"0x{boardrev & 0xFFFFFFFF:08x} 0x00000000 0x00001fff")
         self._log(out, "MEM GPU: 76 ARM: 948 TOTAL: 1024")
@@ -504,8 +615,8 @@ class UartLog:
         s, us = divmod(rest, 10**6)
         self._raw(out, f"MESS:{h:02d}:{m:02d}:{s:02d}.{us:06d}:0: {text}\n")
 
-    def _ev_kernel(self, out: list[str], *, cmdline: str,
-                   model: str = "Raspberry Pi 4 Model B Rev 1.4", **_: Any) -> None:
+    def _ev_kernel(self, out: list[str], *, cmdline: str, model: str | None = None, **_: Any) -> None:
+        model = model or board_model(self._revision)
         for text in (
             "Booting Linux on physical CPU 0x0000000000 [0x410fd083]",
             "Linux version 6.8.0-1004-raspi (malina-sim) #4-Ubuntu SMP PREEMPT_DYNAMIC",

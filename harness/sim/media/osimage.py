@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from harness.sim.media import firmware
+
 MiB = 1024 * 1024
 SECTOR = 512
 BOOT_START = 1 * MiB
@@ -98,8 +100,8 @@ def _run(cmd: list[str], *, stdin: bytes | None = None) -> None:
 def _boot_files(layout: Layout) -> dict[str, bytes]:
     prefix = "current/" if layout == "current" else ""
     files = {
-        "start4.elf": b"malina stand-in start4.elf\n" + bytes(range(256)) * 16,
-        "fixup4.dat": b"malina stand-in fixup4.dat\n",
+        "start4.elf": firmware.standin("start4.elf"),  # the real sizes (firmware.py)
+        "fixup4.dat": firmware.standin("fixup4.dat"),
         "config.txt": CONFIG_TXT.encode(),
         "cmdline.txt": CMDLINE.encode(),
         "kernel8.img": b"malina stand-in kernel8.img\n" + bytes(range(256)) * 64,

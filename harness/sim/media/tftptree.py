@@ -1,7 +1,8 @@
 """The sim's stand-in for the TFTP tree Buildroot's post-image script lays out (buildroot/board/malina/
 post-image.sh): the same file names, the tree's real config.txt and cmdline.txt, and small deterministic
-stand-ins for the firmware, kernel, dtb and initramfs (the simulated board only checks that they arrive; it
+stand-ins for the kernel, dtb and initramfs (the simulated board only checks that they arrive; it
 runs the installer from the board image, not from the initramfs), plus SHA256SUMS as post-image writes it.
+The firmware stand-ins have the real files' sizes (``media/firmware.py``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from harness.sim.media import firmware
+
 BOARD_DIR = Path(__file__).resolve().parents[3] / "buildroot" / "board" / "malina"
-BINARIES = {  # file name -> stand-in size in bytes
-    "start4.elf": 9 * 1024,
-    "fixup4.dat": 5 * 1024,
+BINARIES = {  # file name -> stand-in size in bytes (the firmware's: media/firmware.py)
     "kernel8.img": 24 * 1024,
     "bcm2711-rpi-4-b.dtb": 8 * 1024,
     "initramfs.cpio.gz": 32 * 1024,
@@ -31,7 +32,8 @@ def _standin(name: str, size: int) -> bytes:
 
 def standin_tree(extra_cmdline: dict[str, str] | None = None) -> dict[str, bytes]:
     """``{relative path: content}`` of a TFTP tree; ``extra_cmdline`` adds ``malina.<key>=<value>`` words."""
-    files = {name: _standin(name, size) for name, size in BINARIES.items()}
+    files = {name: firmware.standin(name) for name in firmware.SIZES}
+    files.update({name: _standin(name, size) for name, size in BINARIES.items()})
     files["config.txt"] = (BOARD_DIR / "config.txt").read_bytes()
     words = (BOARD_DIR / "cmdline.txt").read_text().split()
     words += [f"malina.{k}={v}" for k, v in (extra_cmdline or {}).items()]

@@ -33,7 +33,7 @@ def _http_url(value: str | None) -> str | None:
 
 
 HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
-Token = Annotated[str | None, Field(min_length=8)]
+Token = Annotated[str | None, Field(min_length=32)]
 
 
 class Settings(BaseSettings):

@@ -16,8 +16,8 @@ from testkit.backend_process import backend_process
 
 REPO = Path(__file__).resolve().parents[2]
 
-READ = "read-token-123"
-WRITE = "write-token-456"
+READ = "read-token-123-0123456789abcdef0123"
+WRITE = "write-token-456-0123456789abcdef0123"
 SHA = "ab" * 32
 
 

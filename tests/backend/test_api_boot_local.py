@@ -39,7 +39,7 @@ from backend.tftpsync import GATED, Change, sync_once
 NOW = 1_000_000.0
 TFTP = "10.89.0.4"
 PORT1 = ("4769312f302f31", "746f722d612d3031")
-GATE_TOKEN = "gate-token-789"
+GATE_TOKEN = "gate-token-789-0123456789abcdef01234"
 OPTIONS = "/v1/dhcp/options"
 GATE = "/v1/tftp/gate"
 SERIAL = "6e87a401"  # backend_helpers.machine(n=1)

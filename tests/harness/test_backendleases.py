@@ -27,7 +27,7 @@ from harness.leases import HOST_ENV, FileLeaseStore, NoBoardFree, host_id, open_
 
 REPO = Path(__file__).resolve().parents[2]
 BOARDS = ["pi-01", "pi-02", "pi-03"]
-READ, WRITE = "read-token-123", "write-token-456"
+READ, WRITE = "read-token-123-0123456789abcdef0123", "write-token-456-0123456789abcdef0123"
 
 
 class Clock:

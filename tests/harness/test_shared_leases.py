@@ -30,7 +30,7 @@ from harness.drivers.backend import HttpBackend
 from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-READ, WRITE = "shared-read-token", "shared-write-token"
+READ, WRITE = "shared-read-token-0123456789abcdef01", "shared-write-token-0123456789abcdef0"
 TTL = 3.0  # host a's leases in the crash test
 HOLD = 0.3
 

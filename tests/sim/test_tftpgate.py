@@ -24,7 +24,8 @@ from harness.sim.tftpgate import MAX_CACHE_S, BackendGate, Verdict, board_of
 from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-READ, WRITE, GATE_TOKEN = "read-token-123", "write-token-456", "gate-token-789"
+READ, WRITE = "read-token-123-0123456789abcdef0123", "write-token-456-0123456789abcdef0123"
+GATE_TOKEN = "gate-token-789-0123456789abcdef01234"
 SERIAL = "6e87a417"
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from backend import __version__
-from backend.config import Settings
+from backend.config import PUBLIC_URL_MISSING, ConfigError, Settings
 from backend.db import Database
 from backend.errors import ServiceError
 from backend.leases import BoardLeases
@@ -44,6 +44,8 @@ def _closing(service: Service) -> Callable[[FastAPI], AbstractAsyncContextManage
 def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """The app. Without ``service`` one is made on ``settings.db_url`` (its schema must be migrated) and closed
     with the app; a given ``service`` stays the caller's."""
+    if not settings.public_url:
+        raise ConfigError(PUBLIC_URL_MISSING)
     owned = service is None
     service = service if service is not None else Service(Database(settings.db_url), settings)
     app = FastAPI(title="malina provisioning backend", version=__version__,

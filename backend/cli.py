@@ -278,6 +278,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.app import create_app
+    from backend.config import PUBLIC_URL_MISSING
 
     settings = _settings(args.db)
     if args.tftp_server:
@@ -286,6 +287,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.with_(public_url=args.public_url.rstrip("/"))
     if not settings.tftp_server:
         raise UsageError("the TFTP server for option 66 is not set: MALINA_TFTP_SERVER or --tftp-server")
+    if not settings.public_url:
+        raise UsageError(PUBLIC_URL_MISSING)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = Database(settings.db_url)

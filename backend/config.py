@@ -17,6 +17,10 @@ from backend.decision import DEFAULT_METHOD, BootLocalMethod
 
 DEFAULT_DB_URL = "sqlite:////var/lib/malina/malina.db"
 ENV_PREFIX = "MALINA_"
+# The URLs the backend hands out (option 224, the scenario's) are built from MALINA_PUBLIC_URL only: a request's
+# Host header is the caller's to choose, so it must never decide where a board sends its install (issue 13).
+PUBLIC_URL_MISSING = ("MALINA_PUBLIC_URL is not set (or --public-url): the base of the URLs handed out to the "
+                      "boards, e.g. http://10.89.0.3:8080; the request's Host header is never used")
 
 
 class ConfigError(ValueError):
@@ -41,7 +45,7 @@ class Settings(BaseSettings):
                                       validate_by_name=True, validate_by_alias=True)
 
     db_url: str = DEFAULT_DB_URL
-    public_url: HttpUrl = None  # base of the URLs handed out; None = the request's own base URL
+    public_url: HttpUrl = None  # base of the URLs handed out; required by create_app (PUBLIC_URL_MISSING)
     tftp_server: str | None = None  # option 66 for machines in install
     read_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_READ_TOKEN", repr=False)
     write_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_WRITE_TOKEN", repr=False)

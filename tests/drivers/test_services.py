@@ -28,7 +28,8 @@ IMAGE = {"url": "http://10.89.0.5:8081/ubuntu.img.xz", "sha256": "ab" * 32, "siz
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[HttpBackend]:
     port = free_port()
-    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite", "MALINA_TFTP_SERVER": "10.89.0.4",
+    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite",
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "10.89.0.4",
            "MALINA_ADMIN_READ_TOKEN": READER, "MALINA_ADMIN_WRITE_TOKEN": WRITER}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "backend", "serve", "--host", "127.0.0.1", "--port",
                              str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -46,6 +46,7 @@ def clock() -> Clock:
 @pytest.fixture
 def admin(tmp_path: Path, clock: Clock) -> Iterator[HttpAdmin]:
     settings = Settings(db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", tftp_server="10.89.0.4", read_token=READ,
+                        public_url="http://backend",
                         write_token=WRITE)
     db = Database(settings.db_url)
     migrate.upgrade(db.engine)

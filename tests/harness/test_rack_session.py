@@ -68,7 +68,8 @@ class ConsoleServer:
 @pytest.fixture
 def backend_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite", "MALINA_TFTP_SERVER": "127.0.0.4",
+    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite",
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "127.0.0.4",
            "MALINA_ADMIN_READ_TOKEN": RACK_READ, "MALINA_ADMIN_WRITE_TOKEN": RACK_WRITE}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "backend", "serve", "--host", "127.0.0.1", "--port",
                              str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -67,7 +67,8 @@ def test_take(board_leases):
 def backend_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with PgCluster() as pg:
         port = free_port()
-        env = {**os.environ, "MALINA_DB_URL": pg.url, "MALINA_TFTP_SERVER": "127.0.0.4",
+        env = {**os.environ, "MALINA_DB_URL": pg.url,
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "127.0.0.4",
                "MALINA_ADMIN_READ_TOKEN": READ, "MALINA_ADMIN_WRITE_TOKEN": WRITE}
         log = (tmp_path_factory.mktemp("backend") / "backend.log").open("w")
         proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port",

@@ -156,7 +156,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     (root / "config.txt").write_bytes(b"[all]\n")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp / 'malina.db'}", "MALINA_TFTP_SERVER": "127.0.0.1",
+    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp / 'malina.db'}",
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "127.0.0.1",
            "MALINA_ADMIN_READ_TOKEN": READ, "MALINA_ADMIN_WRITE_TOKEN": WRITE, "MALINA_TFTP_GATE_TOKEN": GATE_TOKEN}
     backend = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port",
                                 str(port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     boot_local_method: BootLocalMethod = DEFAULT_METHOD  # the lab's; a machine may override it (admin API)
     # bearer token of the TFTP gate (GET /v1/tftp/gate), the one secret the TFTP server holds
     tftp_gate_token: Token = Field(default=None, repr=False)
+    # the agent routes (unauthenticated by design): largest request body, and each port's request rate
+    agent_max_body: int = Field(default=65536, ge=1024, le=16 * 2**20)
+    agent_rate_per_s: float = Field(default=10.0, gt=0.0, le=100_000.0)
+    agent_burst: int = Field(default=60, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _tokens_differ(self) -> Settings:

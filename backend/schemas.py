@@ -283,6 +283,7 @@ class AttemptStateOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+    request_id: str | None = Field(default=None, description="an internal error's id: its details are in the log")
 
 
 class HealthOut(BaseModel):

@@ -141,11 +141,10 @@ class Service:
             except StaleDataError:
                 pass
             except IntegrityError as exc:
-                raise Conflict(f"conflicts with an existing record: {exc.orig}") from None
+                raise Conflict("conflicts with an existing record", private=str(exc.orig)) from None
             except DBAPIError as exc:
                 if not _retryable(exc):
-                    log.error("database error: %s", exc)
-                    raise Unavailable(f"database error: {type(exc.orig).__name__}") from None
+                    raise Unavailable("database unavailable", private=str(exc)) from None
             else:
                 assert tx is not None
                 for count in tx.counted:

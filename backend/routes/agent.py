@@ -13,7 +13,7 @@ from backend.routes.params import TOKEN_PATH, error_responses, json_error, parse
 from backend.schemas import AttemptStateOut, ProgressIn, ResultIn, ScenarioOut
 
 router = APIRouter(tags=["agent"])
-AGENT_ERRORS = error_responses(400, 404, 409, 410, 503)
+AGENT_ERRORS = error_responses(400, 403, 404, 409, 410, 413, 429, 503)
 Token = Annotated[str, TOKEN_PATH]
 
 

@@ -321,9 +321,11 @@ class Service:
         """The machine and attempt of a token that still serves: 404 unknown, 410 over/superseded/expired."""
         if not well_formed(token):
             raise NotFound("unknown install token")
+        # The attempt's row is locked (PostgreSQL; SQLite has one writer at a time): a concurrent state change
+        # (reinstall, set-local, a flag) either waits for this transaction or is seen by it, never overwritten.
         row = tx.session.execute(
             select(Attempt, Machine).join(Machine, Machine.id == Attempt.machine_id)
-            .where(Attempt.token_hash == token_hash(token))
+            .where(Attempt.token_hash == token_hash(token)).with_for_update(of=Attempt)
         ).first()
         if row is None:
             raise NotFound("unknown install token")

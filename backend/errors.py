@@ -15,6 +15,10 @@ class ServiceError(Exception):
         self.private = private
 
 
+class Forbidden(ServiceError):
+    status = 403
+
+
 class NotFound(ServiceError):
     status = 404
 

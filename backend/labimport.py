@@ -24,8 +24,8 @@ Plain format::
 
 Port ids are text (sent as its UTF-8 bytes) or ``hex:..``. A lab.yaml (it has ``switch:``) is read the same
 way: a board's ``port`` names a switch port whose circuit-id, remote-id (or the switch's) and vendor-specific
-sub-option are used, the port's subnet binds the install tokens, the gateway is the port's ``.1`` (the relay), and ``install.address``/``install.dns``
-become the network config.
+sub-option are used, the port's subnet binds the install tokens, the gateway is the port's ``.1`` (the relay),
+and ``install.address``/``install.dns`` become the network config.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from backend_helpers import auth, board_client, board_identity, machine, port_query
+from backend_helpers import READ, auth, board_client, board_identity, machine, port_query
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -165,3 +165,32 @@ def test_a_port_without_a_subnet(installing: str, client: TestClient, service: S
 def test_the_scenario_is_a_post(installing: str, client: TestClient) -> None:
     """It changes state (pending → netbooting, identity recorded): a GET is not allowed."""
     assert client.get(f"/v1/install/{installing}").status_code == 405
+
+
+# The one GET that changes state: the hook's question, whose URL form the project fixes (a GET with a query);
+# backend.routes.hookauth.authenticate_hook runs before it reads or writes anything.
+STATEFUL_GET = {"/v1/dhcp/options"}
+
+
+def _dump(service: Service) -> dict[str, list[tuple[Any, ...]]]:
+    with service.db.engine.connect() as conn:
+        return {table: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))]
+                for table in ("machines", "attempts", "events", "board_leases")}
+
+
+@SQLITE
+def test_no_get_route_changes_state_but_the_hooks(installing: str, client: TestClient, service: Service) -> None:
+    """Every GET route of the app, called with whatever it needs (the live token, the machine's name, the
+    read token): the database is the same afterwards. Before, the scenario was a GET and moved the attempt."""
+    fill = {"token": installing, "name": "pi-01", "lab": "lab", "board": "b1"}
+    query = {"/v1/tftp/gate": {"serial": "6e87a401"}}
+    routes = [route for route in client.app.routes  # type: ignore[attr-defined]
+              if "GET" in getattr(route, "methods", ()) and route.path not in STATEFUL_GET]
+    assert {"/v1/install/{token}/netplan", "/v1/admin/machines", "/v1/tftp/gate", "/metrics"} <= \
+        {route.path for route in routes}
+    before = _dump(service)
+    for route in routes:
+        path = route.path.format(**{key: fill[key] for key in fill if "{" + key + "}" in route.path})
+        r = client.get(path, params=query.get(route.path, {}), headers=auth(READ))
+        assert r.status_code < 500, (path, r.status_code)
+    assert _dump(service) == before

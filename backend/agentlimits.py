@@ -4,8 +4,10 @@ The agent routes are unauthenticated by design (the token in the path is the cre
 board's network can send to them: a request body larger than ``max_body`` bytes is refused before it is read
 whole, and each switch port gets a token bucket of ``rate`` requests a second (bursts of ``burst``). A port is
 known by its caller's address: each port has its own subnet (the backend binds every install token to it), and
-the bucket's key is the caller's ``/prefix`` network (``/24`` unless told), so the boards of one port share one
-bucket and cannot starve the others. An agent makes a few calls a minute; the defaults leave it ample room.
+the bucket's key is the caller's ``/prefix`` network (``MALINA_AGENT_RATE_PREFIX``, ``/24`` unless told), so the
+callers of one port share one bucket and cannot starve the others. An agent makes a call every few seconds (its
+progress); the defaults (50 a second, bursts of 200) leave room for a rack whose boards share one /24, and a site
+whose ports share a larger subnet sets the prefix to 32 (one bucket per address).
 
 A pure ASGI middleware: every other path passes through at the cost of one string comparison (the DHCP hot path
 must not pay for it).
@@ -128,4 +130,5 @@ class AgentLimits:
 
 def limits_of(settings: Any) -> dict[str, Any]:
     """The middleware's arguments from the settings."""
-    return {"max_body": settings.agent_max_body, "rate": settings.agent_rate_per_s, "burst": settings.agent_burst}
+    return {"max_body": settings.agent_max_body, "rate": settings.agent_rate_per_s, "burst": settings.agent_burst,
+            "prefix": settings.agent_rate_prefix}

@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     tftp_gate_token: Token = Field(default=None, repr=False)
     # the agent routes (unauthenticated by design): largest request body, and each port's request rate
     agent_max_body: int = Field(default=65536, ge=1024, le=16 * 2**20)
-    agent_rate_per_s: float = Field(default=10.0, gt=0.0, le=100_000.0)
-    agent_burst: int = Field(default=60, ge=1, le=1_000_000)
+    agent_rate_per_s: float = Field(default=50.0, gt=0.0, le=100_000.0)
+    agent_burst: int = Field(default=200, ge=1, le=1_000_000)
+    agent_rate_prefix: int = Field(default=24, ge=8, le=32)  # a port = the caller's /prefix network
 
     @model_validator(mode="after")
     def _tokens_differ(self) -> Settings:

@@ -8,8 +8,9 @@ import time
 
 import psycopg
 import pytest
-from backend_helpers import machine, port_query
+from backend_helpers import board_identity, machine, port_query
 
+from backend.binding import Caller
 from backend.decision import OptionsQuery
 from backend.errors import Gone
 from backend.identity import norm_hex
@@ -56,13 +57,14 @@ def test_progress_never_overwrites_a_concurrent_state_change(service: Service, p
     q = port_query(1)
     query = OptionsQuery(sub82_1=norm_hex(q["sub82_1"]), sub82_2=norm_hex(q["sub82_2"]))
     token = service.options(query, "http://b")["224"].rsplit("/", 1)[1]
-    service.progress(token, ProgressIn(phase="writing", bytes_written=0, bytes_total=4096, rate_bps=1.0))
+    board = Caller("10.90.1.100", **board_identity(1))  # the token's own board, from its port's subnet
+    service.progress(token, ProgressIn(phase="writing", bytes_written=0, bytes_total=4096, rate_bps=1.0), board)
     outcome: list[object] = []
 
     def report() -> None:
         try:
             outcome.append(service.progress(token, ProgressIn(phase="verifying", bytes_written=4096,
-                                                              bytes_total=4096, rate_bps=1.0)))
+                                                              bytes_total=4096, rate_bps=1.0), board))
         except Exception as exc:
             outcome.append(exc)
 

@@ -13,19 +13,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend import __version__
-from backend.config import Settings
+from backend import __version__, publicerrors
+from backend.agentlimits import AgentLimits, limits_of
+from backend.config import PUBLIC_URL_MISSING, ConfigError, Settings
 from backend.db import Database
-from backend.errors import ServiceError
 from backend.leases import BoardLeases
 from backend.routes import ROUTERS
 from backend.service import Service
 from backend.states import IllegalTransition
-
-
-async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
 
 async def _illegal_transition(_request: Request, exc: Exception) -> JSONResponse:
@@ -44,6 +39,8 @@ def _closing(service: Service) -> Callable[[FastAPI], AbstractAsyncContextManage
 def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """The app. Without ``service`` one is made on ``settings.db_url`` (its schema must be migrated) and closed
     with the app; a given ``service`` stays the caller's."""
+    if not settings.public_url:
+        raise ConfigError(PUBLIC_URL_MISSING)
     owned = service is None
     service = service if service is not None else Service(Database(settings.db_url), settings)
     app = FastAPI(title="malina provisioning backend", version=__version__,
@@ -52,7 +49,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.state.service = service
     app.state.settings = settings
     app.state.leases = BoardLeases(service.db, clock=service.clock)  # /v1/leases, /v1/boards
-    app.add_exception_handler(ServiceError, _service_error)
+    publicerrors.install(app)  # generic errors with a request id; tokens out of the logs
+    app.add_middleware(AgentLimits, **limits_of(settings))  # /v1/install/...: 413 and 429
     app.add_exception_handler(IllegalTransition, _illegal_transition)
     # The routes go onto the app's own router as they are (tags, responses and dependencies are already on each
     # route): FastAPI matches an included router as a nested branch per request, which costs the hot path about

@@ -123,6 +123,8 @@ def _add_parser(add: argparse.ArgumentParser) -> None:
     add.add_argument("--mode", choices=["install", "local"], default="install")
     add.add_argument("--hostname")
     add.add_argument("--address", help="address/prefix of the installed OS, e.g. 10.90.1.50/24")
+    add.add_argument("--subnet", help="the switch port's subnet: install tokens work only from it "
+                                      "(default: the network of --address)")
     add.add_argument("--gateway")
     add.add_argument("--dns", action="append", default=[])
     add.add_argument("--interface", default="eth0")
@@ -196,7 +198,7 @@ def _spec_from_args(args: argparse.Namespace) -> MachineIn:
         if args.gateway:
             install["network"]["gateway"] = args.gateway
     return MachineIn.model_validate({"name": args.name, **ids, "mac": args.mac, "serial": args.serial,
-                                     "boot_mode": args.mode, "install": install})
+                                     "boot_mode": args.mode, "install": install, "subnet": args.subnet})
 
 
 def _when(ts: float | None) -> str:
@@ -278,6 +280,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.app import create_app
+    from backend.config import PUBLIC_URL_MISSING
 
     settings = _settings(args.db)
     if args.tftp_server:
@@ -286,6 +289,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.with_(public_url=args.public_url.rstrip("/"))
     if not settings.tftp_server:
         raise UsageError("the TFTP server for option 66 is not set: MALINA_TFTP_SERVER or --tftp-server")
+    if not settings.public_url:
+        raise UsageError(PUBLIC_URL_MISSING)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = Database(settings.db_url)

@@ -17,6 +17,10 @@ from backend.decision import DEFAULT_METHOD, BootLocalMethod
 
 DEFAULT_DB_URL = "sqlite:////var/lib/malina/malina.db"
 ENV_PREFIX = "MALINA_"
+# The URLs the backend hands out (option 224, the scenario's) are built from MALINA_PUBLIC_URL only: a request's
+# Host header is the caller's to choose, so it must never decide where a board sends its install (issue 13).
+PUBLIC_URL_MISSING = ("MALINA_PUBLIC_URL is not set (or --public-url): the base of the URLs handed out to the "
+                      "boards, e.g. http://10.89.0.3:8080; the request's Host header is never used")
 
 
 class ConfigError(ValueError):
@@ -33,7 +37,7 @@ def _http_url(value: str | None) -> str | None:
 
 
 HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
-Token = Annotated[str | None, Field(min_length=8)]
+Token = Annotated[str | None, Field(min_length=32)]
 
 
 class Settings(BaseSettings):
@@ -41,7 +45,7 @@ class Settings(BaseSettings):
                                       validate_by_name=True, validate_by_alias=True)
 
     db_url: str = DEFAULT_DB_URL
-    public_url: HttpUrl = None  # base of the URLs handed out; None = the request's own base URL
+    public_url: HttpUrl = None  # base of the URLs handed out; required by create_app (PUBLIC_URL_MISSING)
     tftp_server: str | None = None  # option 66 for machines in install
     read_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_READ_TOKEN", repr=False)
     write_token: Token = Field(default=None, validation_alias="MALINA_ADMIN_WRITE_TOKEN", repr=False)
@@ -56,6 +60,11 @@ class Settings(BaseSettings):
     boot_local_method: BootLocalMethod = DEFAULT_METHOD  # the lab's; a machine may override it (admin API)
     # bearer token of the TFTP gate (GET /v1/tftp/gate), the one secret the TFTP server holds
     tftp_gate_token: Token = Field(default=None, repr=False)
+    # the agent routes (unauthenticated by design): largest request body, and each port's request rate
+    agent_max_body: int = Field(default=65536, ge=1024, le=16 * 2**20)
+    agent_rate_per_s: float = Field(default=50.0, gt=0.0, le=100_000.0)
+    agent_burst: int = Field(default=200, ge=1, le=1_000_000)
+    agent_rate_prefix: int = Field(default=24, ge=8, le=32)  # a port = the caller's /prefix network
 
     @model_validator(mode="after")
     def _tokens_differ(self) -> Settings:

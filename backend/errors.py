@@ -4,11 +4,19 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
+    """``detail`` goes to the caller; ``private`` (e.g. the database's own error text) only to the log, under the
+    request id the caller is given (``backend.publicerrors``)."""
+
     status = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, private: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.private = private
+
+
+class Forbidden(ServiceError):
+    status = 403
 
 
 class NotFound(ServiceError):

@@ -82,7 +82,7 @@ class HotReader:
             except self.engine.dialect.loaded_dbapi.Error as exc:
                 self._drop()
                 if attempt:
-                    raise Unavailable(f"database error: {type(exc).__name__}: {exc}") from None
+                    raise Unavailable("database unavailable", private=f"{type(exc).__name__}: {exc}") from None
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -15,7 +15,8 @@ Plain format::
         mac: dc:a6:32:00:00:01
         serial: 6e87a417
         boot_mode: install          # optional (install)
-        port: {circuit_id: Gi1/0/1, remote_id: tor-a-01, vendor_specific: "hex:00000de9"}
+        port: {circuit_id: Gi1/0/1, remote_id: tor-a-01, vendor_specific: "hex:00000de9",
+               subnet: 10.90.1.0/24}   # optional: default the network of install.network.address
         install:
           hostname: pi-01
           image: ubuntu-test        # or an image mapping
@@ -23,8 +24,8 @@ Plain format::
 
 Port ids are text (sent as its UTF-8 bytes) or ``hex:..``. A lab.yaml (it has ``switch:``) is read the same
 way: a board's ``port`` names a switch port whose circuit-id, remote-id (or the switch's) and vendor-specific
-sub-option are used, the gateway is the port's ``.1`` (the relay), and ``install.address``/``install.dns``
-become the network config.
+sub-option are used, the port's subnet binds the install tokens, the gateway is the port's ``.1`` (the relay),
+and ``install.address``/``install.dns`` become the network config.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ def _lab_board(doc: dict[str, Any], board: dict[str, Any],
     if "dns" in inst:
         network["dns"] = inst["dns"]
     try:
-        network["gateway"] = str(ipaddress.IPv4Network(port["subnet"]).network_address + 1)
+        subnet = ipaddress.IPv4Network(port["subnet"])
+        network["gateway"] = str(subnet.network_address + 1)
+        ids["subnet"] = str(subnet)  # the port's subnet: the machine's install tokens work only from it
     except (KeyError, ValueError, TypeError):
         raise ImportError_(f"switch.ports[{board.get('port')}].subnet is missing or invalid") from None
     install: dict[str, Any] = {"network": network, "image": inst.get("image", LAB_DEFAULT_IMAGE)}
@@ -126,7 +129,10 @@ def machines_from_doc(doc: Any, defaults: dict[str, Any] | None = None) -> list[
             if lab_yaml:
                 ids, install = _lab_board(doc, board, where)
             else:
-                ids = _port_ids(_mapping(board.get("port"), f"{where}.port"), f"{where}.port")
+                port = _mapping(board.get("port"), f"{where}.port")
+                ids = _port_ids(port, f"{where}.port")
+                if port.get("subnet") is not None:
+                    ids["subnet"] = str(port["subnet"])
                 install = _mapping(board.get("install"), f"{where}.install")
             install = _merge(base, install)
             image = install.get("image")

@@ -155,7 +155,7 @@ class BoardLeases:
             except DBAPIError as exc:
                 if not _retryable(exc):
                     log.error("database error: %s", exc)
-                    raise Unavailable(f"database error: {type(exc.orig).__name__}") from None
+                    raise Unavailable("database unavailable", private=str(exc)) from None
             time.sleep(0.005 * (attempt + 1))
         raise Conflict("the leases were changed concurrently; try again")
 

@@ -30,6 +30,8 @@ class Machine(Base):
     mac: Mapped[str | None] = mapped_column(String(17), unique=True)
     serial: Mapped[str | None] = mapped_column(String(8), unique=True)
     guid_serial: Mapped[str | None] = mapped_column(String(8))  # option-97 serial bytes, wire order
+    # the switch port's subnet (e.g. 10.90.1.0/24): an install token works only for requests from it
+    subnet: Mapped[str | None] = mapped_column(String(43))
     boot_mode: Mapped[str] = mapped_column(String(7))  # install | local
     # how a boot-local answer keeps the board off the installer (decision.METHODS); None: the lab's setting
     boot_local_method: Mapped[str | None] = mapped_column(String(24))

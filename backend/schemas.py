@@ -106,6 +106,9 @@ class MachineIn(_In):
     serial: str | None = None
     boot_mode: BootMode = "install"
     install: InstallSpec | None = None
+    subnet: ipaddress.IPv4Network | None = Field(
+        default=None, description="the switch port's subnet: the install token works only for requests from it; "
+                                  "default: the network of install.network.address")
 
     @field_validator("sub82_1", "sub82_2", "sub82_9")
     @classmethod
@@ -141,6 +144,9 @@ class MachineIn(_In):
             raise ValueError("a machine needs its switch port: sub82_1 (circuit-id) or sub82_2 (remote-id)")
         if self.boot_mode == "install" and self.install is None:
             raise ValueError("boot_mode 'install' needs an install scenario")
+        if self.subnet is None and self.install is not None:
+            # the installed OS's address lives on the board's port (its gateway is the port's relay address)
+            self.subnet = self.install.network.address.network
         return self
 
 
@@ -169,6 +175,7 @@ class MachineOut(BaseModel):
     sub82_9: str
     mac: str | None
     serial: str | None
+    subnet: str | None = Field(description="the switch port's subnet (install tokens work only from there)")
     boot_mode: BootMode
     boot_local_method: BootLocalMethod | None = Field(description="the machine's own method; null: the lab's")
     boot_local_method_effective: BootLocalMethod = Field(description="the method its boot-local answers use")
@@ -283,6 +290,7 @@ class AttemptStateOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+    request_id: str | None = Field(default=None, description="an internal error's id: its details are in the log")
 
 
 class HealthOut(BaseModel):

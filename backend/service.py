@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend import netplan, states
+from backend.binding import Bound, Caller, problems
 from backend.config import Settings
 from backend.db import Database
 from backend.decision import (
@@ -37,7 +38,7 @@ from backend.decision import (
     gate,
     writes,
 )
-from backend.errors import Conflict, Gone, Invalid, NotFound, ServiceError, Unavailable
+from backend.errors import Conflict, Forbidden, Gone, Invalid, NotFound, ServiceError, Unavailable
 from backend.hotread import HotReader
 from backend.identity import port_key
 from backend.kea import KeaNotifier
@@ -65,7 +66,8 @@ RETRIES = 6
 # The columns the admin API shows as they are stored.
 ATTEMPT_OUT_COLUMNS = ("number", "state", "created_at", "updated_at", "finished_at", "expires_at", "bytes_written",
                        "bytes_total", "rate_bps", "result_status", "error")
-MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "boot_mode", "boot_local_method",
+MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "subnet", "boot_mode",
+                       "boot_local_method",
                        "flagged", "flag_reason", "attempts", "install", "created_at", "updated_at")
 
 
@@ -142,11 +144,10 @@ class Service:
             except StaleDataError:
                 pass
             except IntegrityError as exc:
-                raise Conflict(f"conflicts with an existing record: {exc.orig}") from None
+                raise Conflict("conflicts with an existing record", private=str(exc.orig)) from None
             except DBAPIError as exc:
                 if not _retryable(exc):
-                    log.error("database error: %s", exc)
-                    raise Unavailable(f"database error: {type(exc.orig).__name__}") from None
+                    raise Unavailable("database unavailable", private=str(exc)) from None
             else:
                 assert tx is not None
                 for count in tx.counted:
@@ -323,9 +324,11 @@ class Service:
         """The machine and attempt of a token that still serves: 404 unknown, 410 over/superseded/expired."""
         if not well_formed(token):
             raise NotFound("unknown install token")
+        # The attempt's row is locked (PostgreSQL; SQLite has one writer at a time): a concurrent state change
+        # (reinstall, set-local, a flag) either waits for this transaction or is seen by it, never overwritten.
         row = tx.session.execute(
             select(Attempt, Machine).join(Machine, Machine.id == Attempt.machine_id)
-            .where(Attempt.token_hash == token_hash(token))
+            .where(Attempt.token_hash == token_hash(token)).with_for_update(of=Attempt)
         ).first()
         if row is None:
             raise NotFound("unknown install token")
@@ -339,9 +342,49 @@ class Service:
             raise Gone(f"the install token of attempt {attempt.number} of {machine.name} expired")
         return machine, attempt
 
-    def _attempt_before_result(self, tx: _Tx, token: str) -> tuple[Machine, Attempt]:
-        """A live attempt that has not reported its result yet (scenario and netplan are read only then)."""
+    def _bound_attempt(self, tx: _Tx, token: str, caller: Caller, record: bool) -> tuple[Machine, Attempt]:
+        """The live attempt of a token, called by the board it was minted for (``backend.binding``); else 403 and
+        an event in the machine's history, and nothing else changes. ``record``: a MAC or serial the machine does
+        not know yet is recorded (never on a GET)."""
         machine, attempt = self._live_attempt(tx, token)
+        found = problems(Bound(machine.name, machine.subnet, machine.mac, machine.serial, machine.guid_serial),
+                         caller)
+        conditions: list[ColumnElement[bool]] = []
+        if caller.serial:
+            conditions.append(Machine.serial == caller.serial)
+        if caller.mac:
+            conditions.append(Machine.mac == caller.mac)
+        if conditions:
+            found += [f"the agent reports the identity of {other}" for other in tx.session.scalars(
+                select(Machine.name).where(or_(*conditions), Machine.id != machine.id))]
+        if found:
+            reason = "; ".join(found)
+            self._event(tx, machine, "refused", f"agent call refused (attempt {attempt.number}): {reason}", attempt,
+                        {"address": caller.address, "serial": caller.serial, "mac": caller.mac})
+            log.warning("agent call for %s refused: %s", machine.name, reason)
+            # the caller learns nothing of the machine (its MAC, serial, subnet): the reason is in the history
+            raise _Refusal(Forbidden("this install token does not belong to this board or network; "
+                                     "the refusal is in the machine's history"))
+        if record:
+            self._record_identity(tx, machine, attempt, caller)
+        return machine, attempt
+
+    def _record_identity(self, tx: _Tx, machine: Machine, attempt: Attempt, caller: Caller) -> None:
+        """First contact: the MAC/serial the board reports, where the machine had none (a machine defined without
+        a serial installs, bound to its port and MAC; the serial its board reports first is kept)."""
+        if caller.serial and machine.serial is None:
+            machine.serial = caller.serial
+            self._touch(machine)
+            self._event(tx, machine, "identity", f"serial {caller.serial} recorded from the installer", attempt)
+        if caller.mac and machine.mac is None:
+            machine.mac = caller.mac
+            self._touch(machine)
+            self._event(tx, machine, "identity", f"MAC {caller.mac} recorded from the installer", attempt)
+
+    def _attempt_before_result(self, tx: _Tx, token: str, caller: Caller,
+                               record: bool) -> tuple[Machine, Attempt]:
+        """A live attempt that has not reported its result yet (scenario and netplan are read only then)."""
+        machine, attempt = self._bound_attempt(tx, token, caller, record)
         if attempt.result_status is not None:
             raise Gone(f"install attempt {attempt.number} of {machine.name} already reported its result; "
                        "only /booted is accepted")
@@ -349,22 +392,12 @@ class Service:
             raise Gone(f"{machine.name} has no install scenario any more")
         return machine, attempt
 
-    def scenario(self, token: str, base_url: str, serial: str | None, mac: str | None) -> ScenarioOut:
-        value, _ = self._run(lambda tx: self._scenario(tx, token, base_url, serial, mac))
+    def scenario(self, token: str, base_url: str, caller: Caller) -> ScenarioOut:
+        value, _ = self._run(lambda tx: self._scenario(tx, token, base_url, caller))
         return value
 
-    def _scenario(self, tx: _Tx, token: str, base_url: str, serial: str | None,
-                  mac: str | None) -> ScenarioOut:
-        machine, attempt = self._attempt_before_result(tx, token)
-        self._check_installer_identity(tx, machine, attempt, serial, mac)
-        if serial and machine.serial is None:
-            machine.serial = serial
-            self._touch(machine)
-            self._event(tx, machine, "identity", f"serial {serial} recorded from the installer", attempt)
-        if mac and machine.mac is None:
-            machine.mac = mac
-            self._touch(machine)
-            self._event(tx, machine, "identity", f"MAC {mac} recorded from the installer", attempt)
+    def _scenario(self, tx: _Tx, token: str, base_url: str, caller: Caller) -> ScenarioOut:
+        machine, attempt = self._attempt_before_result(tx, token, caller, record=True)
         if attempt.state == "pending":
             self._set_state(tx, machine, attempt, "netbooting")
         elif attempt.state in ("writing", "verifying") and attempt.result_status is None:
@@ -373,33 +406,6 @@ class Service:
             self._set_state(tx, machine, attempt, "netbooting",
                             " (the installer started again: reset or power cut mid-install)")
         return self._scenario_out(machine, attempt, f"{base_url}/v1/install/{token}")
-
-    def _check_installer_identity(self, tx: _Tx, machine: Machine, attempt: Attempt, serial: str | None,
-                                  mac: str | None) -> None:
-        """The board running the installer must be the machine's own: else both machines are flagged and the
-        scenario is refused (409)."""
-        problems: list[str] = []
-        if serial and machine.serial and serial != machine.serial:
-            problems.append(f"the installer reports serial {serial}, but {machine.name}'s serial is {machine.serial}")
-        if serial and machine.serial is None and machine.guid_serial \
-                and serial not in (machine.guid_serial, bytes.fromhex(machine.guid_serial)[::-1].hex()):
-            problems.append(f"the installer reports serial {serial}, but option 97 said {machine.guid_serial}")
-        if mac and machine.mac and mac != machine.mac:
-            problems.append(f"the installer reports MAC {mac}, but {machine.name}'s MAC is {machine.mac}")
-        conditions: list[ColumnElement[bool]] = []
-        if serial:
-            conditions.append(Machine.serial == serial)
-        if mac:
-            conditions.append(Machine.mac == mac)
-        others = (list(tx.session.scalars(select(Machine).where(or_(*conditions), Machine.id != machine.id)))
-                  if conditions else [])
-        problems += [f"the installer runs on the board of {other.name}" for other in others]
-        if problems:
-            reason = "; ".join(problems)
-            self._flag(tx, machine, reason, attempt, hot=False)
-            for other in others:
-                self._flag(tx, other, f"its board ran the installer of {machine.name}", None, hot=False)
-            raise _Refusal(Conflict(f"identity mismatch, install refused and {machine.name} flagged: {reason}"))
 
     @staticmethod
     def _scenario_out(machine: Machine, attempt: Attempt, url: str) -> ScenarioOut:
@@ -416,9 +422,9 @@ class Service:
             "booted_url": f"{url}/booted",
         })
 
-    def netplan(self, token: str) -> str:
+    def netplan(self, token: str, caller: Caller) -> str:
         def in_transaction(tx: _Tx) -> str:
-            machine, _ = self._attempt_before_result(tx, token)
+            machine, _ = self._attempt_before_result(tx, token, caller, record=False)
             assert machine.install is not None
             return netplan.render(machine.install["network"])
 
@@ -438,9 +444,9 @@ class Service:
                                                "state": attempt.state, "boot_mode": machine.boot_mode,
                                                "error": attempt.error})
 
-    def progress(self, token: str, body: ProgressIn) -> AttemptStateOut:
+    def progress(self, token: str, body: ProgressIn, caller: Caller) -> AttemptStateOut:
         def in_transaction(tx: _Tx) -> AttemptStateOut:
-            machine, attempt = self._live_attempt(tx, token)
+            machine, attempt = self._bound_attempt(tx, token, caller, record=True)
             if attempt.result_status is not None:
                 raise states.IllegalTransition(attempt.state, body.phase, "the result was already reported")
             states.check_progress(attempt.state, body.phase)
@@ -457,9 +463,9 @@ class Service:
         value, _ = self._run(in_transaction)
         return value
 
-    def result(self, token: str, body: ResultIn) -> AttemptStateOut:
+    def result(self, token: str, body: ResultIn, caller: Caller) -> AttemptStateOut:
         def in_transaction(tx: _Tx) -> AttemptStateOut:
-            machine, attempt = self._live_attempt(tx, token)
+            machine, attempt = self._bound_attempt(tx, token, caller, record=True)
             states.check_result(attempt.state, body.status, attempt.result_status is not None)
             now = self.clock()
             attempt.updated_at = now
@@ -497,9 +503,9 @@ class Service:
         value, _ = self._run(in_transaction)
         return value
 
-    def booted(self, token: str) -> AttemptStateOut:
+    def booted(self, token: str, caller: Caller) -> AttemptStateOut:
         def in_transaction(tx: _Tx) -> AttemptStateOut:
-            machine, attempt = self._live_attempt(tx, token)
+            machine, attempt = self._bound_attempt(tx, token, caller, record=True)
             states.check_booted(attempt.state, attempt.result_status)
             self._set_state(tx, machine, attempt, "booted-ok")
             attempt.finished_at = self.clock()
@@ -562,7 +568,7 @@ class Service:
     def _definition(spec: MachineIn) -> dict[str, Any]:
         return {"sub82_1": spec.sub82_1, "sub82_2": spec.sub82_2, "sub82_9": spec.sub82_9,
                 "port_key": port_key(spec.sub82_1, spec.sub82_2, spec.sub82_9), "mac": spec.mac,
-                "serial": spec.serial, "boot_mode": spec.boot_mode,
+                "serial": spec.serial, "subnet": str(spec.subnet) if spec.subnet else None, "boot_mode": spec.boot_mode,
                 "install": spec.install.model_dump(mode="json") if spec.install else None}
 
     def _create(self, tx: _Tx, spec: MachineIn) -> Machine:
@@ -658,6 +664,9 @@ class Service:
             machine, attempt = self._machine_named(tx, name)
             if mode == "install" and machine.install is None:
                 raise Conflict(f"{name} has no install scenario; redefine it with one first")
+            if mode == "install" and machine.subnet is None:
+                raise Conflict(f"{name}'s switch port has no subnet (install tokens work only from it); "
+                               "redefine it with one first")
             if attempt is not None and attempt.state not in states.FINAL and attempt.result_status is None:
                 self._end_attempt(tx, machine, attempt, f"cancelled by {action}")
             machine.boot_mode = mode

@@ -49,7 +49,7 @@ MACHINES = 300
 CONNECTIONS_OPEN = 8
 CONNECTIONS_MAX = 16
 SHA = "ab" * 32
-WRITE = "bench-write-token"
+WRITE = "bench-write-token-0123456789abcdef01"
 
 
 def _port_hex(i: int) -> tuple[str, str]:

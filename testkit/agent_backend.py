@@ -1,13 +1,16 @@
 """A small stand-in for the provisioning backend and the file server, on 127.0.0.1, for agent tests.
 
-Implements the agent's side of the backend HTTP contract (docs/ARCHITECTURE.md): the scenario, the
+Implements the agent's side of the backend HTTP contract (docs/ARCHITECTURE.md): the scenario (a POST), the
 netplan file, progress/result/booted POSTs (recorded), and ``/files/<name>`` serving image files with
 faults on demand: ``truncate_at`` (close after N bytes), ``corrupt_at`` (flip one byte), ``rate_bps``
 (throttle, so a test can cut the power mid-write) and ``stall_at`` (send N bytes, then nothing while the
 connection stays open). ``progress_delay`` makes each "writing" progress POST take that long before it is recorded,
 and ``events`` keeps the order in which progress and result POSTs were recorded. Progress and result bodies are
 validated by the real backend's schemas: what the backend would refuse (422) is refused here too, and kept in
-``rejected``.
+``rejected``. As the real backend binds a token to its board, every agent call must carry the board's
+``serial`` and ``mac`` (query parameters): a call without them is refused (403) and kept in ``unidentified``;
+``identities`` records what each call sent. A scenario set with ``serial=None`` gets the serial the board sends
+(the backend records a machine's serial on first contact).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -47,6 +51,8 @@ class StubState:
     progress_delay: float = 0.0
     events: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    identities: list[tuple[str, str, str]] = field(default_factory=list)  # (path, serial, mac) of agent calls
+    unidentified: list[str] = field(default_factory=list)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,15 +68,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _agent_path(self) -> str | None:
+        """The path of an agent call that carries the board's identity (recorded); None (and a 403 sent) for one
+        without it. Other paths come back as they are."""
+        parts = urlsplit(self.path)
+        if not parts.path.startswith("/v1/install/"):
+            return self.path
+        query = parse_qs(parts.query)
+        serial, mac = query.get("serial", [""])[0], query.get("mac", [""])[0]
+        if not serial or not mac:
+            self.server.state.unidentified.append(self.path)
+            self._send(403, b'{"detail": "the agent sent no serial or MAC"}')
+            return None
+        self.server.state.identities.append((parts.path, serial, mac))
+        return parts.path
+
     def do_GET(self) -> None:
         st = self.server.state
         st.requests.append(f"GET {self.path}")
-        if self.path == "/v1/install/tok":
-            self._send(200, json.dumps(st.scenario).encode())
-        elif self.path == "/v1/install/tok/netplan":
+        path = self._agent_path()
+        if path is None:
+            return
+        if path == "/v1/install/tok/netplan":
             self._send(200, st.netplan.encode(), "text/yaml")
-        elif self.path.startswith("/files/") and self.path[7:] in st.files:
-            self._serve_file(st.files[self.path[7:]], st.faults.get(self.path[7:], FileFault()))
+        elif path.startswith("/files/") and path[7:] in st.files:
+            self._serve_file(st.files[path[7:]], st.faults.get(path[7:], FileFault()))
         else:
             self._send(404, b'{"detail": "not found"}')
 
@@ -117,6 +139,15 @@ class _Handler(BaseHTTPRequestHandler):
         st.requests.append(f"POST {self.path}")
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n)
+        path = self._agent_path()
+        if path is None:
+            return
+        if path == "/v1/install/tok":
+            scenario = dict(st.scenario)
+            if scenario.get("serial") is None:  # first contact: the serial the board reports
+                scenario["serial"] = st.identities[-1][1]
+            self._send(200, json.dumps(scenario).encode())
+            return
         try:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError:
@@ -124,23 +155,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         schemas: dict[str, type[BaseModel]] = {"/v1/install/tok/progress": ProgressIn,
                                                "/v1/install/tok/result": ResultIn}
-        schema = schemas.get(self.path)
+        schema = schemas.get(path)
         if schema is not None:
             try:
                 schema.model_validate(body)
             except ValidationError as exc:
-                st.rejected.append((self.path, body))
+                st.rejected.append((path, body))
                 self._send(422, json.dumps({"detail": str(exc)}).encode())
                 return
-        if self.path == "/v1/install/tok/progress":
+        if path == "/v1/install/tok/progress":
             if st.progress_delay and body.get("phase") == "writing":
                 time.sleep(st.progress_delay)
             st.progress.append(body)
             st.events.append(f"progress {body.get('phase')}")
-        elif self.path == "/v1/install/tok/result":
+        elif path == "/v1/install/tok/result":
             st.results.append(body)
             st.events.append(f"result {body.get('status')}")
-        elif self.path == "/v1/install/tok/booted":
+        elif path == "/v1/install/tok/booted":
             st.booted += 1
         else:
             self._send(404, b'{"detail": "not found"}')
@@ -181,7 +212,7 @@ class BackendStub:
         return f"{self.base}/files/{name}"
 
     def set_scenario(self, *, image_url: str, sha256: str, size: int, compression: str,
-                     bmap_url: str | None = None, serial: str = "6e87a417",
+                     bmap_url: str | None = None, serial: str | None = "6e87a417",
                      mac: str = "dc:a6:32:00:00:01", hostname: str = "pi-01") -> None:
         b = self.url
         self.state.scenario = {

@@ -31,9 +31,11 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def public_base_url(request: Request, settings: Settings) -> str:
-    """Base of the URLs handed out: ``MALINA_PUBLIC_URL``, else the request's own."""
-    return settings.public_url or str(request.base_url).rstrip("/")
+def public_base_url(_request: Request, settings: Settings) -> str:
+    """Base of the URLs handed out: ``MALINA_PUBLIC_URL`` (``create_app`` refuses to start without it), never the
+    request's Host header."""
+    assert settings.public_url is not None
+    return settings.public_url
 
 
 async def get_base_url(request: Request, settings: SettingsDep) -> str:

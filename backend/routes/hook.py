@@ -12,6 +12,7 @@ from backend.config import Settings
 from backend.decision import OptionsQuery
 from backend.identity import norm_hex, norm_mac, parse_guid
 from backend.routes.deps import public_base_url
+from backend.routes.hookauth import authenticate_hook
 from backend.routes.params import VALIDATION_ERROR, bad_request, json_error, parse
 from backend.service import Service
 
@@ -59,10 +60,14 @@ async def dhcp_options(request: Request) -> Response:
     more than the rest of the request), then one indexed read. Only an ask that has to write (a new
     token, a first-seen identity, a flag) goes to the thread pool. For the same reason the service and the settings
     are taken from ``app.state`` here rather than through ``Depends`` (about 20 µs a request). The request is
-    counted and timed in ``service.metrics.options`` (plain integers: a fraction of a microsecond)."""
+    counted and timed in ``service.metrics.options`` (plain integers: a fraction of a microsecond).
+
+    It is a GET that changes state (tokens, learnt identities, flags): ``hookauth.authenticate_hook`` runs before
+    anything else, so only the trusted hook can cause those writes."""
     started = perf_counter()
     service: Service = request.app.state.service
     try:
+        await authenticate_hook(request)  # first: a caller it refuses reads and writes nothing
         query = parse_query(request)
         settings: Settings = request.app.state.settings
         base_url = public_base_url(request, settings)

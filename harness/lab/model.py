@@ -101,13 +101,13 @@ BootLocalMethod = Literal["opt66-zero", "tftp-deny", "opt66-zero+tftp-deny"]
 class BackendService(_Strict):
     address: ipaddress.IPv4Address
     port: int = Field(default=8080, ge=1, le=65535)
-    read_token: str = Field(default="malina-read", min_length=8)
-    write_token: str = Field(default="malina-write", min_length=8)
+    read_token: str = Field(default="malina-read-token-of-the-simulated-lab", min_length=32)
+    write_token: str = Field(default="malina-write-token-of-the-simulated-lab", min_length=32)
     max_attempts: int = Field(default=3, ge=1, le=100)
     boot_local_method: BootLocalMethod = Field(
         default="opt66-zero+tftp-deny", description="the lab's boot-local method (MALINA_BOOT_LOCAL_METHOD); "
                                                     "a machine may override it in the backend")
-    tftp_gate_token: str = Field(default="malina-tftp-gate", min_length=8,
+    tftp_gate_token: str = Field(default="malina-tftp-gate-token-of-the-simulated-lab", min_length=32,
                                  description="MALINA_TFTP_GATE_TOKEN: the TFTP server's token for the gate")
 
     @model_validator(mode="after")

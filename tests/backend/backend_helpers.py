@@ -6,18 +6,21 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+from fastapi.testclient import TestClient
+
 from testkit.backend_process import backend_process
 
 REPO = Path(__file__).resolve().parents[2]
 
-READ = "read-token-123"
-WRITE = "write-token-456"
+READ = "read-token-123-0123456789abcdef0123"
+WRITE = "write-token-456-0123456789abcdef0123"
 SHA = "ab" * 32
 
 
@@ -94,6 +97,30 @@ def machine(name: str = "pi-01", n: int = 1, **over: Any) -> dict[str, Any]:
     }
     body.update(over)
     return body
+
+
+
+
+
+def board_identity(n: int = 1) -> dict[str, str]:
+    """What the agent of the board of ``machine(n=n)`` sends with every call."""
+    return {"serial": f"{0x6E87A400 + n:08x}", "mac": f"dc:a6:32:00:00:{n:02x}"}
+
+
+def as_board(n: int) -> Callable[[httpx.Request], None]:
+    """An httpx request hook: agent calls without a ``serial`` get the identity of board ``n``."""
+    def hook(request: httpx.Request) -> None:
+        if request.url.path.startswith("/v1/install/") and "serial" not in request.url.params:
+            request.url = request.url.copy_merge_params(board_identity(n))
+    return hook
+
+
+def board_client(app: Any, n: int = 1) -> TestClient:
+    """A test client for ``app`` as the board of ``machine(n=n)`` calls it: from its port's subnet, its agent
+    calls carrying its identity (admin and hook calls pass as they are)."""
+    client = TestClient(app, client=(f"10.90.{n}.100", 50000))
+    client.event_hooks["request"].append(as_board(n))
+    return client
 
 
 def port_query(n: int = 1, **extra: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from backend_helpers import READ, WRITE, FakeClock, KeaStub
+from backend_helpers import READ, WRITE, FakeClock, KeaStub, board_client
 from fastapi.testclient import TestClient
 
 from backend import migrate
@@ -88,5 +88,7 @@ def service(settings: Settings, clock: FakeClock) -> Iterator[Service]:
 
 @pytest.fixture
 def client(service: Service, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, service)) as c:
+    """The app, called from 10.90.1.100 (port 1's subnet); its agent calls (``/v1/install/...``) carry the
+    identity of pi-01's board (``board_identity(1)``) unless the test gives a ``serial`` of its own."""
+    with board_client(create_app(settings, service), 1) as c:
         yield c

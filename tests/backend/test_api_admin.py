@@ -116,12 +116,12 @@ def test_put_creates_then_redefines_and_cancels_a_running_install(client: TestCl
     token = answer["224"].rsplit("/", 1)[1]
     # same definition: nothing changes, the install goes on
     assert client.put("/v1/admin/machines/pi-01", json=machine(), headers=auth()).status_code == 200
-    assert client.get(f"/v1/install/{token}").status_code == 200
+    assert client.post(f"/v1/install/{token}").status_code == 200
     changed = machine()
     changed["install"]["hostname"] = "renamed"
     r = client.put("/v1/admin/machines/pi-01", json=changed, headers=auth())
     assert r.status_code == 200 and r.json()["install"]["hostname"] == "renamed"
-    assert client.get(f"/v1/install/{token}").status_code == 410
+    assert client.post(f"/v1/install/{token}").status_code == 410
     assert kea.wait(1)
     r = client.put("/v1/admin/machines/pi-02", json=machine(), headers=auth())
     assert r.status_code == 422 and "path names" in r.text

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backend_helpers import READ, SHA, FakeClock, KeaStub, auth, guid_for, machine, port_query
+from backend_helpers import READ, SHA, FakeClock, KeaStub, auth, board_client, guid_for, machine, port_query
 from fastapi.testclient import TestClient
 
 from backend import migrate
@@ -39,7 +39,7 @@ from backend.tftpsync import GATED, Change, sync_once
 NOW = 1_000_000.0
 TFTP = "10.89.0.4"
 PORT1 = ("4769312f302f31", "746f722d612d3031")
-GATE_TOKEN = "gate-token-789"
+GATE_TOKEN = "gate-token-789-0123456789abcdef01234"
 OPTIONS = "/v1/dhcp/options"
 GATE = "/v1/tftp/gate"
 SERIAL = "6e87a401"  # backend_helpers.machine(n=1)
@@ -140,7 +140,7 @@ def lab_client(settings: Settings, clock: FakeClock, method: str) -> Iterator[Te
     configured = settings.with_(boot_local_method=method, tftp_gate_token=GATE_TOKEN)
     service = Service(Database(configured.db_url), configured, clock=clock)
     migrate.upgrade(service.db.engine)
-    with TestClient(create_app(configured, service)) as client:
+    with board_client(create_app(configured, service)) as client:
         yield client
     service.close()
 
@@ -156,7 +156,7 @@ def install(client: TestClient) -> str:
     first = client.get(OPTIONS, params=port_query(1)).json()
     assert first["66"] == TFTP and "224" in first
     token = str(first["224"].rsplit("/", 1)[1])
-    assert client.get(f"/v1/install/{token}").status_code == 200
+    assert client.post(f"/v1/install/{token}").status_code == 200
     for phase in ("writing", "verifying"):
         assert client.post(f"/v1/install/{token}/progress", json={"phase": phase}).status_code == 200
     r = client.post(f"/v1/install/{token}/result", json={"status": "success", "sha256": SHA, "bytes_written": 4096})

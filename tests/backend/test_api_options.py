@@ -86,7 +86,7 @@ def test_mac_recorded_once_seen_then_cross_checked(client: TestClient, kea: KeaS
     assert client.get(OPTIONS, params=port_query(1, mac="dca6320000ff")).json() == {"66": "0.0.0.0"}
     m = client.get("/v1/admin/machines/pi-01", headers=auth()).json()
     assert m["flagged"] and "dc:a6:32:00:00:ff" in m["flag_reason"]
-    assert client.get(f"/v1/install/{token}").status_code == 410
+    assert client.post(f"/v1/install/{token}").status_code == 410
     # flagged stays local even for the right board
     assert client.get(OPTIONS, params=port_query(1, mac="dca632000001")).json() == {"66": "0.0.0.0"}
     assert kea.wait(1)[0]["arguments"]["sub82_1"] == port_query(1)["sub82_1"]
@@ -187,7 +187,7 @@ def test_expired_token_starts_a_new_attempt(client: TestClient, clock: FakeClock
     add(client)
     old = token_of(client.get(OPTIONS, params=port_query(1)).json())
     clock.advance(service.settings.token_ttl_s + 1)
-    assert client.get(f"/v1/install/{old}").status_code == 410
+    assert client.post(f"/v1/install/{old}").status_code == 410
     new = token_of(client.get(OPTIONS, params=port_query(1)).json())
     assert new != old
     m = client.get("/v1/admin/machines/pi-01", headers=auth()).json()

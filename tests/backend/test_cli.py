@@ -125,6 +125,15 @@ def test_cli_errors_are_clear(db_url: str, tmp_path: Path, capsys: pytest.Captur
             os.environ["MALINA_TFTP_SERVER"] = env_tftp
 
 
+def test_serve_needs_the_public_url(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without MALINA_PUBLIC_URL the handed-out URLs would come from the Host header: serve refuses to start."""
+    monkeypatch.delenv("MALINA_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("MALINA_TFTP_SERVER", "10.89.0.4")
+    assert main(["serve", "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"]) == 2
+    assert "MALINA_PUBLIC_URL is not set" in capsys.readouterr().err
+
+
 def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     assert main(argv) == 0, capsys.readouterr().err
     return capsys.readouterr().out

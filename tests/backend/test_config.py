@@ -7,10 +7,13 @@ import pytest
 
 from backend.config import DEFAULT_DB_URL, ConfigError, Settings, from_env
 
+# Bearer secrets are at least 32 characters (issue 13): a 31-character one is refused below.
+READER, WRITER, TFTP_GATE = "reader-token-" + "r" * 20, "writer-token-" + "w" * 20, "tftp-gate-token-" + "g" * 16
 VARIABLES = ("MALINA_DB_URL", "MALINA_PUBLIC_URL", "MALINA_TFTP_SERVER", "MALINA_ADMIN_READ_TOKEN",
              "MALINA_ADMIN_WRITE_TOKEN", "MALINA_KEA_CONTROL_URL", "MALINA_KEA_TIMEOUT_S", "MALINA_MAX_ATTEMPTS",
              "MALINA_TOKEN_TTL_S", "MALINA_LOOP_GUARD_COUNT", "MALINA_LOOP_GUARD_WINDOW_S",
-             "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN", "MALINA_KEA_STANDBY_CONTROL_URL")
+             "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN", "MALINA_KEA_STANDBY_CONTROL_URL",
+             "MALINA_AGENT_MAX_BODY", "MALINA_AGENT_RATE_PER_S", "MALINA_AGENT_BURST", "MALINA_AGENT_RATE_PREFIX")
 
 
 @pytest.fixture(autouse=True)
@@ -31,22 +34,25 @@ def test_defaults() -> None:
 def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in (("MALINA_DB_URL", "postgresql://malina@10.89.0.6:5432/malina"),
                         ("MALINA_PUBLIC_URL", "http://10.89.0.3:8080/"), ("MALINA_TFTP_SERVER", "10.89.0.4"),
-                        ("MALINA_ADMIN_READ_TOKEN", "reader-token"), ("MALINA_ADMIN_WRITE_TOKEN", "writer-token"),
+                        ("MALINA_ADMIN_READ_TOKEN", READER), ("MALINA_ADMIN_WRITE_TOKEN", WRITER),
                         ("MALINA_KEA_CONTROL_URL", "http://10.89.0.2:8000"), ("MALINA_KEA_TIMEOUT_S", "0.5"),
                         ("MALINA_KEA_STANDBY_CONTROL_URL", "http://10.89.0.6:8000/"),
                         ("MALINA_MAX_ATTEMPTS", "5"), ("MALINA_TOKEN_TTL_S", "60"), ("MALINA_LOOP_GUARD_COUNT", "7"),
                         ("MALINA_LOOP_GUARD_WINDOW_S", "30"), ("MALINA_BOOT_LOCAL_METHOD", "tftp-deny"),
-                        ("MALINA_TFTP_GATE_TOKEN", "tftp-gate-token")):
+                        ("MALINA_TFTP_GATE_TOKEN", TFTP_GATE), ("MALINA_AGENT_MAX_BODY", "4096"),
+                        ("MALINA_AGENT_RATE_PER_S", "2.5"), ("MALINA_AGENT_BURST", "9"),
+                        ("MALINA_AGENT_RATE_PREFIX", "32")):
         monkeypatch.setenv(name, value)
     settings = from_env()
     assert settings.model_dump() == {
         "db_url": "postgresql://malina@10.89.0.6:5432/malina", "public_url": "http://10.89.0.3:8080",
-        "tftp_server": "10.89.0.4", "read_token": "reader-token", "write_token": "writer-token",
+        "tftp_server": "10.89.0.4", "read_token": READER, "write_token": WRITER,
         "kea_control_url": "http://10.89.0.2:8000", "kea_standby_control_url": "http://10.89.0.6:8000",
         "kea_timeout_s": 0.5, "max_attempts": 5, "token_ttl_s": 60.0,
         "loop_guard_count": 7, "loop_guard_window_s": 30.0, "boot_local_method": "tftp-deny",
-        "tftp_gate_token": "tftp-gate-token"}
-    assert "reader-token" not in repr(settings) and "tftp-gate-token" not in repr(settings)  # tokens stay out of logs
+        "tftp_gate_token": TFTP_GATE, "agent_max_body": 4096, "agent_rate_per_s": 2.5, "agent_burst": 9,
+        "agent_rate_prefix": 32}
+    assert READER not in repr(settings) and TFTP_GATE not in repr(settings)  # tokens stay out of logs
 
 
 def test_empty_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,10 +70,10 @@ def test_empty_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     ("MALINA_LOOP_GUARD_WINDOW_S", "1e9", r"^MALINA_LOOP_GUARD_WINDOW_S: .*less than or equal to 86400"),
     ("MALINA_PUBLIC_URL", "10.89.0.3:8080", r"^MALINA_PUBLIC_URL: must be an http\(s\) URL"),
     ("MALINA_KEA_CONTROL_URL", "ftp://10.89.0.2", r"^MALINA_KEA_CONTROL_URL: must be an http\(s\) URL"),
-    ("MALINA_ADMIN_READ_TOKEN", "short", r"^MALINA_ADMIN_READ_TOKEN: .*at least 8 characters$"),
-    ("MALINA_ADMIN_WRITE_TOKEN", "short", r"^MALINA_ADMIN_WRITE_TOKEN: .*at least 8 characters$"),
+    ("MALINA_ADMIN_READ_TOKEN", "x" * 31, r"^MALINA_ADMIN_READ_TOKEN: .*at least 32 characters$"),
+    ("MALINA_ADMIN_WRITE_TOKEN", "x" * 31, r"^MALINA_ADMIN_WRITE_TOKEN: .*at least 32 characters$"),
     ("MALINA_BOOT_LOCAL_METHOD", "pxe-off", r"^MALINA_BOOT_LOCAL_METHOD: .*'opt66-zero'.*'tftp-deny'.*'pxe-off'"),
-    ("MALINA_TFTP_GATE_TOKEN", "short", r"^MALINA_TFTP_GATE_TOKEN: .*at least 8 characters$"),
+    ("MALINA_TFTP_GATE_TOKEN", "x" * 31, r"^MALINA_TFTP_GATE_TOKEN: .*at least 32 characters$"),
 ])
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
     monkeypatch.setenv(name, value)
@@ -76,16 +82,16 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str
 
 
 def test_tokens_must_differ(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALINA_ADMIN_READ_TOKEN", "same-token")
-    monkeypatch.setenv("MALINA_ADMIN_WRITE_TOKEN", "same-token")
+    monkeypatch.setenv("MALINA_ADMIN_READ_TOKEN", "same-token-0123456789abcdef0123456")
+    monkeypatch.setenv("MALINA_ADMIN_WRITE_TOKEN", "same-token-0123456789abcdef0123456")
     with pytest.raises(ConfigError, match="MALINA_ADMIN_READ_TOKEN and MALINA_ADMIN_WRITE_TOKEN must differ") as info:
         from_env()
-    assert "same-token" not in str(info.value)
+    assert "same-token-0123456789abcdef0123456" not in str(info.value)
 
 
 def test_the_gate_token_is_not_the_write_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALINA_ADMIN_WRITE_TOKEN", "same-token")
-    monkeypatch.setenv("MALINA_TFTP_GATE_TOKEN", "same-token")
+    monkeypatch.setenv("MALINA_ADMIN_WRITE_TOKEN", "same-token-0123456789abcdef0123456")
+    monkeypatch.setenv("MALINA_TFTP_GATE_TOKEN", "same-token-0123456789abcdef0123456")
     with pytest.raises(ConfigError, match="MALINA_TFTP_GATE_TOKEN must not be the write token"):
         from_env()
 

@@ -42,7 +42,7 @@ def test_either_server_gets_the_same_install_answer_through_one_attempt(client: 
     first = bootloader_ask(client)  # the primary, the bootloader's DORA
     assert first["66"] == "10.89.0.4" and "224" in first
     token = first["224"].rsplit("/", 1)[1]
-    assert client.get(f"/v1/install/{token}").status_code == 200  # the installer fetched its scenario
+    assert client.post(f"/v1/install/{token}").status_code == 200  # the installer fetched its scenario
     # the primary dies; the standby answers the same board's next DHCP exchanges in the same attempt
     assert installer_ask(client) == first
     assert bootloader_ask(client) == first

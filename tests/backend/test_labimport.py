@@ -27,6 +27,7 @@ def test_repo_lab_yaml_with_image_from_the_command_line() -> None:
     assert first.install is not None
     assert str(first.install.network.address) == board["install"]["address"]
     assert str(first.install.network.gateway) == port["subnet"].replace("0/24", "1")
+    assert str(first.subnet) == port["subnet"]  # the port's subnet binds the install tokens
     assert first.install.image.compression == "xz"
     second = machines[1]
     pport = next(p for p in doc["switch"]["ports"] if p["name"] == doc["boards"][1]["port"])
@@ -56,9 +57,12 @@ def test_plain_format_with_defaults_and_named_images() -> None:
                 },
             },
             {"name": "a2", "boot_mode": "local", "port": {"circuit_id": "p2"}},
+            {"name": "a3", "port": {"circuit_id": "p3", "subnet": "10.3.0.0/22"},
+             "install": {"hostname": "a3", "image": "jammy", "network": {"address": "10.3.1.5/24"}}},
         ],
     }
-    a1, a2 = machines_from_doc(doc)
+    a1, a2, a3 = machines_from_doc(doc)
+    assert str(a1.subnet) == "10.1.0.0/24" and a2.subnet is None and str(a3.subnet) == "10.3.0.0/22"
     assert (a1.sub82_1, a1.sub82_2, a1.sub82_9) == ("0001", b"sw1".hex(), "0a0b")
     assert a1.mac == "dc:a6:32:00:00:10" and a1.serial == "1234abcd"
     assert a1.install is not None and a1.install.ssh_authorized_keys == ["ssh-ed25519 AAAAC3Nz ops"]

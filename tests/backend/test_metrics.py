@@ -84,7 +84,7 @@ def test_an_install_counts_its_phases_and_the_options_asks(client: TestClient, c
     for seconds, path, body in steps:
         clock.advance(seconds)
         url = f"/v1/install/{token}" + (f"/{path}" if path else "")
-        resp = client.post(url, json=body) if path else client.get(url)
+        resp = client.post(url, json=body)
         assert resp.status_code == 200, resp.text
     after = scrape(client)
     assert value(after, "malina_options_requests_total", answer="install") == 2
@@ -106,7 +106,7 @@ def test_failures_cancellations_expiries_and_flags(client: TestClient, clock: Fa
     add(client, name="pi-01", n=1)
     add(client, name="pi-02", n=2, boot_mode="local")
     token = token_of(ask(client, 1))
-    client.get(f"/v1/install/{token}")
+    client.post(f"/v1/install/{token}")
     assert client.post(f"/v1/install/{token}/result", json={"status": "failure", "error": "disk"}).status_code == 200
     ask(client, 1)  # a new attempt, cancelled by the operator
     assert client.post("/v1/admin/machines/pi-01/reinstall", headers=auth(WRITE)).status_code == 200

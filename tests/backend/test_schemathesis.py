@@ -37,7 +37,7 @@ def app(tmp_path: Path) -> Iterator[FastAPI]:
         db_url=f"sqlite:///{tmp_path / 'st.db'}",
         public_url="http://10.89.0.3:8080",
         tftp_server="10.89.0.4",
-        read_token="read-token-123",
+        read_token="read-token-123-0123456789abcdef0123",
         write_token=WRITE,
         kea_control_url=None,
     )

@@ -10,13 +10,14 @@ from typing import Any
 import allure
 import httpx
 import pytest
-from backend_helpers import READ, WRITE, auth, machine, port_query, serve
+from backend_helpers import READ, WRITE, auth, board_identity, machine, port_query, serve
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from testkit.browser import RackPage, chromium, wait_for
 
 pytestmark = pytest.mark.timeout(120)
+LOOPBACK = "127.0.0.0/8"  # the test server is called from 127.0.0.1: the machines' port subnet here
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +86,14 @@ def test_no_data_without_a_token(page: RackPage, backend_url: str) -> None:
 
 def test_machines_state_flags_and_text_as_text(page: RackPage, backend_url: str) -> None:
     _admin(backend_url, "POST", "/machines", json=machine("ui-looping", 12, boot_mode="local"))
-    _admin(backend_url, "POST", "/machines", json=machine("ui-failing", 13))
+    _admin(backend_url, "POST", "/machines", json=machine("ui-failing", 13, subnet=LOOPBACK))
     for _ in range(3):  # a local machine asking over and over trips the loop guard: flagged
         httpx.get(f"{backend_url}/v1/dhcp/options", params=port_query(12), timeout=10)
     token = _install_token(backend_url, 13)
     # an installer's error is free text: the page must show it, never run it
     evil = '<img src=x id="pwned" onerror="document.title=\'pwned\'">'
     resp = httpx.post(f"{backend_url}/v1/install/{token}/result", json={"status": "failure", "error": evil},
-                      timeout=10)
+                      params=board_identity(13), timeout=10)
     assert resp.status_code == 200, resp.text
     page.sign_in(READ)
     wait_for("the flagged machine", lambda: page.card("ui-looping").get_attribute("data-flag") == "loop")
@@ -109,17 +110,18 @@ def test_machines_state_flags_and_text_as_text(page: RackPage, backend_url: str)
 
 
 def test_progress_moves_without_a_reload(page: RackPage, backend_url: str) -> None:
-    _admin(backend_url, "POST", "/machines", json=machine("ui-writing", 14))
+    _admin(backend_url, "POST", "/machines", json=machine("ui-writing", 14, subnet=LOOPBACK))
     token = _install_token(backend_url, 14)
     agent = f"{backend_url}/v1/install/{token}"
-    assert httpx.get(agent, timeout=10).status_code == 200  # the scenario: netbooting
+    board = board_identity(14)
+    assert httpx.post(agent, params=board, timeout=10).status_code == 200  # the scenario: netbooting
     page.sign_in(READ)
     wait_for("the install", lambda: page.progress("ui-writing")[0] >= 0)
     page.driver.execute_script("window.__sameDocument = 42")  # gone if the page reloads
     total = 8_000_000
     for written in (1_000_000, 5_000_000):
         body = {"phase": "writing", "bytes_written": written, "bytes_total": total, "rate_bps": 1_000_000.0}
-        assert httpx.post(f"{agent}/progress", json=body, timeout=10).status_code == 200
+        assert httpx.post(f"{agent}/progress", json=body, params=board, timeout=10).status_code == 200
         shown = wait_for(f"{written} bytes on the page", _progress_at(page, "ui-writing", written))
         assert shown[1] == total, shown
         assert f"ETA {(total - written) // 1_000_000}s" in shown[2] and "1.0 MB/s" in shown[2], shown

@@ -47,6 +47,7 @@ def backend() -> Iterator[BackendStub]:
     with BackendStub() as b:
         yield b
     assert b.state.rejected == [], f"the backend would refuse these reports: {b.state.rejected}"
+    assert b.state.unidentified == [], f"agent calls without the board's identity: {b.state.unidentified}"
 
 
 @pytest.fixture

@@ -79,12 +79,33 @@ def test_install_plain_layout(backend: BackendStub, board: dict[str, str], plain
         b"network: {config: disabled}\n"
     keys = _rootfs(card, plain_image, "/home/ubuntu/.ssh/authorized_keys").decode()
     assert keys.strip() == backend.state.scenario["ssh_authorized_keys"][0]
-    assert _rootfs(card, plain_image, "/etc/malina/booted-url").decode().strip() == f"{backend.url}/booted"
+    # the installed OS calls it as this board: the backend serves the token only to it
+    assert _rootfs(card, plain_image, "/etc/malina/booted-url").decode().strip() == \
+        f"{backend.url}/booted?serial={SERIAL}&mac={MAC}"
     unit = _rootfs(card, plain_image, "/etc/systemd/system/malina-booted.service").decode()
     assert "ConditionPathExists=/etc/malina/booted-url" in unit
     # The image's own files are still there.
     assert b"ID=ubuntu" in _rootfs(card, plain_image, "/etc/os-release")
     assert "INSTALL OK" in r.stderr
+
+
+def test_every_call_carries_the_board_identity_and_a_serial_less_machine_installs(
+        backend: BackendStub, board: dict[str, str], plain_image: OsImage) -> None:
+    """The scenario of a machine defined without a serial has none until its board reports one (the backend
+    records it on first contact): the agent sends its serial and MAC with every call, so it installs (issue 13;
+    before, it fetched the scenario without them, got serial null and refused it)."""
+    card = _card(board)
+    _setup(backend, plain_image, compressed=True, bmap=False)
+    backend.state.scenario["serial"] = None
+    r = run_agent(board, "install", "--url", backend.url)
+    assert r.returncode == 0, r.stderr
+    _assert_installed(card, plain_image, backend)
+    assert backend.state.unidentified == []
+    paths = {path for path, _, _ in backend.state.identities}
+    assert {"/v1/install/tok", "/v1/install/tok/netplan", "/v1/install/tok/progress",
+            "/v1/install/tok/result"} <= paths
+    assert {(serial, mac) for _, serial, mac in backend.state.identities} == {(SERIAL, MAC)}
+    assert "POST /v1/install/tok?" in "\n".join(backend.state.requests)  # the scenario is a POST
 
 
 def test_progress_to_backend_and_console(backend: BackendStub, board: dict[str, str],

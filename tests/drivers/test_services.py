@@ -19,6 +19,8 @@ from harness.lab.docker_lab import LabRun
 from harness.lab.model import Lab
 from testkit.ports import free_port
 
+READER, WRITER = "reader-token-0123456789abcdef0123456", "writer-token-0123456789abcdef0123456"
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = {"url": "http://10.89.0.5:8081/ubuntu.img.xz", "sha256": "ab" * 32, "size": 1 << 20, "compression": "xz"}
 
@@ -26,11 +28,12 @@ IMAGE = {"url": "http://10.89.0.5:8081/ubuntu.img.xz", "sha256": "ab" * 32, "siz
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[HttpBackend]:
     port = free_port()
-    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite", "MALINA_TFTP_SERVER": "10.89.0.4",
-           "MALINA_ADMIN_READ_TOKEN": "reader-token", "MALINA_ADMIN_WRITE_TOKEN": "writer-token"}
+    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite",
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "10.89.0.4",
+           "MALINA_ADMIN_READ_TOKEN": READER, "MALINA_ADMIN_WRITE_TOKEN": WRITER}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "backend", "serve", "--host", "127.0.0.1", "--port",
                              str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    b = HttpBackend(f"http://127.0.0.1:{port}", "reader-token", "writer-token")
+    b = HttpBackend(f"http://127.0.0.1:{port}", READER, WRITER)
     try:
         b.wait_healthy(30)
         yield b

@@ -27,7 +27,7 @@ from harness.leases import HOST_ENV, FileLeaseStore, NoBoardFree, host_id, open_
 
 REPO = Path(__file__).resolve().parents[2]
 BOARDS = ["pi-01", "pi-02", "pi-03"]
-READ, WRITE = "read-token-123", "write-token-456"
+READ, WRITE = "read-token-123-0123456789abcdef0123", "write-token-456-0123456789abcdef0123"
 
 
 class Clock:
@@ -46,6 +46,7 @@ def clock() -> Clock:
 @pytest.fixture
 def admin(tmp_path: Path, clock: Clock) -> Iterator[HttpAdmin]:
     settings = Settings(db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", tftp_server="10.89.0.4", read_token=READ,
+                        public_url="http://backend",
                         write_token=WRITE)
     db = Database(settings.db_url)
     migrate.upgrade(db.engine)

@@ -25,6 +25,7 @@ from harness.session import RackSession
 from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+RACK_READ, RACK_WRITE = "rack-read-token-0123456789abcdef0123", "rack-write-token-0123456789abcdef012"
 IMAGE = {"url": "http://127.0.0.5:8081/ubuntu.img.xz", "sha256": "AB" * 32, "size": 3 << 30, "compression": "xz"}
 
 
@@ -67,12 +68,13 @@ class ConsoleServer:
 @pytest.fixture
 def backend_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite", "MALINA_TFTP_SERVER": "127.0.0.4",
-           "MALINA_ADMIN_READ_TOKEN": "rack-read-token", "MALINA_ADMIN_WRITE_TOKEN": "rack-write-token"}
+    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp_path}/db.sqlite",
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "127.0.0.4",
+           "MALINA_ADMIN_READ_TOKEN": RACK_READ, "MALINA_ADMIN_WRITE_TOKEN": RACK_WRITE}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "backend", "serve", "--host", "127.0.0.1", "--port",
                              str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    b = HttpBackend(url, "rack-read-token", "rack-write-token")
+    b = HttpBackend(url, RACK_READ, RACK_WRITE)
     try:
         b.wait_healthy(30)
         yield url
@@ -100,8 +102,8 @@ def rack_doc(tmp_path: Path, backend_port: int, console_port: int) -> dict[str, 
     tftp_root.mkdir(exist_ok=True)
     doc["services"] = {
         "kea": {"address": "127.0.0.2"},
-        "backend": {"address": "127.0.0.1", "port": backend_port, "read_token": "rack-read-token",
-                    "write_token": "rack-write-token"},
+        "backend": {"address": "127.0.0.1", "port": backend_port, "read_token": RACK_READ,
+                    "write_token": RACK_WRITE},
         "tftp": {"address": "127.0.0.4", "root": str(tftp_root)},
         "files": {"address": "127.0.0.5", "port": 8081, "image": IMAGE},
         "relay": {"address": "127.0.0.6"},

@@ -30,7 +30,7 @@ from harness.drivers.backend import HttpBackend
 from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-READ, WRITE = "shared-read-token", "shared-write-token"
+READ, WRITE = "shared-read-token-0123456789abcdef01", "shared-write-token-0123456789abcdef0"
 TTL = 3.0  # host a's leases in the crash test
 HOLD = 0.3
 
@@ -67,7 +67,8 @@ def test_take(board_leases):
 def backend_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with PgCluster() as pg:
         port = free_port()
-        env = {**os.environ, "MALINA_DB_URL": pg.url, "MALINA_TFTP_SERVER": "127.0.0.4",
+        env = {**os.environ, "MALINA_DB_URL": pg.url,
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "127.0.0.4",
                "MALINA_ADMIN_READ_TOKEN": READ, "MALINA_ADMIN_WRITE_TOKEN": WRITE}
         log = (tmp_path_factory.mktemp("backend") / "backend.log").open("w")
         proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port",

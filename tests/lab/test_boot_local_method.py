@@ -44,6 +44,7 @@ def test_a_bad_method_names_the_line() -> None:
 
 def test_the_gate_token_is_not_the_write_token() -> None:
     text = TEXT.replace("boot_local_method: opt66-zero+tftp-deny",
-                        "boot_local_method: opt66-zero+tftp-deny\n    tftp_gate_token: malina-write")
+                        "boot_local_method: opt66-zero+tftp-deny\n"
+                        "    tftp_gate_token: malina-write-token-of-the-simulated-lab")
     with pytest.raises(LabConfigError, match="tftp_gate_token must not be the write token"):
         parse_lab(text, "lab.yaml")

@@ -24,7 +24,8 @@ from harness.sim.tftpgate import MAX_CACHE_S, BackendGate, Verdict, board_of
 from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-READ, WRITE, GATE_TOKEN = "read-token-123", "write-token-456", "gate-token-789"
+READ, WRITE = "read-token-123-0123456789abcdef0123", "write-token-456-0123456789abcdef0123"
+GATE_TOKEN = "gate-token-789-0123456789abcdef01234"
 SERIAL = "6e87a417"
 
 
@@ -155,7 +156,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     (root / "config.txt").write_bytes(b"[all]\n")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp / 'malina.db'}", "MALINA_TFTP_SERVER": "127.0.0.1",
+    env = {**os.environ, "MALINA_DB_URL": f"sqlite:///{tmp / 'malina.db'}",
+           "MALINA_PUBLIC_URL": f"http://127.0.0.1:{port}", "MALINA_TFTP_SERVER": "127.0.0.1",
            "MALINA_ADMIN_READ_TOKEN": READ, "MALINA_ADMIN_WRITE_TOKEN": WRITE, "MALINA_TFTP_GATE_TOKEN": GATE_TOKEN}
     backend = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port",
                                 str(port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -117,6 +117,14 @@ http_get() {
 		--retry "$MALINA_HTTP_RETRIES" --retry-delay 1 --retry-connrefused -o "$2" -- "$1"
 }
 
+# http_post_fetch URL FILE: POST without a body (a call that changes state, e.g. the scenario), the answer to
+# FILE, with bounded retries; returns curl's status.
+http_post_fetch() {
+	curl -fsS --connect-timeout "$MALINA_CONNECT_TIMEOUT" --max-time "$MALINA_HTTP_TIMEOUT" \
+		--retry "$MALINA_HTTP_RETRIES" --retry-delay 1 --retry-connrefused -X POST --data-binary '' \
+		-o "$2" -- "$1"
+}
+
 # http_post_json URL JSON [RETRIES [MAX_TIME]]: POST a JSON body; returns curl's status.
 http_post_json() {
 	local retries=${3:-0} max_time=${4:-$MALINA_HTTP_TIMEOUT}
@@ -146,6 +154,14 @@ normalize_serial() {
 	[[ $s =~ ^[0-9a-f]+$ ]] || { printf ''; return 0; }
 	while ((${#s} < 8)); do s=0$s; done
 	printf '%s' "${s: -8}"
+}
+
+# with_identity URL: URL with this board's serial and MAC as query parameters. The backend binds an install
+# token to its board: every call to it carries the identity read from the board (BOARD_SERIAL, BOARD_MAC).
+with_identity() {
+	local sep='?'
+	[[ $1 == *\?* ]] && sep='&'
+	printf '%s%sserial=%s&mac=%s' "$1" "$sep" "$BOARD_SERIAL" "$BOARD_MAC"
 }
 
 board_mac() {

@@ -17,6 +17,7 @@ from backend import __version__
 from backend.config import Settings
 from backend.db import Database
 from backend.errors import ServiceError
+from backend.hookauth import hook_secret
 from backend.leases import BoardLeases
 from backend.routes import ROUTERS
 from backend.service import Service
@@ -51,6 +52,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                   description="Options for the Kea hook, install scenarios for the agent, admin API.")
     app.state.service = service
     app.state.settings = settings
+    app.state.hook_secret = hook_secret(settings)  # read once; a bad file is a ConfigError at start-up
     app.state.leases = BoardLeases(service.db, clock=service.clock)  # /v1/leases, /v1/boards
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(IllegalTransition, _illegal_transition)

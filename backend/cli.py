@@ -295,6 +295,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not (settings.read_token and settings.write_token):
         logging.getLogger("backend").warning("MALINA_ADMIN_READ_TOKEN/WRITE_TOKEN not both set: "
                                              "the admin API is limited")
+    if not settings.hook_secret_file:
+        logging.getLogger("backend").warning("MALINA_HOOK_SECRET_FILE unset: /v1/dhcp/options refuses every call")
     service = Service(db, settings)
     app = create_app(settings, service)
     gc.collect()

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     boot_local_method: BootLocalMethod = DEFAULT_METHOD  # the lab's; a machine may override it (admin API)
     # bearer token of the TFTP gate (GET /v1/tftp/gate), the one secret the TFTP server holds
     tftp_gate_token: Token = Field(default=None, repr=False)
+    # file holding the Kea hook's bearer secret (backend.hookauth); unset: /v1/dhcp/options refuses every call
+    hook_secret_file: str | None = None
 
     @model_validator(mode="after")
     def _tokens_differ(self) -> Settings:

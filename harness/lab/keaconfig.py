@@ -12,11 +12,14 @@ from harness.lab.model import Lab
 
 HOOK_PATH = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_remote_options.so"
 CONTROL_SOCKET = "/run/kea/kea4-ctrl-socket"
+# where the kea container holds the hook's bearer secret (the lab writes it there: harness.lab.services.kea_spec)
+HOOK_SECRET_PATH = "/etc/kea/malina-hook.secret"
 
 
-def hook_parameters(lab: Lab, threads: int = 8) -> dict[str, Any]:
+def hook_parameters(lab: Lab, threads: int = 8, *, secret_file: str | None = HOOK_SECRET_PATH) -> dict[str, Any]:
+    """The hook's parameters; ``secret_file`` (the container's path of the bearer secret, None: none sent)."""
     kea = lab.services.kea
-    return {
+    params: dict[str, Any] = {
         "url": f"{lab.services.backend.url}/v1/dhcp/options",
         "user-class": kea.user_class,
         "machine-guid": kea.machine_guid,
@@ -28,9 +31,13 @@ def hook_parameters(lab: Lab, threads: int = 8) -> dict[str, Any]:
         # at most threads-1 packet threads wait on the backend: one always serves other clients
         "max-concurrent-requests": max(1, threads - 2),
     }
+    if secret_file:
+        params["auth-secret-file"] = secret_file
+    return params
 
 
-def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8) -> dict[str, Any]:
+def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
+                 secret_file: str | None = HOOK_SECRET_PATH) -> dict[str, Any]:
     use_hook = lab.services.kea.hook if with_hook is None else with_hook
     subnets: list[dict[str, Any]] = []
     for index, port in enumerate(lab.switch.ports, start=1):
@@ -69,7 +76,8 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8) -
         ],
     }
     if use_hook:
-        config["hooks-libraries"] = [{"library": HOOK_PATH, "parameters": hook_parameters(lab, threads)}]
+        params = hook_parameters(lab, threads, secret_file=secret_file)
+        config["hooks-libraries"] = [{"library": HOOK_PATH, "parameters": params}]
     return {"Dhcp4": config}
 
 

@@ -166,3 +166,19 @@ def test_server_certificate_from_another_ca_is_refused(tls_board: dict[str, str]
         assert [req for req in rogue.state.requests if req.startswith("GET")] == []
         assert rogue.state.results == []
     assert card.read_bytes() == before
+
+
+def test_package_installs_the_trust_files_where_the_agent_and_the_sim_look() -> None:
+    """One set of paths: the package's install hook (from its BR2 symbols), the agent's defaults, the sim board."""
+    from harness.lab.agenttrust import CA_FILE, ORIGINS_FILE
+
+    pkg = AGENT_TREE.parent / "package" / "malina-agent"
+    mk = (pkg / "malina-agent.mk").read_text()
+    config = (pkg / "Config.in").read_text()
+    common = COMMON.read_text()
+    for symbol, path in (("ALLOWED_ORIGINS", ORIGINS_FILE), ("CA_FILE", CA_FILE)):
+        assert f"config BR2_PACKAGE_MALINA_AGENT_{symbol}\n\tstring" in config
+        assert f"$(BR2_PACKAGE_MALINA_AGENT_{symbol})" in mk
+        assert f"$(TARGET_DIR){path}" in mk
+    assert f'"MALINA_ORIGINS_FILE={ORIGINS_FILE}"' in common and f'"MALINA_CA_FILE={CA_FILE}"' in common
+    assert "MALINA_AGENT_POST_INSTALL_TARGET_HOOKS += MALINA_AGENT_INSTALL_TRUST" in mk

@@ -74,8 +74,10 @@ class LabCa:
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, *names: str, days: int = 30, now: dt.datetime | None = None) -> Issued:
-        """A server certificate for ``names`` (IP addresses or DNS names; the first is the common name)."""
+    def issue(self, *names: str, days: int = 30, now: dt.datetime | None = None, client: bool = False) -> Issued:
+        """A server certificate for ``names`` (IP addresses or DNS names; the first is the common name); a client
+        certificate with ``client``."""
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (x509.CertificateBuilder()
@@ -85,7 +87,7 @@ class LabCa:
                 .not_valid_before(start).not_valid_after(start + dt.timedelta(days=days + 1))
                 .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
                                critical=False)
                 .sign(self._key, hashes.SHA256()))

@@ -17,6 +17,7 @@ from backend import __version__, publicerrors
 from backend.agentlimits import AgentLimits, limits_of
 from backend.config import PUBLIC_URL_MISSING, ConfigError, Settings
 from backend.db import Database
+from backend.hookauth import hook_secret
 from backend.leases import BoardLeases
 from backend.routes import ROUTERS
 from backend.service import Service
@@ -48,6 +49,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                   description="Options for the Kea hook, install scenarios for the agent, admin API.")
     app.state.service = service
     app.state.settings = settings
+    app.state.hook_secret = hook_secret(settings)  # read once; a bad file is a ConfigError at start-up
     app.state.leases = BoardLeases(service.db, clock=service.clock)  # /v1/leases, /v1/boards
     publicerrors.install(app)  # generic errors with a request id; tokens out of the logs
     app.add_middleware(AgentLimits, **limits_of(settings))  # /v1/install/...: 413 and 429

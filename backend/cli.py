@@ -88,6 +88,8 @@ def _serve_parser(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--public-url", help="base of the URLs handed out (default: MALINA_PUBLIC_URL)")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema on start")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--tls-cert", help="serve https with this certificate (PEM, with --tls-key)")
+    serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -291,6 +293,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("the TFTP server for option 66 is not set: MALINA_TFTP_SERVER or --tftp-server")
     if not settings.public_url:
         raise UsageError(PUBLIC_URL_MISSING)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = Database(settings.db_url)
@@ -300,6 +304,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not (settings.read_token and settings.write_token):
         logging.getLogger("backend").warning("MALINA_ADMIN_READ_TOKEN/WRITE_TOKEN not both set: "
                                              "the admin API is limited")
+    if not settings.hook_secret_file:
+        logging.getLogger("backend").warning("MALINA_HOOK_SECRET_FILE unset: /v1/dhcp/options refuses every call")
     service = Service(db, settings)
     app = create_app(settings, service)
     gc.collect()
@@ -307,7 +313,8 @@ def _serve(args: argparse.Namespace) -> int:
     # The event loop serves the hot path while pool threads write; a short GIL switch interval bounds how
     # long a writing thread can keep the loop waiting (the default is 5 ms).
     sys.setswitchinterval(0.0005)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
+                ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key)
     service.close()
     return 0
 

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     agent_rate_per_s: float = Field(default=50.0, gt=0.0, le=100_000.0)
     agent_burst: int = Field(default=200, ge=1, le=1_000_000)
     agent_rate_prefix: int = Field(default=24, ge=8, le=32)  # a port = the caller's /prefix network
+    # file holding the Kea hook's bearer secret (backend.hookauth); unset: /v1/dhcp/options refuses every call
+    hook_secret_file: str | None = None
 
     @model_validator(mode="after")
     def _tokens_differ(self) -> Settings:

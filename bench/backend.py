@@ -41,7 +41,7 @@ from backend.db import Database
 from backend.pgcluster import PgCluster
 from backend.schemas import MachineIn
 from backend.service import Service
-from testkit.backend_process import backend_process
+from testkit.backend_process import HOOK_SECRET, backend_process
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "backend.json"
@@ -97,7 +97,8 @@ def request_paths(n: int, seed_: int = 7) -> list[bytes]:
         i = rnd.randrange(MACHINES)
         s1, s2 = _port_hex(i)
         q = {"sub82_1": s1, "sub82_2": s2, "mac": _mac(i).replace(":", "")}
-        out.append(f"GET /v1/dhcp/options?{urlencode(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        out.append(f"GET /v1/dhcp/options?{urlencode(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Authorization: Bearer {HOOK_SECRET}\r\n\r\n".encode())
     return out
 
 

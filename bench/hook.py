@@ -337,7 +337,7 @@ class Bench:
 
     def malina_backend(self) -> None:
         hl = self.hl
-        spec = services.backend_spec(hl.lab)
+        spec = services.backend_spec(hl.lab, hook_secret=hl.run.hook_secret)  # the secret the hook sends
         spec.role = "malina-backend"
         ip = str(hl.lab.networks.server.subnet.network_address + 21)
         spec.networks = {"server": ip}

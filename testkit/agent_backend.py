@@ -16,8 +16,10 @@ validated by the real backend's schemas: what the backend would refuse (422) is 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,6 +52,7 @@ class StubState:
     requests: list[str] = field(default_factory=list)
     progress_delay: float = 0.0
     events: list[str] = field(default_factory=list)
+    on_request: Callable[[str], None] | None = None  # called with "GET /path" before each GET/HEAD is answered
     stop: threading.Event = field(default_factory=threading.Event)
     identities: list[tuple[str, str, str]] = field(default_factory=list)  # (path, serial, mac) of agent calls
     unidentified: list[str] = field(default_factory=list)
@@ -82,10 +85,20 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         self.server.state.identities.append((parts.path, serial, mac))
         return parts.path
+    def do_HEAD(self) -> None:  # /v1/health: what the agent reads the Date header of (clock before TLS)
+        st = self.server.state
+        st.requests.append(f"HEAD {self.path}")
+        if st.on_request:
+            st.on_request(f"HEAD {self.path}")
+        self.send_response(200 if self.path == "/v1/health" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         st = self.server.state
         st.requests.append(f"GET {self.path}")
+        if st.on_request:
+            st.on_request(f"GET {self.path}")
         path = self._agent_path()
         if path is None:
             return
@@ -185,14 +198,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class BackendStub:
-    """Run with ``with BackendStub() as b: ...``; ``b.url`` is the install URL (option 224)."""
+    """Run with ``with BackendStub() as b: ...``; ``b.url`` is the install URL (option 224). With ``tls`` (a
+    server context) it speaks https."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.state = StubState()
         self._server = _Server(("127.0.0.1", 0), _Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.state = self.state
         self.port = self._server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.url = f"{self.base}/v1/install/tok"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -1,5 +1,6 @@
 """``malina backend serve`` as its own process on a free loopback port, for tests and the backend benchmark:
-started with the given database and tokens, yielded once ``/v1/health`` says ok, terminated afterwards."""
+started with the given database and tokens (hook secret: ``HOOK_SECRET``), yielded once ``/v1/health`` says ok,
+terminated afterwards."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from harness.wait import wait_until
 from testkit.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
+# The Kea hook's bearer secret of test backends (a test value: a lab generates its own per run).
+HOOK_SECRET = "test-hook-secret-0123456789abcdefghijklmnop"
+HOOK_AUTH = {"Authorization": f"Bearer {HOOK_SECRET}"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class BackendProcess:
     url: str
     port: int
     proc: subprocess.Popen[bytes]
+    hook_secret: str = HOOK_SECRET  # what /v1/dhcp/options wants as ``Authorization: Bearer``
 
 
 def _healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> bool:
@@ -44,6 +49,9 @@ def backend_process(db_url: str, log_path: Path, *, write_token: str, read_token
                  "MALINA_ADMIN_WRITE_TOKEN": write_token})
     if read_token is not None:
         full["MALINA_ADMIN_READ_TOKEN"] = read_token
+    secret_file = log_path.with_name(log_path.name + ".hook-secret")
+    secret_file.write_text(HOOK_SECRET + "\n")
+    full["MALINA_HOOK_SECRET_FILE"] = str(secret_file)
     full.update(env or {})
     cmd = [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if log_level is not None:

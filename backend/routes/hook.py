@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.config import Settings
 from backend.decision import OptionsQuery
+from backend.hookauth import authorized, refusal
 from backend.identity import norm_hex, norm_mac, parse_guid
 from backend.routes.deps import public_base_url
 from backend.routes.hookauth import authenticate_hook
@@ -52,6 +53,7 @@ def parse_query(request: Request) -> OptionsQuery:
 
 @router.get("/v1/dhcp/options", response_model=dict[str, str],
             openapi_extra={"parameters": OPTIONS_PARAMS, "responses": {
+                "401": json_error("missing or invalid hook credential (Authorization: Bearer <hook secret>)"),
                 "422": VALIDATION_ERROR, "503": json_error("database unavailable")}})
 async def dhcp_options(request: Request) -> Response:
     """DHCP options for the switch port: ``{"66", "224"}`` to install, ``{"66": "0.0.0.0"}`` otherwise.
@@ -66,6 +68,10 @@ async def dhcp_options(request: Request) -> Response:
     anything else, so only the trusted hook can cause those writes."""
     started = perf_counter()
     service: Service = request.app.state.service
+    secret: bytes | None = request.app.state.hook_secret
+    if not authorized(request.headers.get("authorization"), secret):
+        service.metrics.options.refused()  # before anything is parsed or read: an untrusted caller changes nothing
+        return refusal(secret)
     try:
         await authenticate_hook(request)  # first: a caller it refuses reads and writes nothing
         query = parse_query(request)

@@ -19,7 +19,8 @@ not exist yet. Contract with the lab code:
 - Image ``board``; command ``python -m harness.sim.board --config /etc/malina/board.json``; capabilities
   NET_ADMIN (addresses, routes), NET_RAW (AF_PACKET DHCP, ARP), SYS_ADMIN (hostname of the installed OS).
 - Files: ``/etc/malina/board.json`` (``harness.sim.board.config.BoardConfig``) and ``/etc/malina/eeprom.conf``
-  (the EEPROM config in ``rpi-eeprom-config`` text form, from lab.yaml's ``eeprom``).
+  (the EEPROM config in ``rpi-eeprom-config`` text form, from lab.yaml's ``eeprom``); the agent's allowlist of
+  option-224 origins (``harness.lab.agenttrust``), as the image's malina-agent package installs it.
 - The board starts powered **off**: the harness connects the console, then ``POST /power/on``.
 """
 
@@ -29,6 +30,7 @@ import ipaddress
 from pathlib import Path
 from typing import Protocol
 
+from harness.lab.agenttrust import agent_trust_files
 from harness.lab.model import Board, Lab
 from harness.lab.services import ContainerSpec
 from harness.sim.board.config import BoardConfig
@@ -112,6 +114,7 @@ def board_spec(run: RunLike, board: Board) -> ContainerSpec:
         files={
             BOARD_JSON: cfg.to_json().encode(),
             EEPROM_CONF: render_eeprom(dict(board.eeprom)).encode(),
+            **agent_trust_files(lab),  # the allowlist (and CA) the image's malina-agent package installs
         },
         binds={str(card.resolve()): f"{CARD_IN_CONTAINER}:rw"},
         mac_address=board.mac,

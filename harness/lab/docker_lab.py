@@ -237,6 +237,9 @@ class LabRun:
         for name in self.board_names:
             lab.board(name)  # KeyError early for a typo
         self.run_id = run_id or secrets.token_hex(4)
+        # the Kea hook's bearer secret of this run (issue 13.1): Kea's hook and the backend get it as a file;
+        # tests reach it here (run.hook_secret) or in workdir/secrets/hook.secret
+        self.hook_secret = secrets.token_urlsafe(32)
         self.detached = detached
         self.with_hook = with_hook
         self.say = say
@@ -319,6 +322,7 @@ class LabRun:
         (self.workdir / "tftp").mkdir(exist_ok=True)
         (self.workdir / "files").mkdir(exist_ok=True)
         (self.workdir / "logs" / "tftp").mkdir(parents=True, exist_ok=True)
+        self._write_secret("hook.secret", self.hook_secret)
         self._cards_in_ram()
         for role in self.roles:
             self.start_spec(self._spec(role))
@@ -334,9 +338,10 @@ class LabRun:
 
     def _spec(self, role: str) -> ContainerSpec:
         if role in ("kea", STANDBY):
-            return services.kea_spec(self.lab, with_hook=self.with_hook, standby=role == STANDBY)
+            return services.kea_spec(self.lab, with_hook=self.with_hook, standby=role == STANDBY,
+                                     hook_secret=self.hook_secret)
         if role == "backend":
-            return services.backend_spec(self.lab)
+            return services.backend_spec(self.lab, hook_secret=self.hook_secret)
         if role == "tftp":
             return services.tftp_spec(self.lab, self.workdir / "tftp", self.workdir / "logs" / "tftp")
         if role == "files":
@@ -344,6 +349,15 @@ class LabRun:
         if role == "relay":
             return services.relay_spec(self.lab)
         raise ValueError(role)
+
+    def _write_secret(self, name: str, value: str) -> Path:
+        """A secret of this run in ``workdir/secrets`` (0600), for an operator or a test that needs it."""
+        folder = self.workdir / "secrets"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = folder / name
+        path.touch(mode=0o600)
+        path.write_text(value + "\n")
+        return path
 
     def _create_networks(self) -> None:
         last_error = ""

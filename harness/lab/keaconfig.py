@@ -20,11 +20,14 @@ HOOK_PATH = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_remote_options.so"
 CONTROL_SOCKET = "/run/kea/kea4-ctrl-socket"
 HOOKS_DIR = "/usr/lib/x86_64-linux-gnu/kea/hooks"
 HA_ROLES = ("primary", "standby")
+# where the kea container holds the hook's bearer secret (the lab writes it there: harness.lab.services.kea_spec)
+HOOK_SECRET_PATH = "/etc/kea/malina-hook.secret"
 
 
-def hook_parameters(lab: Lab, threads: int = 8) -> dict[str, Any]:
+def hook_parameters(lab: Lab, threads: int = 8, *, secret_file: str | None = HOOK_SECRET_PATH) -> dict[str, Any]:
+    """The hook's parameters; ``secret_file`` (the container's path of the bearer secret, None: none sent)."""
     kea = lab.services.kea
-    return {
+    params: dict[str, Any] = {
         "url": f"{lab.services.backend.url}/v1/dhcp/options",
         "user-class": kea.user_class,
         "machine-guid": kea.machine_guid,
@@ -36,6 +39,9 @@ def hook_parameters(lab: Lab, threads: int = 8) -> dict[str, Any]:
         # at most threads-1 packet threads wait on the backend: one always serves other clients
         "max-concurrent-requests": max(1, threads - 2),
     }
+    if secret_file:
+        params["auth-secret-file"] = secret_file
+    return params
 
 
 def _scaled_ms(lab: Lab, ms: int, floor: int) -> int:
@@ -77,7 +83,7 @@ def ha_hooks(lab: Lab, role: str) -> list[dict[str, Any]]:
 
 
 def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
-                 ha_role: str | None = None) -> dict[str, Any]:
+                 ha_role: str | None = None, secret_file: str | None = HOOK_SECRET_PATH) -> dict[str, Any]:
     """kea-dhcp4's config; ``ha_role`` (``primary`` / ``standby``) makes it one server of the HA pair."""
     use_hook = lab.services.kea.hook if with_hook is None else with_hook
     subnets: list[dict[str, Any]] = []
@@ -118,7 +124,7 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
     }
     hooks = ha_hooks(lab, ha_role) if ha_role is not None else []
     if use_hook:
-        hooks.append({"library": HOOK_PATH, "parameters": hook_parameters(lab, threads)})
+        hooks.append({"library": HOOK_PATH, "parameters": hook_parameters(lab, threads, secret_file=secret_file)})
     if hooks:
         config["hooks-libraries"] = hooks
     return {"Dhcp4": config}

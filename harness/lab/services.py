@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.lab.keaconfig import ctrl_agent_config, dhcp4_config
+from harness.lab.keaconfig import HOOK_SECRET_PATH, ctrl_agent_config, dhcp4_config
 from harness.lab.model import Lab
 
 
@@ -36,15 +36,23 @@ def _json(data: Any) -> bytes:
     return (json.dumps(data, indent=2) + "\n").encode()
 
 
-def kea_spec(lab: Lab, *, with_hook: bool | None = None, standby: bool = False) -> ContainerSpec:
+# where the backend container holds the hook's bearer secret (MALINA_HOOK_SECRET_FILE)
+BACKEND_HOOK_SECRET_PATH = "/etc/malina/hook.secret"
+
+
+def kea_spec(lab: Lab, *, with_hook: bool | None = None, standby: bool = False,
+             hook_secret: str | None = None) -> ContainerSpec:
     """Kea (dhcp4 + control agent); in a lab with ``services.kea.ha`` the primary of the HA pair, or with
-    ``standby`` the standby (role ``kea-standby``, at ``ha.standby``)."""
+    ``standby`` the standby (role ``kea-standby``, at ``ha.standby``). ``hook_secret`` goes to the hook's
+    ``auth-secret-file`` (None: no credential, and a real backend answers 401)."""
     hook = lab.services.kea.hook if with_hook is None else with_hook
     ha = lab.services.kea.ha
     if standby and ha is None:
         raise ValueError("a Kea standby needs services.kea.ha in the lab file")
     ha_role = None if ha is None else ("standby" if standby else "primary")
     address = ha.standby if standby and ha is not None else lab.services.kea.address
+    secret_file = HOOK_SECRET_PATH if hook and hook_secret else None
+    files = {HOOK_SECRET_PATH: (hook_secret + "\n").encode()} if secret_file and hook_secret else {}
     script = (
         "set -e; mkdir -p /run/kea /var/lib/kea; rm -f /run/kea/*.pid /run/kea/*.lock; "  # restarts: stale pids
         "kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & "
@@ -57,14 +65,17 @@ def kea_spec(lab: Lab, *, with_hook: bool | None = None, standby: bool = False) 
         networks={"server": str(address)},
         cap_add=["NET_ADMIN", "NET_RAW"],
         files={
-            "/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook, ha_role=ha_role)),
+            "/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook, ha_role=ha_role,
+                                                          secret_file=secret_file)),
             "/etc/kea/kea-ctrl-agent.conf": _json(ctrl_agent_config(lab)),
+            **files,
         },
         routes_via_relay=True,
     )
 
 
-def backend_spec(lab: Lab) -> ContainerSpec:
+def backend_spec(lab: Lab, *, hook_secret: str | None = None) -> ContainerSpec:
+    """The backend; ``hook_secret`` is the credential it wants on ``/v1/dhcp/options`` (None: it refuses all)."""
     b = lab.services.backend
     env = {
         "MALINA_DB_URL": "sqlite:////var/lib/malina/malina.db",
@@ -78,6 +89,10 @@ def backend_spec(lab: Lab) -> ContainerSpec:
         "MALINA_BOOT_LOCAL_METHOD": b.boot_local_method,
         "MALINA_TFTP_GATE_TOKEN": b.tftp_gate_token,
     }
+    files: dict[str, bytes] = {}
+    if hook_secret:
+        env["MALINA_HOOK_SECRET_FILE"] = BACKEND_HOOK_SECRET_PATH
+        files[BACKEND_HOOK_SECRET_PATH] = (hook_secret + "\n").encode()
     if lab.services.kea.hook:
         env["MALINA_KEA_CONTROL_URL"] = f"http://{lab.services.kea.address}:{lab.services.kea.control_port}/"
         if lab.services.kea.ha is not None:  # both servers' hooks cache answers: a flush must reach both
@@ -90,6 +105,7 @@ def backend_spec(lab: Lab) -> ContainerSpec:
                  f"--port {b.port}"],
         networks={"server": str(b.address)},
         env=env,
+        files=files,
         cap_add=["NET_ADMIN"],
         routes_via_relay=True,
     )

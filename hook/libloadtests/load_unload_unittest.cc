@@ -226,6 +226,10 @@ TEST_F(LoadTest, InvalidParametersFailToLoad) {
     bad.back().first->set("request-timeout-ms", Element::create(std::string("fast")));
     bad.emplace_back(params(backend.url()), "'allowed-options' must not contain 53 (owned by the server)");
     bad.back().first->set("allowed-options", Element::fromJSON("[53]"));
+    bad.emplace_back(params(backend.url()), "'auth-secret-file': cannot read '/nonexistent/hook.secret'");
+    bad.back().first->set("auth-secret-file", Element::create(std::string("/nonexistent/hook.secret")));
+    bad.emplace_back(params(backend.url()), "'auth-secret-file': '/dev/null' is empty");
+    bad.back().first->set("auth-secret-file", Element::create(std::string("/dev/null")));
     for (const auto& item : bad) {
         const std::string json = item.first->str();
         bool loaded = true;

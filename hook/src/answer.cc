@@ -108,8 +108,14 @@ OptionPtr encodeOption(uint16_t code, const std::string& value) {
     } else {
         opt.reset(new Option(Option::V4, code, isc::dhcp::OptionBuffer(value.begin(), value.end())));
     }
-    if (!opt || opt->len() > 255 + 2) {
-        isc_throw(isc::BadValue, "encoded value longer than 255 bytes");
+    // Counted without the header and in size_t: len() includes the 2-byte header and is a uint16_t
+    // (a 65,534-byte value's len() wraps to 0). 253, not 255: Kea 2.2 splits an option whose length
+    // with its header exceeds 255 into several of the same code (RFC 3396), and a client that reads
+    // one (the Pi's bootloader for 66/67) gets a cut value.
+    size_t length = opt ? opt->toBinary(false).size() : 0;
+    if (!opt || length > MAX_VALUE_BYTES) {
+        isc_throw(isc::BadValue, "encoded value is " << length << " bytes; at most " << MAX_VALUE_BYTES
+                  << " go out as one option");
     }
     return (opt);
 }

@@ -4,6 +4,7 @@
 
 #include <dhcp/option.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -26,6 +27,10 @@ struct ParsedAnswer {
     std::vector<uint16_t> not_allowed;        ///< valid codes outside the allowlist (ignored)
 };
 
+/// Longest encoded value accepted: the longest Kea sends as one option (it splits any option longer
+/// than 255 bytes with its 2-byte header, RFC 3396).
+const size_t MAX_VALUE_BYTES = 253;
+
 /// Maximum nesting of arrays/objects accepted before Kea's recursive parser is called.
 const unsigned MAX_JSON_DEPTH = 16;
 
@@ -37,7 +42,8 @@ ParsedAnswer parseAnswer(const std::string& body, const std::set<uint16_t>& allo
 
 /// Encodes one option value by Kea's definition for the code (standard, then runtime
 /// option-def from the server config); codes without a definition carry the string's bytes.
-/// Array-typed definitions take comma-separated values. Throws isc::BadValue with the reason.
+/// Array-typed definitions take comma-separated values. Throws isc::BadValue with the reason (also
+/// for a value longer than MAX_VALUE_BYTES).
 isc::dhcp::OptionPtr encodeOption(uint16_t code, const std::string& value);
 
 }  // namespace remote_options

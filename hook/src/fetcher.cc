@@ -26,7 +26,7 @@ size_t onData(char* data, size_t size, size_t nmemb, void* user) {
 
 }  // namespace
 
-CurlFetcher::CurlFetcher(const CurlOptions& opts) : opts_(opts) {
+CurlFetcher::CurlFetcher(const CurlOptions& opts) : opts_(opts), auth_(opts.auth) {
 }
 
 CurlFetcher::~CurlFetcher() {
@@ -71,6 +71,7 @@ void* CurlFetcher::borrow() {
     curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "kea-remote-options/1");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, onData);
+    auth_.apply(h);
     return (h);
 }
 

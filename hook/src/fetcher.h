@@ -2,6 +2,8 @@
 #ifndef REMOTE_OPTIONS_FETCHER_H
 #define REMOTE_OPTIONS_FETCHER_H
 
+#include "auth.h"
+
 #include <cstddef>
 #include <mutex>
 #include <string>
@@ -29,6 +31,7 @@ struct CurlOptions {
     long connect_timeout_ms = 200;
     long request_timeout_ms = 500;
     size_t max_body_bytes = 65536;
+    AuthConfig auth;      ///< Authorization header and TLS files on every call
 };
 
 /// libcurl with a pool of easy handles: each call borrows one (keeping its keep-alive connection
@@ -49,6 +52,7 @@ private:
     void giveBack(void* handle);
 
     CurlOptions opts_;
+    CurlAuth auth_;
     std::mutex mutex_;
     std::vector<void*> idle_;
 };

@@ -41,6 +41,10 @@ const SimpleKeywords KEYWORDS = {
     {"breaker-threshold", Element::integer},
     {"breaker-open-ms", Element::integer},
     {"log-interval-ms", Element::integer},
+    {"auth-secret-file", Element::string},
+    {"tls-ca-file", Element::string},
+    {"tls-cert-file", Element::string},
+    {"tls-key-file", Element::string},
 };
 
 // Defaults of the scalar parameters, inserted by Kea's setDefaults (which takes strings, integers and
@@ -215,6 +219,7 @@ Config parseConfig(const ConstElementPtr& params) {
     Config cfg;
     cfg.url = SimpleParser::getString(scope, "url");
     validateUrl(cfg.url);
+    cfg.auth = parseAuth(scope, cfg.url);
     cfg.user_class = SimpleParser::getString(scope, "user-class");
     cfg.machine_guid = SimpleParser::getString(scope, "machine-guid");
     cfg.connect_timeout_ms = getInteger(scope, "connect-timeout-ms", 1, 60000);

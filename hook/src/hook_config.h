@@ -2,6 +2,8 @@
 #ifndef REMOTE_OPTIONS_CONFIG_H
 #define REMOTE_OPTIONS_CONFIG_H
 
+#include "auth.h"
+
 #include <cc/data.h>
 #include <exceptions/exceptions.h>
 
@@ -43,6 +45,7 @@ struct Config {
     unsigned breaker_threshold = 3;       ///< consecutive transport failures that open the breaker
     long breaker_open_ms = 2000;
     long log_interval_ms = 10000;         ///< at most one message per failure kind per interval
+    AuthConfig auth;                      ///< bearer secret and TLS files (auth.h)
 };
 
 /// Parses the hook parameters the way Kea's own hooks do: a keyword table checked by

@@ -28,6 +28,7 @@ int load(LibraryHandle& handle) {
         opts.connect_timeout_ms = cfg.connect_timeout_ms;
         opts.request_timeout_ms = cfg.request_timeout_ms;
         opts.max_body_bytes = cfg.max_body_bytes;
+        opts.auth = cfg.auth;
         engine = std::make_unique<Engine>(cfg, std::make_shared<CurlFetcher>(opts));
         handle.registerCommandCallout(FLUSH_COMMAND, remote_options_cache_flush);
         handle.registerCommandCallout(STATS_COMMAND, remote_options_stats);

@@ -102,7 +102,7 @@ class HookLab:
             files={f"{TOOLS}/stub_backend.py": (HERE / "stub_backend.py").read_bytes()},
         )
         self.run.start_spec(stub)
-        kea = services.kea_spec(lab, with_hook=True)
+        kea = services.kea_spec(lab, with_hook=True, hook_secret=self.run.hook_secret)  # the stub ignores it
         kea.files["/etc/kea/kea-dhcp4.conf"] = (
             json.dumps(self.dhcp4_config(), indent=2) + "\n"
         ).encode()

@@ -41,6 +41,7 @@ class State:
         self.delay_ms = 100
         self.release = threading.Event()
         self.queries: deque[str] = deque(maxlen=10_000)
+        self.authorizations: deque[str] = deque(maxlen=10_000)  # each call's Authorization header ("" = none)
         self.count = 0
         self.dns_queries = 0
         self.tftp = tftp
@@ -81,7 +82,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             if parts.path == "/_requests":
                 with state.lock:
                     self._json(200, {"count": state.count, "queries": list(state.queries),
-                                     "dns_queries": state.dns_queries})
+                                     "dns_queries": state.dns_queries,
+                                     "authorizations": list(state.authorizations)})
                 return
             if parts.path == "/_health":
                 self._json(200, {"ok": True})
@@ -92,6 +94,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.count += 1
                 state.queries.append(parts.query)
+                state.authorizations.append(self.headers.get("Authorization", ""))
                 mode, delay, release = state.mode, state.delay_ms, state.release
             self.answer(mode, delay, release, parts.query)
 
@@ -137,6 +140,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             if path == "/_reset":
                 with state.lock:
                     state.queries.clear()
+                    state.authorizations.clear()
                     state.count = 0
                     state.dns_queries = 0
                 self._json(200, {"ok": True})

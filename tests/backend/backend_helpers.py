@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from testkit.backend_process import backend_process
+from testkit.backend_process import HOOK_AUTH as HOOK_AUTH  # re-exported for the tests
+from testkit.backend_process import HOOK_SECRET, backend_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,6 +75,13 @@ class KeaStub:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def write_hook_secret(directory: Path) -> str:
+    """A hook secret file (``HOOK_SECRET``) in ``directory``; its path, for ``Settings.hook_secret_file``."""
+    path = directory / "hook.secret"
+    path.write_text(HOOK_SECRET + "\n")
+    return str(path)
 
 
 def auth(token: str = WRITE) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from backend_helpers import READ, WRITE, FakeClock, KeaStub, board_client
+from backend_helpers import HOOK_AUTH, READ, WRITE, FakeClock, KeaStub, board_client, write_hook_secret
 from fastapi.testclient import TestClient
 
 from backend import migrate
@@ -61,7 +61,7 @@ def kea() -> Iterator[KeaStub]:
 
 
 @pytest.fixture
-def settings(db_url: str, kea: KeaStub) -> Settings:
+def settings(db_url: str, kea: KeaStub, tmp_path: Path) -> Settings:
     return Settings(
         db_url=db_url,
         public_url="http://10.89.0.3:8080",
@@ -74,6 +74,7 @@ def settings(db_url: str, kea: KeaStub) -> Settings:
         token_ttl_s=600.0,
         loop_guard_count=3,
         loop_guard_window_s=60.0,
+        hook_secret_file=write_hook_secret(tmp_path),
     )
 
 
@@ -89,6 +90,8 @@ def service(settings: Settings, clock: FakeClock) -> Iterator[Service]:
 @pytest.fixture
 def client(service: Service, settings: Settings) -> Iterator[TestClient]:
     """The app, called from 10.90.1.100 (port 1's subnet); its agent calls (``/v1/install/...``) carry the
-    identity of pi-01's board (``board_identity(1)``) unless the test gives a ``serial`` of its own."""
+    identity of pi-01's board (``board_identity(1)``) unless the test gives a ``serial`` of its own; every call
+    carries the hook's credential (a request's own Authorization, the admin's, replaces it)."""
     with board_client(create_app(settings, service), 1) as c:
+        c.headers.update(HOOK_AUTH)
         yield c

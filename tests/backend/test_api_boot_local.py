@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backend_helpers import READ, SHA, FakeClock, KeaStub, auth, board_client, guid_for, machine, port_query
+from backend_helpers import HOOK_AUTH, READ, SHA, FakeClock, KeaStub, auth, board_client, guid_for, machine, port_query
 from fastapi.testclient import TestClient
 
 from backend import migrate
@@ -141,6 +141,7 @@ def lab_client(settings: Settings, clock: FakeClock, method: str) -> Iterator[Te
     service = Service(Database(configured.db_url), configured, clock=clock)
     migrate.upgrade(service.db.engine)
     with board_client(create_app(configured, service)) as client:
+        client.headers.update(HOOK_AUTH)
         yield client
     service.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backend_helpers import READ, SHA, WRITE, serve
+from backend_helpers import HOOK_AUTH, READ, SHA, WRITE, serve
 
 from backend import migrate
 from backend.cli import main
@@ -33,7 +33,7 @@ def test_cli_over_http(served: str, capsys: pytest.CaptureFixture[str]) -> None:
     # the hook's view of pi-01's port: circuit-id and the switch's remote-id, as hex
     m = json.loads(_run(capsys, ["machine", "list", "--json", "--url", served, "--token", READ]))[0]
     answer = httpx.get(
-        f"{served}/v1/dhcp/options", params={"sub82_1": m["sub82_1"], "sub82_2": m["sub82_2"]}
+        f"{served}/v1/dhcp/options", params={"sub82_1": m["sub82_1"], "sub82_2": m["sub82_2"]}, headers=HOOK_AUTH
     ).json()
     assert answer["224"].startswith(f"{served}/v1/install/")
     table = _run(capsys, ["machine", "list", *http])

@@ -10,7 +10,7 @@ from typing import Any
 import allure
 import httpx
 import pytest
-from backend_helpers import READ, WRITE, auth, board_identity, machine, port_query, serve
+from backend_helpers import HOOK_AUTH, READ, WRITE, auth, board_identity, machine, port_query, serve
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -52,7 +52,7 @@ def _admin(url: str, method: str, path: str, token: str = WRITE, **kwargs: Any) 
 
 def _install_token(url: str, n: int) -> str:
     """Ask DHCP options for port ``n`` (a machine in install): the token of the attempt it starts."""
-    answer = httpx.get(f"{url}/v1/dhcp/options", params=port_query(n), timeout=10).json()
+    answer = httpx.get(f"{url}/v1/dhcp/options", params=port_query(n), headers=HOOK_AUTH, timeout=10).json()
     return str(answer["224"]).rsplit("/", 1)[1]
 
 
@@ -88,7 +88,7 @@ def test_machines_state_flags_and_text_as_text(page: RackPage, backend_url: str)
     _admin(backend_url, "POST", "/machines", json=machine("ui-looping", 12, boot_mode="local"))
     _admin(backend_url, "POST", "/machines", json=machine("ui-failing", 13, subnet=LOOPBACK))
     for _ in range(3):  # a local machine asking over and over trips the loop guard: flagged
-        httpx.get(f"{backend_url}/v1/dhcp/options", params=port_query(12), timeout=10)
+        httpx.get(f"{backend_url}/v1/dhcp/options", params=port_query(12), headers=HOOK_AUTH, timeout=10)
     token = _install_token(backend_url, 13)
     # an installer's error is free text: the page must show it, never run it
     evil = '<img src=x id="pwned" onerror="document.title=\'pwned\'">'

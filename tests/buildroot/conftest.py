@@ -51,8 +51,11 @@ def backend() -> Iterator[BackendStub]:
 
 
 @pytest.fixture
-def board(tmp_path: Path) -> dict[str, str]:
-    """The environment of a simulated board: its identity files, card, run dir; nothing from the host."""
+def board(tmp_path: Path, backend: BackendStub) -> dict[str, str]:
+    """The environment of a simulated board: its identity files, card, run dir, the stand-in backend's origin as
+    the image's only allowed one (``allow`` adds more); nothing from the host."""
+    origins = tmp_path / "allowed-origins"
+    origins.write_text(f"# the image's allowlist\n{backend.base}\n")
     serial = tmp_path / "serial-number"
     serial.write_bytes(b"10000000" + SERIAL.encode() + b"\0")
     conf = tmp_path / "agent.conf"
@@ -74,6 +77,8 @@ def board(tmp_path: Path) -> dict[str, str]:
         "MALINA_RESULT_RETRIES": "1",
         "MALINA_CONNECT_TIMEOUT": "2",
         "MALINA_REBOOT_CMD": f"touch {tmp_path / 'rebooted'}",
+        "MALINA_ORIGINS_FILE": str(origins),
+        "MALINA_CA_FILE": str(tmp_path / "no-ca.pem"),
     })
     return env
 

@@ -193,6 +193,8 @@ def test_backend_unreachable_card_untouched(board: dict[str, str], tmp_path: Pat
     before = sha256_file(card)
     with BackendStub() as dead:
         url = dead.url
+    with open(board["MALINA_ORIGINS_FILE"], "a") as origins:  # a trusted backend that is down
+        origins.write(dead.base + "\n")
     r = run_agent(board, "install", "--url", url)
     assert r.returncode == 4, r.stderr
     assert "backend unreachable" in r.stderr

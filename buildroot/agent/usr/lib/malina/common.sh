@@ -32,6 +32,11 @@ MALINA_SETTINGS=(
 	"MALINA_FAILURE_REBOOT_DELAY=0"
 	"MALINA_HASH=auto"
 	"MALINA_SSH_UID=1000"
+	"MALINA_ORIGINS_FILE=/etc/malina/allowed-origins"
+	"MALINA_CA_FILE=/etc/malina/ca.pem"
+	"MALINA_NTP_SERVERS="
+	"MALINA_CLOCK=auto"
+	"MALINA_SET_TIME_CMD=date -u -s"
 )
 
 # Size of the image head that is held in RAM and written last (MBR, and a GPT header if any).

@@ -52,7 +52,7 @@ class StubState:
     requests: list[str] = field(default_factory=list)
     progress_delay: float = 0.0
     events: list[str] = field(default_factory=list)
-    on_request: Callable[[str], None] | None = None  # called with "GET /path" before each GET/HEAD is answered
+    on_request: Callable[[str], None] | None = None  # called with "GET /path" before each request is answered
     stop: threading.Event = field(default_factory=threading.Event)
     identities: list[tuple[str, str, str]] = field(default_factory=list)  # (path, serial, mac) of agent calls
     unidentified: list[str] = field(default_factory=list)
@@ -150,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         st = self.server.state
         st.requests.append(f"POST {self.path}")
+        if st.on_request:
+            st.on_request(f"POST {self.path}")
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n)
         path = self._agent_path()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backend_helpers import FakeClock, port_query
+from backend_helpers import HOOK_AUTH, FakeClock, port_query
 from fastapi.testclient import TestClient
 
 from backend import migrate
@@ -57,7 +57,8 @@ def test_each_port_is_rate_limited(service: Service, settings: Settings) -> None
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
         assert port2.post(AGENT, json=PROGRESS).status_code == 404  # another port has its own bucket
         # the hook's route is not an agent route: never limited here
-        assert all(port1.get("/v1/dhcp/options", params=port_query(9)).status_code == 200 for _ in range(10))
+        assert all(port1.get("/v1/dhcp/options", params=port_query(9), headers=HOOK_AUTH).status_code == 200
+                   for _ in range(10))
 
 
 def test_token_buckets_refill() -> None:
@@ -76,6 +77,7 @@ def unmigrated(tmp_path: Path, settings: Settings) -> Iterator[TestClient]:
     broken = settings.with_(db_url=f"sqlite:///{tmp_path / 'empty.db'}")
     service = Service(Database(broken.db_url), broken)
     with TestClient(create_app(broken, service), raise_server_exceptions=False) as c:
+        c.headers.update(HOOK_AUTH)
         yield c
     service.close()
 
@@ -111,5 +113,5 @@ def test_migrated_database_is_fine(tmp_path: Path, settings: Settings) -> None:
     migrate.upgrade(db.engine)
     service = Service(db, settings.with_(db_url=db.url))
     with TestClient(create_app(service.settings, service)) as c:
-        assert c.get("/v1/dhcp/options", params=port_query(1)).status_code == 200
+        assert c.get("/v1/dhcp/options", params=port_query(1), headers=HOOK_AUTH).status_code == 200
     service.close()

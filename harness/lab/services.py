@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.lab.keaconfig import ctrl_agent_config, dhcp4_config
+from harness.lab.keaversions import has_ctrl_agent, image_name
 from harness.lab.model import Lab
 
 
@@ -37,22 +38,26 @@ def _json(data: Any) -> bytes:
 
 
 def kea_spec(lab: Lab, *, with_hook: bool | None = None) -> ContainerSpec:
-    hook = lab.services.kea.hook if with_hook is None else with_hook
+    """kea-dhcp4 of the lab's Kea release; on Kea 2.x kea-ctrl-agent beside it (3.0 answers HTTP itself)."""
+    kea = lab.services.kea
+    hook = kea.hook if with_hook is None else with_hook
+    agent = has_ctrl_agent(kea.version)
     script = (
-        "set -e; mkdir -p /run/kea /var/lib/kea; rm -f /run/kea/*.pid /run/kea/*.lock; "  # restarts: stale pids
-        "kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & "
-        "exec kea-dhcp4 -c /etc/kea/kea-dhcp4.conf"
+        # restarts: stale pids; Kea 2.6.2+ refuses a socket directory more open than 0750
+        "set -e; mkdir -p /run/kea /var/lib/kea; chmod 0750 /run/kea; rm -f /run/kea/*.pid /run/kea/*.lock; "
+        + ("kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & " if agent else "")
+        + "exec kea-dhcp4 -c /etc/kea/kea-dhcp4.conf"
     )
+    files = {"/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook))}
+    if agent:
+        files["/etc/kea/kea-ctrl-agent.conf"] = _json(ctrl_agent_config(lab))
     return ContainerSpec(
         role="kea",
-        image="kea-hook" if hook else "kea",
+        image=image_name(kea.version, hook=hook),
         command=["sh", "-c", script],
-        networks={"server": str(lab.services.kea.address)},
+        networks={"server": str(kea.address)},
         cap_add=["NET_ADMIN", "NET_RAW"],
-        files={
-            "/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook)),
-            "/etc/kea/kea-ctrl-agent.conf": _json(ctrl_agent_config(lab)),
-        },
+        files=files,
         routes_via_relay=True,
     )
 

@@ -1,4 +1,8 @@
-"""Best-effort Kea cache flushes (``remote-options-cache-flush`` through kea-ctrl-agent).
+"""Best-effort Kea cache flushes (``remote-options-cache-flush`` through Kea's control API).
+
+The URL is kea-ctrl-agent's on Kea 2.x and kea-dhcp4's own HTTP control socket on Kea 3.0; both take
+``{"command", "service": ["dhcp4"], "arguments"}`` and answer with a one-element list (3.0 emulates the agent's
+answer unless configured not to, then a bare map: both are read).
 
 When a machine's answer changes (reinstall, set-local, flagged, installed), the hook's cached answer for its
 port must go. A flush never fails the request that caused it: errors come back as text and are logged.
@@ -54,7 +58,7 @@ class KeaNotifier:
             result = int(answer.get("result", 1))
             text = str(answer.get("text", ""))
         except (ValueError, AttributeError, IndexError, TypeError):
-            return "failed: unreadable answer from kea-ctrl-agent"
+            return "failed: unreadable answer from Kea's control API"
         if result != 0:
             log.warning("kea cache flush refused: %s", text)
             return f"failed: result {result}: {text}"

@@ -1,4 +1,5 @@
-"""The hook's counters, read from Kea at scrape time (``remote-options-stats`` through kea-ctrl-agent).
+"""The hook's counters, read from Kea at scrape time (``remote-options-stats`` through Kea's control API:
+kea-ctrl-agent on Kea 2.x, kea-dhcp4's HTTP control socket on 3.0).
 
 The command answers with the hook's exact counters (the same values it publishes as Kea statistics
 ``remote-options.<name>``), the cache size and the in-flight limit. A Kea that does not answer, answers with an
@@ -29,7 +30,8 @@ GAUGES = {"cache-entries": "cache_entries", "backend-in-flight-limit": "backend_
 
 
 def parse(body: object) -> dict[str, int] | None:
-    """The numbers of a ``remote-options-stats`` answer (kea-ctrl-agent wraps it in a list), or ``None``."""
+    """The numbers of a ``remote-options-stats`` answer (a list, as kea-ctrl-agent and Kea 3.0's socket answer,
+    or a map), or ``None``."""
     answer = body[0] if isinstance(body, list) and body else body
     if not isinstance(answer, dict) or answer.get("result") != 0:
         return None

@@ -1,7 +1,8 @@
 """The Kea driver: the lab's containerised kea-dhcp4 (docker SDK) or a Kea that already runs beside a rack
 (its control agent only).
 
-Both talk to kea-ctrl-agent (``POST /`` with ``{"command", "service": ["dhcp4"], "arguments"}``). A Kea error
+Both talk to Kea's control API on ``control_port``: kea-ctrl-agent on Kea 2.x, kea-dhcp4's own HTTP control
+socket on Kea 3.0 (``POST /`` with ``{"command", "service": ["dhcp4"], "arguments"}``; both answer a list). A Kea error
 answer is a ``ProductFailure`` carrying Kea's text; an agent that does not answer is an ``InfraFailure``.
 """
 
@@ -80,7 +81,7 @@ class AgentKea(Kea):
 
 
 class DockerKea(AgentKea):
-    """The lab's Kea container (kea-dhcp4 and kea-ctrl-agent in one container)."""
+    """The lab's Kea container (kea-dhcp4, and kea-ctrl-agent beside it on Kea 2.x)."""
 
     def __init__(self, container: Container, control_url: str, *, timeout_s: float = 10.0,
                  after_start: Any = None) -> None:

@@ -10,6 +10,7 @@ from harness.lab import images as lab_images
 from harness.lab import links
 from harness.lab.docker_lab import INFRA, LabError, LabRun, docker_client, list_runs, reap_stale, remove_all
 from harness.lab.docker_lab import _remove_run as remove_run
+from harness.lab.keaversions import KEA_VERSIONS, image_name
 from harness.lab.model import LabConfigError, load_lab
 
 
@@ -27,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("--stale", action="store_true", help="only runs whose process is gone")
     sub.add_parser("status", help="list runs and their containers")
     img = sub.add_parser("images", help="build the lab images (only what changed)")
-    img.add_argument("names", nargs="*", default=["kea", "kea-hook", "backend", "runtime", "board"])
+    # every Kea release's hook image: make test runs the hook's lab tests on each
+    img.add_argument("names", nargs="*", default=["kea", *(image_name(v, hook=True) for v in KEA_VERSIONS),
+                                                  "backend", "runtime", "board"])
     return ap
 
 
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             names = [n for n in args.names if n in lab_images.SPECS and lab_images.SPECS[n].dockerfile_exists()]
             tags = lab_images.ensure_images(client, names)
             for name, tag in tags.items():
-                print(f"{name:<9} {tag}")
+                print(f"{name:<12} {tag}")
             return 0
         if args.cmd == "status":
             runs = list_runs(client)

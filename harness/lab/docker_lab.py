@@ -40,6 +40,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from harness.lab import images as lab_images
 from harness.lab import services
+from harness.lab.keaversions import image_name
 from harness.lab.model import Lab
 from harness.lab.services import ContainerSpec
 from harness.wait import wait_until
@@ -333,7 +334,7 @@ class LabRun:
     def _image_key(self, role: str) -> str:
         if role in ("kea", STANDBY):
             hook = self.lab.services.kea.hook if self.with_hook is None else self.with_hook
-            return "kea-hook" if hook else "kea"
+            return image_name(self.lab.services.kea.version, hook=hook)
         return "backend" if role == "backend" else "runtime"
 
     def _spec(self, role: str) -> ContainerSpec:

@@ -1,6 +1,8 @@
 """Lab images: built with the docker SDK, tagged by a hash of their inputs, rebuilt only when those change.
 
-- ``debian:bookworm-slim`` comes from a pull or, with no registry, from ``scripts/base-image.sh`` (debootstrap).
+- ``debian:<suite>-slim`` comes from a pull or, with no registry, from ``scripts/base-image.sh <suite>``
+  (debootstrap). The Python images use bookworm; each Kea image its release's suite (``keaversions.SUITES``),
+  passed to ``hook/Dockerfile`` as the build argument ``SUITE`` and hashed into the tag.
 - Python packages enter images only from a host-built wheelhouse per pyproject extra
   (``build/wheelhouse/<extra>``): the ``backend`` image gets the ``backend`` extra (no harness, no pytest, no
   scapy), the ``runtime`` and ``board`` images the ``harness`` extra.
@@ -22,8 +24,11 @@ from typing import Any
 import docker
 from docker.errors import APIError, BuildError, ImageNotFound
 
+from harness.lab.keaversions import DEFAULT_KEA_VERSION, KEA_VERSIONS, SUITES, image_name
+
 REPO = Path(__file__).resolve().parents[2]
-BASE_IMAGE = "debian:bookworm-slim"
+BASE_SUITE = "bookworm"
+BASE_IMAGE = f"debian:{BASE_SUITE}-slim"
 LABEL = "malina.image"
 
 Printer = Callable[[str], None]
@@ -45,6 +50,11 @@ class ImageSpec:
     extra: str | None = None  # the pyproject extra its wheelhouse holds (None: no Python packages)
     requires: tuple[str, ...] = ()  # paths that must exist for the build to work
     extra_hash: tuple[str, ...] = field(default_factory=tuple)
+    suite: str | None = None  # the Debian suite of its base image, passed as build argument SUITE (None: bookworm)
+
+    @property
+    def base_image(self) -> str:
+        return f"debian:{self.suite or BASE_SUITE}-slim"
 
     def dockerfile_exists(self) -> bool:
         """Whether the image can be built from this checkout (its Dockerfile declares the target)."""
@@ -65,7 +75,7 @@ class ImageSpec:
 
     def digest(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.name}|{self.target}|{BASE_IMAGE}|".encode())
+        h.update(f"{self.name}|{self.target}|{self.base_image}|".encode())
         for extra in self.extra_hash:
             h.update(extra.encode())
         if self.extra is not None:
@@ -86,25 +96,28 @@ class ImageSpec:
 
 
 RUNTIME_INPUTS = ("requirements.lock", "harness/**/*")
+HOOK_INPUTS = ("hook/Makefile", "hook/.dockerignore", "hook/src/**/*", "hook/tests/**/*", "hook/libloadtests/**/*",
+               "hook/tools/**/*")
+
+
+def _kea_specs() -> dict[str, ImageSpec]:
+    """One plain Kea and one Kea + hook image per Kea release (``kea-2.6``, ``kea-hook-2.6``, ...), each its own
+    repository (pruning keeps a few builds per repository, so releases never evict each other); ``kea`` and
+    ``kea-hook`` name the default release's."""
+    specs: dict[str, ImageSpec] = {}
+    for version in KEA_VERSIONS:
+        for hook in (False, True):
+            name = image_name(version, hook=hook)
+            specs[name] = ImageSpec(name=name, dockerfile="hook/Dockerfile", context="hook",
+                                    target="kea-hook" if hook else "kea", inputs=HOOK_INPUTS if hook else (),
+                                    suite=SUITES[version])
+    specs["kea"] = specs[image_name(DEFAULT_KEA_VERSION, hook=False)]
+    specs["kea-hook"] = specs[image_name(DEFAULT_KEA_VERSION, hook=True)]
+    return specs
+
 
 SPECS: dict[str, ImageSpec] = {
-    "kea": ImageSpec(
-        name="kea",
-        dockerfile="hook/Dockerfile",
-        context="hook",
-        target="kea",
-        inputs=(),
-    ),
-    "kea-hook": ImageSpec(
-        name="kea-hook",
-        dockerfile="hook/Dockerfile",
-        context="hook",
-        target="kea-hook",
-        inputs=(
-            "hook/Makefile", "hook/.dockerignore", "hook/src/**/*", "hook/tests/**/*", "hook/libloadtests/**/*",
-            "hook/tools/**/*",
-        ),
-    ),
+    **_kea_specs(),
     "backend": ImageSpec(
         name="backend",
         dockerfile="harness/lab/images/backend.Dockerfile",
@@ -137,14 +150,15 @@ SPECS: dict[str, ImageSpec] = {
 # -- prerequisites ---------------------------------------------------------------------------------------------
 
 
-def ensure_base_image(client: docker.DockerClient, say: Printer = _say) -> None:
+def ensure_base_image(client: docker.DockerClient, say: Printer = _say, suite: str = BASE_SUITE) -> None:
+    image = f"debian:{suite}-slim"
     try:
-        client.images.get(BASE_IMAGE)
+        client.images.get(image)
         return
     except ImageNotFound:
         pass
-    say(f"image {BASE_IMAGE}: missing, making it (pull or debootstrap)")
-    subprocess.run(["bash", str(REPO / "scripts" / "base-image.sh")], check=True)
+    say(f"image {image}: missing, making it (pull or debootstrap)")
+    subprocess.run(["bash", str(REPO / "scripts" / "base-image.sh"), suite], check=True)
 
 
 def extra_requirements(extra: str) -> list[str]:
@@ -222,7 +236,7 @@ def ensure_image(client: docker.DockerClient, name: str, say: Printer = _say) ->
         return tag
     except ImageNotFound:
         pass
-    ensure_base_image(client, say)
+    ensure_base_image(client, say, spec.suite or BASE_SUITE)
     if spec.extra is not None:
         ensure_wheelhouse(spec.extra, say)
     say(f"image {tag}: building (target {spec.target}) — progress below")
@@ -237,6 +251,7 @@ def ensure_image(client: docker.DockerClient, name: str, say: Printer = _say) ->
             forcerm=True,
             decode=True,
             network_mode="default",
+            buildargs={"SUITE": spec.suite} if spec.suite else None,
         )
         _stream(stream, spec.name, say)
     except APIError as exc:

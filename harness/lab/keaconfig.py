@@ -1,4 +1,4 @@
-"""Kea configuration generated from the lab model: kea-dhcp4 and kea-ctrl-agent.
+"""Kea configuration generated from the lab model: kea-dhcp4 and, for Kea 2.x, kea-ctrl-agent.
 
 Kea sees only relayed traffic (the relay switch unicasts to it), so it listens on UDP sockets. One subnet per
 switch port, selected by the relay's address (giaddr); the hook asks the backend for options 66 and 224.
@@ -8,12 +8,17 @@ same config for both but ``this-server-name``; ``libdhcp_lease_cmds.so`` (HA sen
 commands) and ``libdhcp_ha.so`` load before the hook, so that HA drops what the standby must not answer before
 the hook would ask the backend. The peers talk over HA's own HTTP listener (``ha.port``), not through
 kea-ctrl-agent: the one way Kea 2.2, 2.6 and 3.0 (which deprecates the agent) all support.
+Per release (``services.kea.version``, see ``harness.lab.keaversions``): Kea 2.2/2.6 get a UNIX control socket
+that kea-ctrl-agent serves on ``control_port``; Kea 3.0 serves HTTP on ``control_port`` itself
+(``control-sockets``, socket-type http). Paths stay where Kea 2.6.2+ and 3.0 insist they are: the hook in Kea's
+hooks directory, the UNIX socket in its socket directory (``/run/kea``, mode 0750 in the image).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from harness.lab.keaversions import KeaVersion, has_ctrl_agent
 from harness.lab.model import Lab
 
 HOOK_PATH = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_remote_options.so"
@@ -82,10 +87,24 @@ def ha_hooks(lab: Lab, role: str) -> list[dict[str, Any]]:
             {"library": f"{HOOKS_DIR}/libdhcp_ha.so", "parameters": {"high-availability": [ha_config(lab, role)]}}]
 
 
+def _output_key(version: KeaVersion) -> str:
+    """Kea 2.2 knows only ``output_options``; 2.6+ spell it ``output-options`` (the underscore is deprecated)."""
+    return "output_options" if version == "2.2" else "output-options"
+
+
+def control_sockets(lab: Lab) -> dict[str, Any]:
+    """kea-dhcp4's control socket entry: UNIX (for kea-ctrl-agent) on Kea 2.x, its own HTTP listener on 3.0."""
+    kea = lab.services.kea
+    if has_ctrl_agent(kea.version):
+        return {"control-socket": {"socket-type": "unix", "socket-name": CONTROL_SOCKET}}
+    return {"control-sockets": [{"socket-type": "http", "socket-address": "0.0.0.0", "socket-port": kea.control_port}]}
+
+
 def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
                  ha_role: str | None = None, secret_file: str | None = HOOK_SECRET_PATH) -> dict[str, Any]:
     """kea-dhcp4's config; ``ha_role`` (``primary`` / ``standby``) makes it one server of the HA pair."""
-    use_hook = lab.services.kea.hook if with_hook is None else with_hook
+    kea = lab.services.kea
+    use_hook = kea.hook if with_hook is None else with_hook
     subnets: list[dict[str, Any]] = []
     for index, port in enumerate(lab.switch.ports, start=1):
         lo, hi = port.pool
@@ -101,7 +120,6 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
         )
     config: dict[str, Any] = {
         "interfaces-config": {"interfaces": ["*"], "dhcp-socket-type": "udp"},
-        "control-socket": {"socket-type": "unix", "socket-name": CONTROL_SOCKET},
         "lease-database": {"type": "memfile", "persist": False, "lfc-interval": 0},
         "valid-lifetime": 600,
         "renew-timer": 300,
@@ -117,11 +135,12 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
         "loggers": [
             {
                 "name": "kea-dhcp4",
-                "output_options": [{"output": "stdout", "pattern": "%d{%Y-%m-%d %H:%M:%S.%q} %-5p [%c] %m\n"}],
+                _output_key(kea.version): [{"output": "stdout", "pattern": "%d{%Y-%m-%d %H:%M:%S.%q} %-5p [%c] %m\n"}],
                 "severity": "INFO",
             }
         ],
     }
+    config.update(control_sockets(lab))
     hooks = ha_hooks(lab, ha_role) if ha_role is not None else []
     if use_hook:
         hooks.append({"library": HOOK_PATH, "parameters": hook_parameters(lab, threads, secret_file=secret_file)})
@@ -131,11 +150,13 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
 
 
 def ctrl_agent_config(lab: Lab) -> dict[str, Any]:
+    """kea-ctrl-agent's configuration (Kea 2.x only: on 3.0 the lab runs no agent)."""
     return {
         "Control-agent": {
             "http-host": "0.0.0.0",
             "http-port": lab.services.kea.control_port,
             "control-sockets": {"dhcp4": {"socket-type": "unix", "socket-name": CONTROL_SOCKET}},
-            "loggers": [{"name": "kea-ctrl-agent", "output_options": [{"output": "stdout"}], "severity": "WARN"}],
+            "loggers": [{"name": "kea-ctrl-agent", _output_key(lab.services.kea.version): [{"output": "stdout"}],
+                         "severity": "WARN"}],
         }
     }

@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.lab.keaversions import DEFAULT_KEA_VERSION, KeaVersion
+
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 SERIAL_RE = re.compile(r"^[0-9a-f]{8}$")
 
@@ -91,6 +93,16 @@ class KeaService(_Strict):
         if self.ha is not None and self.ha.port == self.control_port:
             raise ValueError(f"ha.port {self.ha.port} is the control agent's port (control_port)")
         return self
+    version: KeaVersion = Field(default=DEFAULT_KEA_VERSION,
+                                description="the Kea release the docker lab runs (its Debian suite's package)")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        """``version: 2.6`` unquoted is a YAML float: read it as the text it was written as."""
+        if isinstance(value, float):
+            return f"{value:.1f}"
+        return value
 
 
 # How a board that must boot local is kept off the installer (the backend's ``backend.decision.METHODS``; a test
@@ -552,6 +564,16 @@ class Lab(_Strict):
 
         data = walk(self.model_dump(mode="json"))
         return Lab.model_validate({**data, "source": self.source})
+
+    def with_kea_version(self, version: str) -> Lab:
+        """The same lab running another Kea release (the hook's lab tests run on each); an unknown release is a
+        ``LabConfigError`` naming the known ones."""
+        data = self.model_dump(mode="json")
+        data["services"]["kea"]["version"] = version
+        try:
+            return Lab.model_validate({**data, "source": self.source})
+        except ValidationError as exc:
+            raise LabConfigError("\n".join(_errors(self.source, None, exc))) from None
 
 
 # -- loading with line numbers --------------------------------------------------------------------------------

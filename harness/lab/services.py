@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.lab.keaconfig import HOOK_SECRET_PATH, ctrl_agent_config, dhcp4_config
+from harness.lab.keaversions import has_ctrl_agent, image_name
 from harness.lab.model import Lab
 
 
@@ -42,34 +43,38 @@ BACKEND_HOOK_SECRET_PATH = "/etc/malina/hook.secret"
 
 def kea_spec(lab: Lab, *, with_hook: bool | None = None, standby: bool = False,
              hook_secret: str | None = None) -> ContainerSpec:
-    """Kea (dhcp4 + control agent); in a lab with ``services.kea.ha`` the primary of the HA pair, or with
-    ``standby`` the standby (role ``kea-standby``, at ``ha.standby``). ``hook_secret`` goes to the hook's
-    ``auth-secret-file`` (None: no credential, and a real backend answers 401)."""
-    hook = lab.services.kea.hook if with_hook is None else with_hook
-    ha = lab.services.kea.ha
+    """kea-dhcp4 of the lab's Kea release; on Kea 2.x kea-ctrl-agent beside it (3.0 answers HTTP itself). In a
+    lab with ``services.kea.ha`` the primary of the HA pair, or with ``standby`` the standby (role
+    ``kea-standby``, at ``ha.standby``). ``hook_secret`` goes to the hook's ``auth-secret-file`` (None: no
+    credential, and a real backend answers 401)."""
+    kea = lab.services.kea
+    hook = kea.hook if with_hook is None else with_hook
+    agent = has_ctrl_agent(kea.version)
+    ha = kea.ha
     if standby and ha is None:
         raise ValueError("a Kea standby needs services.kea.ha in the lab file")
     ha_role = None if ha is None else ("standby" if standby else "primary")
-    address = ha.standby if standby and ha is not None else lab.services.kea.address
+    address = ha.standby if standby and ha is not None else kea.address
     secret_file = HOOK_SECRET_PATH if hook and hook_secret else None
-    files = {HOOK_SECRET_PATH: (hook_secret + "\n").encode()} if secret_file and hook_secret else {}
     script = (
-        "set -e; mkdir -p /run/kea /var/lib/kea; rm -f /run/kea/*.pid /run/kea/*.lock; "  # restarts: stale pids
-        "kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & "
-        "exec kea-dhcp4 -c /etc/kea/kea-dhcp4.conf"
+        # restarts: stale pids; Kea 2.6.2+ refuses a socket directory more open than 0750
+        "set -e; mkdir -p /run/kea /var/lib/kea; chmod 0750 /run/kea; rm -f /run/kea/*.pid /run/kea/*.lock; "
+        + ("kea-ctrl-agent -c /etc/kea/kea-ctrl-agent.conf & " if agent else "")
+        + "exec kea-dhcp4 -c /etc/kea/kea-dhcp4.conf"
     )
+    files = {"/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook, ha_role=ha_role,
+                                                       secret_file=secret_file))}
+    if secret_file and hook_secret:
+        files[HOOK_SECRET_PATH] = (hook_secret + "\n").encode()
+    if agent:
+        files["/etc/kea/kea-ctrl-agent.conf"] = _json(ctrl_agent_config(lab))
     return ContainerSpec(
         role="kea-standby" if standby else "kea",
-        image="kea-hook" if hook else "kea",
+        image=image_name(kea.version, hook=hook),
         command=["sh", "-c", script],
         networks={"server": str(address)},
         cap_add=["NET_ADMIN", "NET_RAW"],
-        files={
-            "/etc/kea/kea-dhcp4.conf": _json(dhcp4_config(lab, with_hook=hook, ha_role=ha_role,
-                                                          secret_file=secret_file)),
-            "/etc/kea/kea-ctrl-agent.conf": _json(ctrl_agent_config(lab)),
-            **files,
-        },
+        files=files,
         routes_via_relay=True,
     )
 

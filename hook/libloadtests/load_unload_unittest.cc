@@ -139,7 +139,8 @@ protected:
 
     bool load(const ConstElementPtr& parameters) {
         HookLibsCollection libraries;
-        libraries.push_back(std::make_pair(libraryPath(), parameters));
+        // emplace: Kea 2.x's entry is a pair, Kea 3.0's a HookLibInfo; both are built from (path, parameters)
+        libraries.emplace_back(libraryPath(), parameters);
         return (HooksManager::loadLibraries(libraries));
     }
 

@@ -8,7 +8,8 @@ tests (``tests/hook``) and the benchmark (``bench/hook.py``)::
         [res] = hl.exchange([hl.client(1)])
         res["offer"]["224"]          # hex of option 224 in the OFFER
 
-- Kea (``kea-hook`` image) runs the lab's generated config (``harness.lab.keaconfig``) with the hook
+- Kea (the ``kea-hook-<version>`` image of the lab's ``services.kea.version``) runs the lab's generated config
+  (``harness.lab.keaconfig``) with the hook
   parameters overridden by ``params``; ``reconfigure()`` swaps them live with ``config-set``.
 - ``backend`` is ``stub_backend.py`` at the lab's backend address (modes: see that file).
 - ``client`` holds the relay's address and every port's giaddr; ``dhcp_client.py`` sends the relayed packets.
@@ -160,7 +161,7 @@ class HookLab:
 
     # -- Kea ------------------------------------------------------------------------------------------------
     def command(self, command: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A command through kea-ctrl-agent to dhcp4; returns dhcp4's answer."""
+        """A command to dhcp4 (through kea-ctrl-agent on Kea 2.x, kea-dhcp4's HTTP socket on 3.0); its answer."""
         msg: dict[str, Any] = {"command": command, "service": ["dhcp4"]}
         if arguments is not None:
             msg["arguments"] = arguments

@@ -1,5 +1,5 @@
 """Fixtures of the hook's integration tests: one docker lab (Kea + hook, stand-in backend, relay/client)
-per test module."""
+per test module and Kea release (2.2, 2.6, 3.0: every test runs on each)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from harness.lab.keaversions import KEA_VERSIONS
 from harness.lab.model import Lab
 from testkit.hooklab import HookLab
 
@@ -24,9 +25,10 @@ TEST_PARAMS: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def hook_lab(default_lab: Lab, docker_engine: object) -> Iterator[HookLab]:
-    with HookLab.up(default_lab, params=TEST_PARAMS, threads=4) as hl:
+@pytest.fixture(scope="module", params=KEA_VERSIONS, ids=[f"kea{v}" for v in KEA_VERSIONS])
+def hook_lab(request: pytest.FixtureRequest, default_lab: Lab, docker_engine: object) -> Iterator[HookLab]:
+    """The lab on each Kea release in turn (pytest orders the module's tests by release: one lab each)."""
+    with HookLab.up(default_lab.with_kea_version(request.param), params=TEST_PARAMS, threads=4) as hl:
         yield hl
 
 

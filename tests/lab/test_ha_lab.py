@@ -127,7 +127,9 @@ def test_kea_itself_accepts_both_servers_configs(default_lab: Lab, tmp_path: Pat
     Kea 2.2's config check does not run a hook's ``load``, so HA's own parameter checks run only in the docker
     lab (the HA scenario, scenarios/test_kea_ha.py)."""
     kea = shutil.which("kea-dhcp4") or "/usr/sbin/kea-dhcp4"
-    cfg = dhcp4_config(with_kea_ha(default_lab), with_hook=False, ha_role=role)
+    host_version = subprocess.run([kea, "-V"], capture_output=True, text=True, timeout=30).stdout.split()[0]
+    host_lab = default_lab.with_kea_version(".".join(host_version.split(".")[:2]))  # the host's Kea (2.2)
+    cfg = dhcp4_config(with_kea_ha(host_lab), with_hook=False, ha_role=role)
     cfg["Dhcp4"]["control-socket"]["socket-name"] = str(tmp_path / "ctrl")
     path = tmp_path / "kea.json"
     path.write_text(json.dumps(cfg))

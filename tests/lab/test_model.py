@@ -97,3 +97,22 @@ def test_shifted_moves_every_lab_address_together() -> None:
     assert moved.boards[0].mac == lab.boards[0].mac
     assert moved.switch.ports[0].circuit_id == lab.switch.ports[0].circuit_id
     assert lab.shifted(0) is lab
+
+
+def test_kea_version_default_and_choices() -> None:
+    """services.kea.version: the current Debian stable's Kea by default; 2.2, 2.6, 3.0 (quoted or not)."""
+    assert parse_lab(TEXT.replace('    version: "2.6"\n', ""), "lab.yaml").services.kea.version == "2.6"
+    for written, version in (('"2.2"', "2.2"), ("3.0", "3.0"), ("2.6", "2.6")):
+        lab = parse_lab(TEXT.replace('version: "2.6"', f"version: {written}"), "lab.yaml")
+        assert lab.services.kea.version == version
+    assert load_lab(REPO / "lab.yaml").with_kea_version("3.0").services.kea.version == "3.0"
+
+
+@pytest.mark.parametrize("written", ['"2.4"', "3", '"latest"', "3.1"])
+def test_unknown_kea_version_is_a_clear_error(written: str) -> None:
+    text = TEXT.replace('version: "2.6"', f"version: {written}")
+    msg = _error(text)
+    assert msg.startswith(f"lab.yaml:{_line_of(text, f'version: {written}')}: services.kea.version:"), msg
+    assert "'2.2', '2.6' or '3.0'" in msg, msg
+    with pytest.raises(LabConfigError, match=r"services\.kea\.version"):
+        load_lab(REPO / "lab.yaml").with_kea_version("2.4")

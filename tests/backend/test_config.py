@@ -10,7 +10,7 @@ from backend.config import DEFAULT_DB_URL, ConfigError, Settings, from_env
 VARIABLES = ("MALINA_DB_URL", "MALINA_PUBLIC_URL", "MALINA_TFTP_SERVER", "MALINA_ADMIN_READ_TOKEN",
              "MALINA_ADMIN_WRITE_TOKEN", "MALINA_KEA_CONTROL_URL", "MALINA_KEA_TIMEOUT_S", "MALINA_MAX_ATTEMPTS",
              "MALINA_TOKEN_TTL_S", "MALINA_LOOP_GUARD_COUNT", "MALINA_LOOP_GUARD_WINDOW_S",
-             "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN")
+             "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN", "MALINA_MAX_INTERRUPTIONS")
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
                         ("MALINA_KEA_CONTROL_URL", "http://10.89.0.2:8000"), ("MALINA_KEA_TIMEOUT_S", "0.5"),
                         ("MALINA_MAX_ATTEMPTS", "5"), ("MALINA_TOKEN_TTL_S", "60"), ("MALINA_LOOP_GUARD_COUNT", "7"),
                         ("MALINA_LOOP_GUARD_WINDOW_S", "30"), ("MALINA_BOOT_LOCAL_METHOD", "tftp-deny"),
-                        ("MALINA_TFTP_GATE_TOKEN", "tftp-gate-token")):
+                        ("MALINA_TFTP_GATE_TOKEN", "tftp-gate-token"), ("MALINA_MAX_INTERRUPTIONS", "4")):
         monkeypatch.setenv(name, value)
     settings = from_env()
     assert settings.model_dump() == {
@@ -42,7 +42,7 @@ def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         "tftp_server": "10.89.0.4", "read_token": "reader-token", "write_token": "writer-token",
         "kea_control_url": "http://10.89.0.2:8000", "kea_timeout_s": 0.5, "max_attempts": 5, "token_ttl_s": 60.0,
         "loop_guard_count": 7, "loop_guard_window_s": 30.0, "boot_local_method": "tftp-deny",
-        "tftp_gate_token": "tftp-gate-token"}
+        "tftp_gate_token": "tftp-gate-token", "max_interruptions": 4}
     assert "reader-token" not in repr(settings) and "tftp-gate-token" not in repr(settings)  # tokens stay out of logs
 
 
@@ -55,6 +55,7 @@ def test_empty_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("MALINA_MAX_ATTEMPTS", "three", r"^MALINA_MAX_ATTEMPTS: .*valid integer.*'three'"),
     ("MALINA_MAX_ATTEMPTS", "0", r"^MALINA_MAX_ATTEMPTS: .*greater than or equal to 1"),
+    ("MALINA_MAX_INTERRUPTIONS", "0", r"^MALINA_MAX_INTERRUPTIONS: .*greater than or equal to 1"),
     ("MALINA_LOOP_GUARD_COUNT", "100001", r"^MALINA_LOOP_GUARD_COUNT: .*less than or equal to 100000"),
     ("MALINA_KEA_TIMEOUT_S", "fast", r"^MALINA_KEA_TIMEOUT_S: .*valid number"),
     ("MALINA_TOKEN_TTL_S", "1", r"^MALINA_TOKEN_TTL_S: .*greater than or equal to 10"),

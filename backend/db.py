@@ -84,5 +84,13 @@ class Database:
         with self._write_lock, self.sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only, beside the writers: no writer lock or slot (SQLite's WAL and PostgreSQL's
+        MVCC give a reader its snapshot while a writer works). Nothing it does is committed."""
+        with self.sessions() as session, session.begin():
+            yield session
+            session.rollback()
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -75,6 +75,7 @@ def _child(stdin_r: int, uart_w: int, run: Callable[[], int]) -> None:
         # unbuffered as a spawned ``python -u`` would be: the UART must not wait in a buffer
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
         os.environ["PYTHONUNBUFFERED"] = "1"  # for what it execs (the installed OS)
         random.seed()
         code = run()

@@ -36,6 +36,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=5000")
+    # up to 64 MiB of pages per connection (the default is 2 MiB): 10,000 machines' rows and indexes stay in it
+    # (a hot read 37 µs instead of 51 µs, bench/README.md "Scale")
+    cur.execute("PRAGMA cache_size=-65536")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     kea_standby_control_url: HttpUrl = None
     kea_timeout_s: float = Field(default=1.0, ge=0.05, le=30.0)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    # installs that start over mid-write (power cut, reset) before the machine goes to local and is flagged
+    max_interruptions: int = Field(default=3, ge=1, le=100)
     token_ttl_s: float = Field(default=3600.0, ge=10.0, le=7 * 86400.0)
     loop_guard_count: int = Field(default=5, ge=1, le=100_000)  # more asks than this ...
     loop_guard_window_s: float = Field(default=600.0, ge=1.0, le=86400.0)  # ... within this window: flagged

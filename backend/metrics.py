@@ -37,19 +37,22 @@ INSTALL_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0
 # The states an attempt leaves forward (booted-ok and failed are final).
 PHASES = ("pending", "netbooting", "writing", "verifying", "configured")
 RESULTS = ("success", "failed", "expired", "cancelled")
-FLAG_KINDS = ("loop", "identity", "attempts")
+FLAG_KINDS = ("loop", "identity", "attempts", "interruptions")
 MODES = ("install", "local")
 
 
 def flag_kind(reason: str) -> str:
     """What a flag is about, from its reason (the texts of ``backend.decision`` and ``backend.service``):
-    ``loop`` (the loop guard), ``attempts`` (the attempt cap), ``identity`` (any other: a MAC or serial that
-    does not match, a board on another machine's or an unknown port). The web page classifies the same way."""
+    ``loop`` (the loop guard), ``attempts`` (the attempt cap), ``interruptions`` (the interruption cap),
+    ``identity`` (any other: a MAC or serial that does not match, a board on another machine's or an unknown port).
+    The web page classifies the same way."""
     text = reason.lower()
     if text.startswith("loop guard"):
         return "loop"
     if "attempt cap" in text or "install attempts failed" in text:
         return "attempts"
+    if "interruption cap" in text:
+        return "interruptions"
     return "identity"
 
 

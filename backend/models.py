@@ -39,6 +39,8 @@ class Machine(Base):
     flag_reason: Mapped[str | None] = mapped_column(Text)
     install: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # started since the last add/reinstall
+    # installs that started over mid-write (power cut or reset) since the last add/reinstall (issue 18.6)
+    interruptions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     current_attempt_id: Mapped[int | None] = mapped_column(Integer)  # the latest attempt (no FK: a cycle)
     mode_changed_at: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)

@@ -182,6 +182,7 @@ class MachineOut(BaseModel):
     flagged: bool
     flag_reason: str | None
     attempts: int
+    interruptions: int = Field(description="installs that started over mid-write since the last reinstall")
     install: dict[str, Any] | None
     last_attempt: AttemptOut | None
     created_at: float

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from backend import netplan, states
+from backend import interruptions, netplan, states
 from backend.binding import Bound, Caller, problems
 from backend.config import Settings
 from backend.db import Database
@@ -67,8 +67,8 @@ RETRIES = 6
 ATTEMPT_OUT_COLUMNS = ("number", "state", "created_at", "updated_at", "finished_at", "expires_at", "bytes_written",
                        "bytes_total", "rate_bps", "result_status", "error")
 MACHINE_OUT_COLUMNS = ("name", "sub82_1", "sub82_2", "sub82_9", "mac", "serial", "subnet", "boot_mode",
-                       "boot_local_method",
-                       "flagged", "flag_reason", "attempts", "install", "created_at", "updated_at")
+                       "boot_local_method", "flagged", "flag_reason", "attempts", "interruptions", "install",
+                       "created_at", "updated_at")
 
 
 @dataclass
@@ -160,6 +160,16 @@ class Service:
                 return result[0], outcomes
             time.sleep(0.002 * (try_number + 1))
         raise Conflict("the machine was changed concurrently; try again")
+
+    def _read(self, operation: Callable[[_Tx], T]) -> T:
+        """A read-only operation on one snapshot, beside the writers: never queued behind them (64 boards'
+        progress reports held the TFTP gate's reads back past the TFTP server's 1 s timeout, issue 18.5)."""
+        try:
+            with self.db.reading() as session:
+                return operation(_Tx(session))
+        except DBAPIError as exc:
+            log.error("database error: %s", exc)
+            raise Unavailable(f"database error: {type(exc.orig).__name__}") from None
 
     def _event(self, tx: _Tx, machine: Machine, kind: str, message: str, attempt: Attempt | None = None,
                data: dict[str, Any] | None = None) -> None:
@@ -402,10 +412,31 @@ class Service:
             self._set_state(tx, machine, attempt, "netbooting")
         elif attempt.state in ("writing", "verifying") and attempt.result_status is None:
             # the installer asks again for a scenario it was already writing: the board was reset or lost power
-            # mid-install and netbooted again; the attempt starts over (its progress may go back to netbooting)
+            # mid-install and netbooted again; the attempt starts over (its progress may go back to netbooting),
+            # unless that was one interruption too many (issue 18.6)
+            self._interrupted(tx, machine, attempt)
             self._set_state(tx, machine, attempt, "netbooting",
                             " (the installer started again: reset or power cut mid-install)")
         return self._scenario_out(machine, attempt, f"{base_url}/v1/install/{token}")
+
+    def _interrupted(self, tx: _Tx, machine: Machine, attempt: Attempt) -> None:
+        """Count an install that started over mid-write. At the cap (``MALINA_MAX_INTERRUPTIONS``) the attempt
+        fails, the machine goes to local and is flagged, and the installer is refused (410): a board whose power
+        fails during every write would otherwise reinstall forever (the attempt cap never sees a failure)."""
+        machine.interruptions += 1
+        cap = self.settings.max_interruptions
+        where = interruptions.where(attempt.state, attempt.bytes_written, attempt.bytes_total)
+        self._event(tx, machine, "interrupted", interruptions.event_text(attempt.number, where, machine.interruptions,
+                                                                       cap), attempt)
+        if not interruptions.reached(machine.interruptions, cap):
+            return
+        reason = interruptions.flag_reason(machine.interruptions, cap)
+        self._end_attempt(tx, machine, attempt, reason)
+        machine.boot_mode = "local"
+        machine.mode_changed_at = self.clock()
+        self._flag(tx, machine, reason, None, hot=False)
+        self._touch(machine)
+        raise _Refusal(Gone(f"install attempt {attempt.number} of {machine.name} is over: {reason}"))
 
     @staticmethod
     def _scenario_out(machine: Machine, attempt: Attempt, url: str) -> ScenarioOut:
@@ -540,12 +571,10 @@ class Service:
             ).all()
             return [self._machine_out(machine, attempt) for machine, attempt in rows]
 
-        value, _ = self._run(in_transaction)
-        return value
+        return self._read(in_transaction)
 
     def get_machine(self, name: str) -> MachineOut:
-        value, _ = self._run(lambda tx: self._machine_out(*self._machine_named(tx, name)))
-        return value
+        return self._read(lambda tx: self._machine_out(*self._machine_named(tx, name)))
 
     def _check_unique(self, tx: _Tx, spec: MachineIn, exclude: int | None) -> None:
         key = port_key(spec.sub82_1, spec.sub82_2, spec.sub82_9)
@@ -576,8 +605,8 @@ class Service:
             raise Conflict(f"machine {spec.name!r} exists; PUT /v1/admin/machines/{spec.name} redefines it")
         self._check_unique(tx, spec, None)
         now = self.clock()
-        machine = Machine(name=spec.name, flagged=False, attempts=0, mode_changed_at=now, created_at=now,
-                    updated_at=now, **self._definition(spec))
+        machine = Machine(name=spec.name, flagged=False, attempts=0, interruptions=0, mode_changed_at=now,
+                          created_at=now, updated_at=now, **self._definition(spec))
         tx.session.add(machine)
         tx.session.flush()
         self._event(tx, machine, "added", f"added ({spec.boot_mode})")
@@ -606,6 +635,7 @@ class Service:
         machine.flagged = False
         machine.flag_reason = None
         machine.attempts = 0
+        machine.interruptions = 0
         machine.mode_changed_at = self.clock()
         self._touch(machine)
         self.loop_guard.forget(machine.id)
@@ -674,6 +704,7 @@ class Service:
             machine.flag_reason = None
             if mode == "install":
                 machine.attempts = 0
+                machine.interruptions = 0
             machine.mode_changed_at = self.clock()
             self._touch(machine)
             self.loop_guard.forget(machine.id)
@@ -723,8 +754,7 @@ class Service:
             ).all()
             return gate([_facts(machine, attempt) for machine, attempt in rows], self.clock(), self.policy)
 
-        value, _ = self._run(in_transaction)
-        return value
+        return self._read(in_transaction)
 
     def history(self, name: str, limit: int = 200) -> HistoryOut:
         def in_transaction(tx: _Tx) -> HistoryOut:
@@ -738,5 +768,4 @@ class Service:
                       for event, number in reversed(rows)]
             return HistoryOut(machine=machine.name, events=events)
 
-        value, _ = self._run(in_transaction)
-        return value
+        return self._read(in_transaction)

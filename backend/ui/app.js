@@ -29,6 +29,7 @@
     const text = (reason || "").toLowerCase();
     if (text.startsWith("loop guard")) return "loop";
     if (text.includes("attempt cap") || text.includes("install attempts failed")) return "attempts";
+    if (text.includes("interruption cap")) return "interruptions";
     return "identity";
   }
 

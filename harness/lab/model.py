@@ -116,6 +116,8 @@ class BackendService(_Strict):
     read_token: str = Field(default="malina-read-token-of-the-simulated-lab", min_length=32)
     write_token: str = Field(default="malina-write-token-of-the-simulated-lab", min_length=32)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    max_interruptions: int = Field(default=3, ge=1, le=100,
+                                   description="MALINA_MAX_INTERRUPTIONS: installs cut mid-write before the flag")
     boot_local_method: BootLocalMethod = Field(
         default="opt66-zero+tftp-deny", description="the lab's boot-local method (MALINA_BOOT_LOCAL_METHOD); "
                                                     "a machine may override it in the backend")

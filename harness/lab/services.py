@@ -89,6 +89,7 @@ def backend_spec(lab: Lab, *, hook_secret: str | None = None) -> ContainerSpec:
         "MALINA_ADMIN_READ_TOKEN": b.read_token,
         "MALINA_ADMIN_WRITE_TOKEN": b.write_token,
         "MALINA_MAX_ATTEMPTS": str(b.max_attempts),
+        "MALINA_MAX_INTERRUPTIONS": str(b.max_interruptions),
         "MALINA_LOOP_GUARD_WINDOW_S": str(max(30.0, lab.scaled(600.0))),
         "MALINA_LOOP_GUARD_COUNT": "3",
         "MALINA_BOOT_LOCAL_METHOD": b.boot_local_method,

@@ -35,6 +35,7 @@ SERIAL_PREFIX = re.compile(r"^[0-9a-f]{8}$")
 MAC_PREFIX = re.compile(r"^[0-9a-f]{2}(-[0-9a-f]{2}){5}$")
 MAX_CACHE_S = 1.0  # a boot-local switch reaches the TFTP server within this
 REMEMBER_S = 600.0  # how long a client address stays tied to the board it last named
+ACTIVE_S = 15.0  # a board that asked within this is kept fresh by the refresher (``refresh=True``)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class BackendGate:
     """The gate as the backend decides it (``GET <url>/v1/tftp/gate?serial=|mac=&client=``, bearer ``token``)."""
 
     def __init__(self, url: str, token: str, *, cache_s: float = MAX_CACHE_S, timeout_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, fetch: Fetch = http_get) -> None:
+                 clock: Callable[[], float] = time.monotonic, fetch: Fetch = http_get, refresh: bool = False) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"the gate URL must be the backend's http(s) base URL: {url!r}")
@@ -97,6 +98,26 @@ class BackendGate:
         self._lock = threading.Lock()
         self._answers: dict[tuple[str, str], tuple[float, Verdict]] = {}
         self._clients: dict[str, tuple[float, tuple[str, str]]] = {}
+        # With ``refresh``, a thread asks again for every board active in the last ACTIVE_S before its verdict
+        # expires, so that ``check`` (called inside the TFTP server's one transfer loop) finds a verdict at most
+        # ``cache_s`` old without waiting for the backend: a synchronous ask stalled every transfer of the server
+        # while 64 boards booted (issue 18.5). Only a board's first file after a quiet spell still waits.
+        self._active: dict[tuple[str, str], tuple[float, str]] = {}
+        if refresh:
+            threading.Thread(target=self._refresher, name="tftp gate refresher", daemon=True).start()
+
+    def _refresher(self) -> None:
+        while True:
+            time.sleep(max(0.05, self.cache_s * 0.6))
+            now = self.clock()
+            with self._lock:
+                due = [(board, host) for board, (seen, host) in self._active.items() if seen + ACTIVE_S > now]
+                for board in [b for b, (seen, _) in self._active.items() if seen + ACTIVE_S <= now]:
+                    del self._active[board]
+            for board, host in due:
+                verdict = self._ask(board, host)
+                with self._lock:
+                    self._answers[board] = (self.clock() + self.cache_s, verdict)
 
     def check(self, path: str, client: str) -> Verdict:
         host = client.rsplit(":", 1)[0]
@@ -110,6 +131,7 @@ class BackendGate:
                 if known is None or known[0] < now:
                     return Verdict(False, "no board seen from this address yet (no serial or MAC prefix)")
                 board = known[1]
+            self._active[board] = (now, host)
             cached = self._answers.get(board)
             if cached is not None and cached[0] > now:
                 return cached[1]

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             print("tftpserver: --gate-url needs the token in MALINA_TFTP_GATE_TOKEN", file=sys.stderr)
             return 2
         try:
-            gate = BackendGate(args.gate_url, token, cache_s=args.gate_cache_s)
+            gate = BackendGate(args.gate_url, token, cache_s=args.gate_cache_s, refresh=True)
         except ValueError as exc:
             print(f"tftpserver: {exc}", file=sys.stderr)
             return 2

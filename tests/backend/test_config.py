@@ -14,7 +14,7 @@ VARIABLES = ("MALINA_DB_URL", "MALINA_PUBLIC_URL", "MALINA_TFTP_SERVER", "MALINA
              "MALINA_TOKEN_TTL_S", "MALINA_LOOP_GUARD_COUNT", "MALINA_LOOP_GUARD_WINDOW_S",
              "MALINA_BOOT_LOCAL_METHOD", "MALINA_TFTP_GATE_TOKEN", "MALINA_KEA_STANDBY_CONTROL_URL",
              "MALINA_AGENT_MAX_BODY", "MALINA_AGENT_RATE_PER_S", "MALINA_AGENT_BURST", "MALINA_AGENT_RATE_PREFIX",
-             "MALINA_HOOK_SECRET_FILE")
+             "MALINA_HOOK_SECRET_FILE", "MALINA_MAX_INTERRUPTIONS")
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,8 @@ def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
                         ("MALINA_LOOP_GUARD_WINDOW_S", "30"), ("MALINA_BOOT_LOCAL_METHOD", "tftp-deny"),
                         ("MALINA_TFTP_GATE_TOKEN", TFTP_GATE), ("MALINA_AGENT_MAX_BODY", "4096"),
                         ("MALINA_AGENT_RATE_PER_S", "2.5"), ("MALINA_AGENT_BURST", "9"),
-                        ("MALINA_AGENT_RATE_PREFIX", "32"), ("MALINA_HOOK_SECRET_FILE", "/etc/malina/hook.secret")):
+                        ("MALINA_AGENT_RATE_PREFIX", "32"), ("MALINA_HOOK_SECRET_FILE", "/etc/malina/hook.secret"),
+                        ("MALINA_MAX_INTERRUPTIONS", "4")):
         monkeypatch.setenv(name, value)
     settings = from_env()
     assert settings.model_dump() == {
@@ -52,7 +53,7 @@ def test_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         "kea_timeout_s": 0.5, "max_attempts": 5, "token_ttl_s": 60.0,
         "loop_guard_count": 7, "loop_guard_window_s": 30.0, "boot_local_method": "tftp-deny",
         "tftp_gate_token": TFTP_GATE, "agent_max_body": 4096, "agent_rate_per_s": 2.5, "agent_burst": 9,
-        "agent_rate_prefix": 32, "hook_secret_file": "/etc/malina/hook.secret"}
+        "agent_rate_prefix": 32, "hook_secret_file": "/etc/malina/hook.secret", "max_interruptions": 4}
     assert READER not in repr(settings) and TFTP_GATE not in repr(settings)  # tokens stay out of logs
 
 
@@ -65,6 +66,7 @@ def test_empty_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("MALINA_MAX_ATTEMPTS", "three", r"^MALINA_MAX_ATTEMPTS: .*valid integer.*'three'"),
     ("MALINA_MAX_ATTEMPTS", "0", r"^MALINA_MAX_ATTEMPTS: .*greater than or equal to 1"),
+    ("MALINA_MAX_INTERRUPTIONS", "0", r"^MALINA_MAX_INTERRUPTIONS: .*greater than or equal to 1"),
     ("MALINA_LOOP_GUARD_COUNT", "100001", r"^MALINA_LOOP_GUARD_COUNT: .*less than or equal to 100000"),
     ("MALINA_KEA_TIMEOUT_S", "fast", r"^MALINA_KEA_TIMEOUT_S: .*valid number"),
     ("MALINA_TOKEN_TTL_S", "1", r"^MALINA_TOKEN_TTL_S: .*greater than or equal to 10"),

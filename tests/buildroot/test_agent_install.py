@@ -118,7 +118,8 @@ def test_progress_to_backend_and_console(backend: BackendStub, board: dict[str, 
     assert len(writing) >= 2, backend.state.progress
     sizes = [p["bytes_written"] for p in writing]
     assert sizes == sorted(sizes) and 0 < sizes[-1] <= plain_image.size
-    assert all(p["bytes_total"] == plain_image.size and p["rate_bps"] > 0 for p in writing)
+    assert writing[0]["bytes_written"] == 0, "the write's start is reported before the first periodic report"
+    assert all(p["bytes_total"] == plain_image.size and p["rate_bps"] > 0 for p in writing[1:])
     console = [line for line in r.stderr.splitlines() if line.startswith("malina: writing ")]
     assert any("MiB/s ETA" in line and "%" in line for line in console), r.stderr
 

@@ -257,3 +257,27 @@ def test_backend_down_closes_the_gate(rig: Rig) -> None:
     before = len(gated(rig, f"{SERIAL}/start4.elf", 0))
     assert not_found(rrq(rig, f"{SERIAL}/start4.elf"))
     assert "backend unreachable" in gated(rig, f"{SERIAL}/start4.elf", before + 1)[-1]["gate"]
+
+
+def test_the_refresher_keeps_an_active_boards_verdict_fresh_without_the_caller_waiting() -> None:
+    """With ``refresh`` (as the server runs it) only a board's first ask waits for the backend; later asks find a
+    verdict at most ``cache_s`` old, asked by the refresher thread (issue 18.5: the server's one transfer loop)."""
+    import threading
+
+    from harness.sim.tftpgate import BackendGate
+
+    callers: list[str] = []
+    answers = iter([True] * 3 + [False] * 1000)
+
+    def fetch(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        callers.append(threading.current_thread().name)
+        return 200, json.dumps({"open": next(answers), "reason": "r"}).encode()
+
+    gate = BackendGate("http://127.0.0.1:9", "token-123", cache_s=0.2, fetch=fetch, refresh=True)
+    assert gate.check("6e87a417/start4.elf", "10.90.1.100:1234").open
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and gate.check("6e87a417/kernel8.img", "10.90.1.100:1235").open:
+        time.sleep(0.05)
+    assert not gate.check("6e87a417/kernel8.img", "10.90.1.100:1235").open, "the refreshed verdict never arrived"
+    own = [name for name in callers if name == threading.current_thread().name]
+    assert len(own) == 1 and len(callers) > 3, callers

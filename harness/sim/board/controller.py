@@ -28,12 +28,15 @@ import shutil
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from harness.sim.board import config as board_config
+from harness.sim.board import firmware
 from harness.sim.board import link as board_link
 from harness.sim.board.config import BoardConfig
+from harness.sim.board.forkstart import ForkedBoot, fork_boot
 from harness.sim.board.power_api import api_server
 
 MAX_CLIENT_BACKLOG = 1 << 20
@@ -72,7 +75,7 @@ class Board:
     def __init__(self, cfg: BoardConfig, config_path: str) -> None:
         self.cfg = cfg
         self.config_path = config_path
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: ForkedBoot | None = None
         self.clients: set[asyncio.StreamWriter] = set()
         self.boots = 0
         self.since = time.time()
@@ -92,7 +95,7 @@ class Board:
                 continue
             w.write(data)
 
-    async def _pump(self, proc: asyncio.subprocess.Process) -> None:
+    async def _pump(self, proc: ForkedBoot) -> None:
         assert proc.stdout is not None
         while True:
             data = await proc.stdout.read(4096)
@@ -110,13 +113,8 @@ class Board:
             if self.state == "on":
                 return
             self._clean_volatile()
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "harness.sim.board.firmware", "--config", self.config_path,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
+            # a fork of this process with the firmware imported, not a new interpreter (forkstart.py)
+            self.proc = await fork_boot(partial(firmware.main, ["--config", self.config_path]))
             self.boots += 1
             self.since = time.time()
             self.reader_task = asyncio.create_task(self._pump(self.proc))

@@ -319,14 +319,7 @@ DecisionPtr Engine::decide(Pkt4& query) {
         if (!started.call()) {
             return (started.decision);
         }
-        FetchResult result;
-        try {
-            result = fetcher_->get(callUrl(started.key));
-        } catch (...) {
-            result.kind = FetchResult::Connect;
-            result.error = "fetcher raised an exception";
-        }
-        return (finish(started, query, result));
+        return (callNow(started, query));
     } catch (const std::exception& ex) {
         reportError("pkt4_send", ex.what());
         return (matched ? fail() : DecisionPtr());
@@ -356,6 +349,17 @@ Engine::Start Engine::start(Pkt4& query, bool parked) {
     }
     out.decision = admit(out.key, out.ticket, parked ? 0 : effectiveConcurrency());
     return (out);
+}
+
+DecisionPtr Engine::callNow(const Start& started, Pkt4& query) {
+    FetchResult result;
+    try {
+        result = fetcher_->get(callUrl(started.key));
+    } catch (...) {
+        result.kind = FetchResult::Connect;
+        result.error = "fetcher raised an exception";
+    }
+    return (finish(started, query, result));
 }
 
 std::string Engine::callUrl(const std::string& key) {

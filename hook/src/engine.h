@@ -102,6 +102,9 @@ public:
     /// parked: the call holds no packet thread, so the bound is max-concurrent-requests alone (not
     /// capped at thread-pool-size - 1). Throws on unexpected errors (decide() catches them).
     Start start(isc::dhcp::Pkt4& query, bool parked);
+    /// The blocking call for an admitted start (decide()'s own, and the parked path's fallback where a
+    /// packet cannot be parked): at most request-timeout-ms on the calling thread.
+    DecisionPtr callNow(const Start& started, isc::dhcp::Pkt4& query);
     /// The URL of an admitted call; counts it (backend-calls).
     std::string callUrl(const std::string& key);
     /// The second half: the ticket handed back to the breaker, the result checked, the decision

@@ -35,35 +35,41 @@ Parker::Step Parker::begin(const Pkt4Ptr& query, const ParkingLotHandlePtr& lot,
         slot->set(started.decision);
         return (Step::Now);
     }
-    FetchResult unreachable;
-    unreachable.kind = FetchResult::Connect;
-    if (!lot) {
-        unreachable.error = "the server offers no parking lot here";
-        slot->set(engine_.finish(started, *query, unreachable));
-        return (Step::Now);
-    }
-    const std::string url = engine_.callUrl(started.key);
     uint64_t id = 0;
-    {
+    if (lot) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!stopped_) {
-            id = ++next_id_;
             // The reference first: a completion may run before this callout returns, and must then
-            // only take the reference back (Kea sends when the callout has set NEXT_STEP_PARK).
-            lot->reference(query);
-            pending_[id] = Pending{query, lot, slot, started};
+            // only take the reference back (Kea sends when the callout has set NEXT_STEP_PARK). Kea
+            // parked the packet before calling the callouts unless it does not park this packet here
+            // (then reference() throws).
+            try {
+                lot->reference(query);
+                id = ++next_id_;
+                pending_[id] = Pending{query, lot, slot, started};
+            } catch (const std::exception&) {
+                id = 0;
+            }
         }
     }
-    if (id && http_->start(url, [this, id](const FetchResult& r) { complete(id, r); })) {
+    if (!id) {
+        // Nothing to park in (no lot, not parked, unloading): the admitted call is made here, bounded
+        // by request-timeout-ms, as on Kea 2.2.
+        slot->set(engine_.callNow(started, *query));
+        return (Step::Now);
+    }
+    if (http_->start(engine_.callUrl(started.key), [this, id](const FetchResult& r) { complete(id, r); })) {
         return (Step::Park);
     }
-    if (id) {
+    {
         std::lock_guard<std::mutex> lock(mutex_);
         pending_.erase(id);
-        lot->dereference(query);
     }
-    unreachable.error = "the hook is unloading";
-    slot->set(engine_.finish(started, *query, unreachable));
+    lot->dereference(query);
+    FetchResult stopped;   // the fetcher stopped between the two (unload): as an unreachable backend
+    stopped.kind = FetchResult::Connect;
+    stopped.error = "the hook is unloading";
+    slot->set(engine_.finish(started, *query, stopped));
     return (Step::Now);
 }
 

@@ -60,9 +60,8 @@ public:
 
     /// For a matching query at a parking hook point: the engine's first half; a call is started on
     /// the fetcher with the query referenced in `lot` (Park), or the slot is filled at once (Now).
-    /// No lot (the server does not park here) or a stopped fetcher (unloading): no call, the failure
-    /// policy as for an unreachable backend (Now). Throws only what Engine::start throws (nothing is
-    /// referenced then).
+    /// Nothing to park in (no lot, a packet Kea did not park, a stopped parker): the blocking call, as
+    /// on Kea 2.2 (Now). Throws only what Engine::start throws (nothing is referenced then).
     Step begin(const isc::dhcp::Pkt4Ptr& query, const isc::hooks::ParkingLotHandlePtr& lot,
                const ParkedSlotPtr& slot);
 

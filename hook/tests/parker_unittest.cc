@@ -182,21 +182,29 @@ TEST_F(ParkerTest, StopDropsParkedPacketsAndIgnoresLateCompletions) {
     http_->calls[0](test::ok(INSTALL));       // a completion racing the stop changes nothing
     EXPECT_EQ(0, sent_);
     EXPECT_FALSE(s1->get());
-    // Stopped: a new matching packet is not parked; it gets the failure policy.
+    // Stopped: a new matching packet is not parked (its answer comes from the bounded call).
     auto s3 = std::make_shared<ParkedSlot>();
     EXPECT_EQ(Parker::Step::Now, parker_->begin(parkedQuery(3), handle_, s3));
     ASSERT_TRUE(s3->get());
-    EXPECT_FALSE(s3->get()->from_backend);
+    EXPECT_EQ(0u, lot_->size() - 1);          // only the new packet's own park, untouched
+    EXPECT_EQ(2u, http_->calls.size());
     EXPECT_EQ(0u, parker_->stop());
 }
 
-TEST_F(ParkerTest, NoParkingLotMeansThePolicyNotABlockingCall) {
+TEST_F(ParkerTest, NothingToParkInMeansTheBoundedBlockingCall) {
+    // No lot, and a packet Kea did not park: today's bounded call on the callout's thread.
     auto slot = std::make_shared<ParkedSlot>();
     EXPECT_EQ(Parker::Step::Now, parker_->begin(test::parsedQuery(client(1)), ParkingLotHandlePtr(), slot));
     ASSERT_TRUE(slot->get());
-    EXPECT_FALSE(slot->get()->from_backend);
+    EXPECT_TRUE(slot->get()->from_backend);
+    auto slot2 = std::make_shared<ParkedSlot>();
+    EXPECT_EQ(Parker::Step::Now, parker_->begin(test::parsedQuery(client(2)), handle_, slot2));
+    ASSERT_TRUE(slot2->get());
+    EXPECT_TRUE(slot2->get()->from_backend);
     EXPECT_EQ(0u, http_->calls.size());
-    EXPECT_EQ(0, fetcher_->calls.load());
+    EXPECT_EQ(2, fetcher_->calls.load());
+    EXPECT_EQ(2u, engine_->counter(BACKEND_CALLS));
+    EXPECT_EQ(0u, parker_->parked());
 }
 
 /// The callout pair on a real CalloutHandle (multi-threaded Kea): lease4_offer's work parks, the

@@ -53,8 +53,9 @@ def sub(code: int, payload: bytes) -> bytes:
 
 
 class HookLab:
-    def __init__(self, run: LabRun, params: dict[str, Any], threads: int) -> None:
+    def __init__(self, run: LabRun, params: dict[str, Any], threads: int, kea_image: str | None = None) -> None:
         self.run = run
+        self.kea_image = kea_image
         self.lab: Lab = run.lab
         self.params = params
         self.threads = threads
@@ -63,9 +64,11 @@ class HookLab:
     # -- bring-up -------------------------------------------------------------------------------------------
     @classmethod
     @contextmanager
-    def up(cls, lab: Lab, *, params: dict[str, Any] | None = None, threads: int = 4) -> Iterator[HookLab]:
+    def up(cls, lab: Lab, *, params: dict[str, Any] | None = None, threads: int = 4,
+           kea_image: str | None = None) -> Iterator[HookLab]:
+        """kea_image: an image key (harness.lab.images.SPECS) for Kea instead of the lab's kea-hook."""
         with LabRun(lab, services=()) as run:
-            hl = cls(run, dict(params or {}), threads)
+            hl = cls(run, dict(params or {}), threads, kea_image)
             hl._start()
             yield hl
 
@@ -103,6 +106,8 @@ class HookLab:
         )
         self.run.start_spec(stub)
         kea = services.kea_spec(lab, with_hook=True)
+        if self.kea_image:
+            kea.image = self.kea_image
         kea.files["/etc/kea/kea-dhcp4.conf"] = (
             json.dumps(self.dhcp4_config(), indent=2) + "\n"
         ).encode()

@@ -247,7 +247,7 @@ TEST_F(ParkedCalloutTest, ParkThenPkt4SendAppliesOnce) {
     callout_.setArgument("response4", offer);
     pkt4Send(engine_.get(), callout_, true);
     EXPECT_EQ("10.89.0.4", test::optionText(*offer, 66));
-    EXPECT_EQ(1u, offer->getOptions(66).size());   // set once
+    EXPECT_EQ(1u, offer->options_.count(66));   // set once
     EXPECT_EQ(1u, engine_->counter(BACKEND_CALLS));
     EXPECT_EQ(0u, engine_->counter(CACHE_HITS));   // pkt4_send did not decide again
     EXPECT_EQ(0, fetcher_->calls.load());

@@ -22,5 +22,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends kea-dhcp4-server kea-ctrl-agent libcurl4t64 iproute2 procps \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /run/kea /var/lib/kea /var/log/kea /etc/kea
+# Kea 2.6.2+ refuses a control socket directory that is not mode 750
+RUN chmod 750 /run/kea
 COPY --from=build /src/build/libdhcp_remote_options.so /usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_remote_options.so
 CMD ["kea-dhcp4", "-c", "/etc/kea/kea-dhcp4.conf"]

@@ -315,55 +315,83 @@ DecisionPtr Engine::decide(Pkt4& query) {
             return (DecisionPtr());
         }
         matched = true;
-        Identity id;
-        std::string why;
-        if (!identityOf(query, id, why)) {
-            return (reportFailure(Failure::BadOption82, std::string(),
-                                  {clientOf(query), query.getGiaddr().toText(), why}));
+        Start started = start(query, false);
+        if (!started.call()) {
+            return (started.decision);
         }
-        std::string key = id.query();
-        DecisionPtr hit = cache_.get(key, now_());
-        if (hit) {
-            bump(CACHE_HITS);
-            LOG_DEBUG(remote_options_logger, isc::log::DBGLVL_TRACE_BASIC, REMOTE_OPTIONS_CACHE_HIT)
-                .arg(clientOf(query)).arg(key);
-            if (!hit->from_backend) {
-                bump(FAILURES);
-            }
-            return (hit);
-        }
-        return (fetch(key, query));
+        return (callNow(started, query));
     } catch (const std::exception& ex) {
         reportError("pkt4_send", ex.what());
         return (matched ? fail() : DecisionPtr());
     }
 }
 
-DecisionPtr Engine::fetch(const std::string& key, Pkt4& query) {
-    BackendGuard::Ticket ticket;
-    DecisionPtr refused = admit(key, ticket);
-    if (refused) {
-        return (refused);
+Engine::Start Engine::start(Pkt4& query, bool parked) {
+    Start out;
+    Identity id;
+    std::string why;
+    if (!identityOf(query, id, why)) {
+        out.decision = reportFailure(Failure::BadOption82, std::string(),
+                                     {clientOf(query), query.getGiaddr().toText(), why});
+        return (out);
     }
-    FetchResult result = call(key, ticket);
-    Failure failure;
-    LogArgs args;
-    if (transportFailure(result, failure, args)) {
-        return (reportFailure(failure, key, args));
+    out.key = id.query();
+    DecisionPtr hit = cache_.get(out.key, now_());
+    if (hit) {
+        bump(CACHE_HITS);
+        LOG_DEBUG(remote_options_logger, isc::log::DBGLVL_TRACE_BASIC, REMOTE_OPTIONS_CACHE_HIT)
+            .arg(clientOf(query)).arg(out.key);
+        if (!hit->from_backend) {
+            bump(FAILURES);
+        }
+        out.decision = hit;
+        return (out);
     }
-    ParsedAnswer answer = parseAnswer(result.body, cfg_.allowed_options);
-    if (!answer.not_allowed.empty()) {
-        warn(LogKind::NotAllowed, REMOTE_OPTIONS_OPTION_NOT_ALLOWED,
-             {cfg_.url, std::to_string(answer.not_allowed.front())});
-    }
-    if (answerFailure(answer, failure, args)) {
-        return (reportFailure(failure, key, args));
-    }
-    return (accept(key, query, answer.options));
+    out.decision = admit(out.key, out.ticket, parked ? 0 : effectiveConcurrency());
+    return (out);
 }
 
-DecisionPtr Engine::admit(const std::string& key, BackendGuard::Ticket& ticket) {
-    ticket = guard_.admit(now_(), effectiveConcurrency());
+DecisionPtr Engine::callNow(const Start& started, Pkt4& query) {
+    FetchResult result;
+    try {
+        result = fetcher_->get(callUrl(started.key));
+    } catch (...) {
+        result.kind = FetchResult::Connect;
+        result.error = "fetcher raised an exception";
+    }
+    return (finish(started, query, result));
+}
+
+std::string Engine::callUrl(const std::string& key) {
+    bump(BACKEND_CALLS);
+    return (buildUrl(cfg_.url, key));
+}
+
+DecisionPtr Engine::finish(const Start& started, Pkt4& query, const FetchResult& result) {
+    try {
+        settle(started.ticket, result);
+        Failure failure;
+        LogArgs args;
+        if (transportFailure(result, failure, args)) {
+            return (reportFailure(failure, started.key, args));
+        }
+        ParsedAnswer answer = parseAnswer(result.body, cfg_.allowed_options);
+        if (!answer.not_allowed.empty()) {
+            warn(LogKind::NotAllowed, REMOTE_OPTIONS_OPTION_NOT_ALLOWED,
+                 {cfg_.url, std::to_string(answer.not_allowed.front())});
+        }
+        if (answerFailure(answer, failure, args)) {
+            return (reportFailure(failure, started.key, args));
+        }
+        return (accept(started.key, query, answer.options));
+    } catch (const std::exception& ex) {
+        reportError("backend answer", ex.what());
+        return (fail());
+    }
+}
+
+DecisionPtr Engine::admit(const std::string& key, BackendGuard::Ticket& ticket, unsigned limit) {
+    ticket = guard_.admit(now_(), limit);
     switch (ticket.admit) {
     case BackendGuard::Admit::Go:
         break;
@@ -375,15 +403,7 @@ DecisionPtr Engine::admit(const std::string& key, BackendGuard::Ticket& ticket) 
     return (DecisionPtr());
 }
 
-FetchResult Engine::call(const std::string& key, const BackendGuard::Ticket& ticket) {
-    bump(BACKEND_CALLS);
-    FetchResult result;
-    try {
-        result = fetcher_->get(buildUrl(cfg_.url, key));
-    } catch (...) {
-        result.kind = FetchResult::Connect;
-        result.error = "fetcher raised an exception";
-    }
+void Engine::settle(const BackendGuard::Ticket& ticket, const FetchResult& result) {
     // Only the transport counts for the breaker: a backend that answers (any body, a status below 500)
     // is up, even when its answer is refused.
     bool transport_ok = (result.kind == FetchResult::Ok || result.kind == FetchResult::TooLarge
@@ -395,7 +415,6 @@ FetchResult Engine::call(const std::string& key, const BackendGuard::Ticket& tic
     } else if (t == BackendGuard::Transition::Closed) {
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_CIRCUIT_CLOSED).arg(cfg_.url);
     }
-    return (result);
 }
 
 bool Engine::transportFailure(const FetchResult& result, Failure& failure, LogArgs& args) const {

@@ -90,6 +90,27 @@ public:
     /// matching). Otherwise the decision for the response. Never throws.
     DecisionPtr decide(isc::dhcp::Pkt4& query);
 
+    /// The first half of a decision, for a matching query: the decision when one is reached without a
+    /// backend call (bad option 82, cache hit, refused by the overload rule or the breaker), else the
+    /// cache key and the admitted ticket for one call. decide() and the parked path (parker.cc) share it.
+    struct Start {
+        DecisionPtr decision;
+        std::string key;
+        BackendGuard::Ticket ticket;
+        bool call() const { return (!decision && ticket.go()); }
+    };
+    /// parked: the call holds no packet thread, so the bound is max-concurrent-requests alone (not
+    /// capped at thread-pool-size - 1). Throws on unexpected errors (decide() catches them).
+    Start start(isc::dhcp::Pkt4& query, bool parked);
+    /// The blocking call for an admitted start (decide()'s own, and the parked path's fallback where a
+    /// packet cannot be parked): at most request-timeout-ms on the calling thread.
+    DecisionPtr callNow(const Start& started, isc::dhcp::Pkt4& query);
+    /// The URL of an admitted call; counts it (backend-calls).
+    std::string callUrl(const std::string& key);
+    /// The second half: the ticket handed back to the breaker, the result checked, the decision
+    /// (cached as the policy says) returned. Never throws (an error gives the failure policy).
+    DecisionPtr finish(const Start& started, isc::dhcp::Pkt4& query, const FetchResult& result);
+
     /// True when the query is a relayed DISCOVER/REQUEST/INFORM whose option 77 or 97 matches.
     bool matches(isc::dhcp::Pkt4& query) const;
 
@@ -122,13 +143,11 @@ private:
 
     DecisionPtr fail();
     void bump(Counter c);
-    /// One backend exchange for a cache miss: admit, call, then report a failure or accept the answer.
-    DecisionPtr fetch(const std::string& key, isc::dhcp::Pkt4& query);
-    /// Takes a concurrency slot (or the half-open probe) into `ticket`. Null when admitted; otherwise
-    /// the refused client's decision.
-    DecisionPtr admit(const std::string& key, BackendGuard::Ticket& ticket);
-    /// The GET for an admitted ticket; hands the ticket back to the breaker and logs its transitions.
-    FetchResult call(const std::string& key, const BackendGuard::Ticket& ticket);
+    /// Takes a concurrency slot (or the half-open probe) into `ticket` (limit 0: the configured
+    /// maximum). Null when admitted; otherwise the refused client's decision.
+    DecisionPtr admit(const std::string& key, BackendGuard::Ticket& ticket, unsigned limit);
+    /// Hands an admitted ticket back to the breaker with a call's result and logs its transitions.
+    void settle(const BackendGuard::Ticket& ticket, const FetchResult& result);
     /// Whether a transport result or a parsed answer is a failure, with its message's arguments.
     bool transportFailure(const FetchResult& result, Failure& failure, LogArgs& args) const;
     bool answerFailure(const ParsedAnswer& answer, Failure& failure, LogArgs& args) const;

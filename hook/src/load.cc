@@ -1,10 +1,12 @@
 // The load entry point: parse the parameters (a bad one is a load error with the reason), set up libcurl,
-// create the engine and register the commands.
+// create the engine, start the parked path where the server can park an OFFER (Kea 2.6+) and register
+// the commands.
 #include "commands.h"
 #include "curl_global.h"
 #include "fetcher.h"
 #include "hook_config.h"
 #include "loaded_engine.h"
+#include "loaded_parker.h"
 #include "log.h"
 
 #include <hooks/hooks.h>
@@ -19,6 +21,7 @@ extern "C" {
 int load(LibraryHandle& handle) {
     std::unique_ptr<Engine>& engine = loadedEngine();
     try {
+        stopParkedPath();   // a load without an unload in between: the old parker uses the old engine
         Config cfg = parseConfig(handle.getParameters());
         acquireCurl();
         if (!CurlFetcher::asyncDns()) {
@@ -30,6 +33,9 @@ int load(LibraryHandle& handle) {
         opts.max_body_bytes = cfg.max_body_bytes;
         opts.auth = cfg.auth;
         engine = std::make_unique<Engine>(cfg, std::make_shared<CurlFetcher>(opts));
+        if (startParkedPath(handle, *engine, opts)) {
+            LOG_INFO(remote_options_logger, REMOTE_OPTIONS_PARKED_PATH);
+        }
         handle.registerCommandCallout(FLUSH_COMMAND, remote_options_cache_flush);
         handle.registerCommandCallout(STATS_COMMAND, remote_options_stats);
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_LOAD_OK)

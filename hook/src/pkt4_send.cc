@@ -1,5 +1,7 @@
 #include "pkt4_send.h"
 
+#include "parker.h"
+
 #include <dhcp/dhcp4.h>
 #include <dhcp/pkt4.h>
 
@@ -9,7 +11,7 @@ using isc::hooks::CalloutHandle;
 namespace isc {
 namespace remote_options {
 
-void pkt4Send(Engine* engine, CalloutHandle& handle) {
+void pkt4Send(Engine* engine, CalloutHandle& handle, bool parked_path) {
     if (droppedEarlier(handle) || !engine) {
         return;
     }
@@ -26,7 +28,13 @@ void pkt4Send(Engine* engine, CalloutHandle& handle) {
                           && response->getType() != isc::dhcp::DHCPACK)) {
             return;  // a NAK (or anything else) is left as Kea made it, and costs no backend call
         }
-        DecisionPtr decision = engine->decide(*query);
+        // Decided at lease4_offer / leases4_committed already (the parked path): applied as it is,
+        // never decided (or added) twice.
+        ParkedSlotPtr slot = parked_path ? parkedSlot(handle) : ParkedSlotPtr();
+        DecisionPtr decision = slot ? slot->get() : DecisionPtr();
+        if (!decision) {
+            decision = engine->decide(*query);
+        }
         if (decision && decision->drop) {
             handle.setStatus(CalloutHandle::NEXT_STEP_DROP);   // overloaded: no reply, the client retries
         } else if (decision) {

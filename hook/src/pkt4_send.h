@@ -21,7 +21,9 @@ inline bool droppedEarlier(const isc::hooks::CalloutHandle& handle) {
 /// backend call) and applies the decision to the response, or drops the reply when the engine says so
 /// (overloaded). Returns at once, without looking at the packet, when it was already dropped or no
 /// engine is loaded. Never throws: an exception is reported through the engine's rate-limited log.
-void pkt4Send(Engine* engine, isc::hooks::CalloutHandle& handle);
+/// parked_path: the parked path is on (loaded_parker.h); a decision a parking-point callout left on
+/// this packet (parker.h) is applied instead of deciding.
+void pkt4Send(Engine* engine, isc::hooks::CalloutHandle& handle, bool parked_path = false);
 
 }  // namespace remote_options
 }  // namespace isc

@@ -3,6 +3,7 @@
 // that do not match pay. For a matching query it decides (cache, then at most one bounded backend call)
 // and applies the decision to the OFFER or ACK at once; its work is in pkt4_send.cc.
 #include "loaded_engine.h"
+#include "loaded_parker.h"
 #include "pkt4_send.h"
 
 #include <hooks/hooks.h>
@@ -13,7 +14,7 @@ using namespace isc::remote_options;
 extern "C" {
 
 int pkt4_send(CalloutHandle& handle) {
-    pkt4Send(loadedEngine().get(), handle);
+    pkt4Send(loadedEngine().get(), handle, loadedParker() != nullptr);
     return (0);
 }
 

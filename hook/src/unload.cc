@@ -1,6 +1,7 @@
-// The unload entry point: log the engine's totals, release it (its cache and fetcher with it) and libcurl.
+// The unload entry point: stop the parked path (Kea 2.6+), log the engine's totals, release it (its cache and fetcher with it) and libcurl.
 #include "curl_global.h"
 #include "loaded_engine.h"
+#include "loaded_parker.h"
 #include "log.h"
 
 #include <hooks/hooks.h>
@@ -10,6 +11,11 @@ using namespace isc::remote_options;
 extern "C" {
 
 int unload() {
+    // The parked path first: its thread stopped and its packets dropped while the engine still exists.
+    size_t dropped = stopParkedPath();
+    if (dropped) {
+        LOG_INFO(remote_options_logger, REMOTE_OPTIONS_PARKED_DROPPED).arg(dropped);
+    }
     std::unique_ptr<Engine>& engine = loadedEngine();
     if (engine) {
         LOG_INFO(remote_options_logger, REMOTE_OPTIONS_UNLOADED)

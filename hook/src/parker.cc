@@ -1,0 +1,119 @@
+#include "parker.h"
+
+#include <hooks/callout_handle.h>
+
+using isc::dhcp::Pkt4Ptr;
+using isc::hooks::CalloutHandle;
+using isc::hooks::ParkingLotHandlePtr;
+
+namespace isc {
+namespace remote_options {
+
+const char* const PARKED_SLOT_CONTEXT = "remote-options-parked";
+
+ParkedSlotPtr parkedSlot(CalloutHandle& handle) {
+    ParkedSlotPtr slot;
+    try {
+        handle.getContext(PARKED_SLOT_CONTEXT, slot);
+    } catch (const isc::hooks::NoSuchCalloutContext&) {
+        // no parking-point callout decided this packet
+    }
+    return (slot);
+}
+
+Parker::Parker(Engine& engine, std::shared_ptr<AsyncGet> http)
+    : engine_(engine), http_(http), next_id_(0), stopped_(false) {
+}
+
+Parker::~Parker() {
+    stop();
+}
+
+Parker::Step Parker::begin(const Pkt4Ptr& query, const ParkingLotHandlePtr& lot, const ParkedSlotPtr& slot) {
+    Engine::Start started = engine_.start(*query, true);
+    if (!started.call()) {
+        slot->set(started.decision);
+        return (Step::Now);
+    }
+    uint64_t id = 0;
+    if (lot) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!stopped_) {
+            // The reference first: a completion may run before this callout returns, and must then
+            // only take the reference back (Kea sends when the callout has set NEXT_STEP_PARK). Kea
+            // parked the packet before calling the callouts unless it does not park this packet here
+            // (then reference() throws).
+            try {
+                lot->reference(query);
+                id = ++next_id_;
+                pending_[id] = Pending{query, lot, slot, started};
+            } catch (const std::exception&) {
+                id = 0;
+            }
+        }
+    }
+    if (!id) {
+        // Nothing to park in (no lot, not parked, unloading): the admitted call is made here, bounded
+        // by request-timeout-ms, as on Kea 2.2.
+        slot->set(engine_.callNow(started, *query));
+        return (Step::Now);
+    }
+    if (http_->start(engine_.callUrl(started.key), [this, id](const FetchResult& r) { complete(id, r); })) {
+        return (Step::Park);
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pending_.erase(id);
+    }
+    lot->dereference(query);
+    FetchResult stopped;   // the fetcher stopped between the two (unload): as an unreachable backend
+    stopped.kind = FetchResult::Connect;
+    stopped.error = "the hook is unloading";
+    slot->set(engine_.finish(started, *query, stopped));
+    return (Step::Now);
+}
+
+void Parker::complete(uint64_t id, const FetchResult& result) {
+    Pending p;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = pending_.find(id);
+        if (it == pending_.end()) {
+            return;   // stopped meanwhile: dropped from its lot already
+        }
+        p = it->second;
+        pending_.erase(it);
+    }
+    p.slot->set(engine_.finish(p.started, *p.query, result));
+    try {
+        p.lot->unpark(p.query);
+    } catch (const std::exception& ex) {
+        engine_.reportError("unpark", ex.what());
+    }
+}
+
+size_t Parker::stop() {
+    http_->stop();
+    std::map<uint64_t, Pending> left;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopped_ = true;
+        left.swap(pending_);
+    }
+    for (auto& item : left) {
+        try {
+            item.second.lot->drop(item.second.query);
+        } catch (const std::exception& ex) {
+            engine_.reportError("unload", ex.what());
+        }
+    }
+    return (left.size());
+}
+
+size_t Parker::parked() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return (pending_.size());
+}
+
+}  // namespace remote_options
+}  // namespace isc

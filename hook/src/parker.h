@@ -1,0 +1,98 @@
+// The parked path (Kea 2.6+, multi-threaded): a matching DISCOVER's or REQUEST's answer waits in Kea's
+// parking lot (lease4_offer, leases4_committed) while the backend call runs on the asynchronous
+// fetcher; its completion leaves the decision in the packet's slot and unparks the packet, and
+// pkt4_send applies the slot's decision instead of deciding again. The decision itself is the
+// engine's (Engine::start/finish): cache, overload rule, breaker and failure policy as on the
+// blocking path.
+#ifndef REMOTE_OPTIONS_PARKER_H
+#define REMOTE_OPTIONS_PARKER_H
+
+#include "async_fetcher.h"
+#include "engine.h"
+
+#include <dhcp/pkt4.h>
+#include <hooks/callout_handle.h>
+#include <hooks/parking_lots.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace isc {
+namespace remote_options {
+
+/// The decision for one packet reached at lease4_offer / leases4_committed, for its pkt4_send. Kept
+/// in the packet's callout handle context (CONTEXT_NAME), which lives as long as the packet.
+class ParkedSlot {
+public:
+    void set(const DecisionPtr& d) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        decision_ = d;
+    }
+    DecisionPtr get() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return (decision_);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    DecisionPtr decision_;
+};
+typedef std::shared_ptr<ParkedSlot> ParkedSlotPtr;
+
+/// The callout handle context name of a packet's slot.
+extern const char* const PARKED_SLOT_CONTEXT;
+
+/// The slot a parked-path callout left on this packet's handle, or null (none: decide as usual).
+ParkedSlotPtr parkedSlot(isc::hooks::CalloutHandle& handle);
+
+class Parker {
+public:
+    /// What begin() did with a matching packet.
+    enum class Step {
+        Now,    ///< decided without a call (slot filled): cache hit, bad option 82, refused
+        Park,   ///< the call is running: the packet is referenced in its lot and unparked on completion
+    };
+
+    Parker(Engine& engine, std::shared_ptr<AsyncGet> http);
+    ~Parker();
+
+    /// For a matching query at a parking hook point: the engine's first half; a call is started on
+    /// the fetcher with the query referenced in `lot` (Park), or the slot is filled at once (Now).
+    /// Nothing to park in (no lot, a packet Kea did not park, a stopped parker): the blocking call, as
+    /// on Kea 2.2 (Now). Throws only what Engine::start throws (nothing is referenced then).
+    Step begin(const isc::dhcp::Pkt4Ptr& query, const isc::hooks::ParkingLotHandlePtr& lot,
+               const ParkedSlotPtr& slot);
+
+    /// Stops the fetcher (no completion runs after it returns), then drops every packet still parked
+    /// from its lot: Kea forgets it without sending (the client retransmits to the next
+    /// configuration). Returns how many were dropped. Idempotent.
+    size_t stop();
+
+    /// Packets parked by this hook and not yet completed.
+    size_t parked() const;
+
+private:
+    struct Pending {
+        isc::dhcp::Pkt4Ptr query;
+        isc::hooks::ParkingLotHandlePtr lot;
+        ParkedSlotPtr slot;
+        Engine::Start started;
+    };
+    /// On the fetcher's thread: the engine's second half, the slot filled, the packet unparked
+    /// (Kea queues its send on a packet thread).
+    void complete(uint64_t id, const FetchResult& result);
+
+    Engine& engine_;
+    std::shared_ptr<AsyncGet> http_;
+    mutable std::mutex mutex_;
+    std::map<uint64_t, Pending> pending_;
+    uint64_t next_id_;
+    bool stopped_;
+};
+
+}  // namespace remote_options
+}  // namespace isc
+
+#endif

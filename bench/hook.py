@@ -22,7 +22,8 @@ randomised region, the 6 bytes ending at ``-O``, and perfdhcp fills that region 
 the REQUEST template with the chaddr of the OFFER. Placed inside the circuit-id, every client would share
 one chaddr, and Kea 2.2's per-client packet lock (by chaddr and client-id) queues or drops all but one
 packet per client, which measures the lock, not the hook. Distinct option-82 identities need a generator
-that writes two fields per client (not done here; perfdhcp cannot vary option 82 per client).
+that writes two fields per client: ``bench/o82gen.py`` (case 2b, ``varied82_*``: each client its own chaddr
+and circuit-id, at a fixed rate from the client container, with and without the hook; no target yet).
 
 Kea 2.6+ (the parked path, no packet thread waits for the backend) adds two targets: ``slow100_capacity``, a
 backend answering in 100 ms at the case's own capacity (>= 0.3x Kea alone, every reply with the backend's
@@ -56,11 +57,12 @@ from typing import Any
 
 from bench import hookpin
 from harness.lab import services
-from harness.lab.docker_lab import docker_client
+from harness.lab.docker_lab import docker_client, put_files
 from harness.lab.keaversions import KEA_VERSIONS
 from harness.lab.model import Lab, load_lab
 from harness.lab.services import ContainerSpec
 from testkit.hooklab import HookLab, pi_guid, sub
+from testkit.hooklab.lab import TOOLS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,6 +79,7 @@ REPS = 2              # back-to-back (baseline, case) pairs per throughput case
 SLOW_RATE = 60        # offered DORA/s against the 100 ms backend
 PARKED_CONCURRENCY = 200  # backend calls in flight on the parked path (below Kea's parked-packet-limit, 256)
 ISO_RATE = 300        # each of the two loads of the isolation case
+VARIED_RATE = 200     # offered DORA/s of bench/o82gen.py (one Python thread: well below perfdhcp's reach)
 BASE_PARAMS: dict[str, Any] = {
     "connect-timeout-ms": 200,
     "request-timeout-ms": 500,
@@ -163,6 +166,7 @@ class Bench:
         net = hl.lab.networks.server.subnet
         self.nginx_ip = str(net.network_address + 20)
         self.perf_ips = (str(net.network_address + 30), str(net.network_address + 31))
+        self.gen_ip = str(hl.lab.services.relay.address)   # the client container: bench/o82gen.py relays from it
         self.cases: list[dict[str, Any]] = []
         self.baseline: Perf | None = None
         self.baselines: list[float] = []
@@ -185,6 +189,7 @@ class Bench:
             run.start_spec(ContainerSpec(role=f"perf-{i}", image="bench-tools", command=["sleep", "infinity"],
                                          networks={"server": ip}))
         run.wait_tcp(self.nginx_ip, 8080)
+        put_files(run.container("client"), {f"{TOOLS}/o82gen.py": (REPO / "bench" / "o82gen.py").read_bytes()})
         placed = hookpin.pin(run.containers)
         print(f"  cpusets: {placed or 'not pinned (fewer than 2 cores)'}", flush=True)
 
@@ -193,7 +198,7 @@ class Bench:
         params.update(extra)
         if url is not None:
             params["url"] = url
-        self.hl.reconfigure(params, with_hook=hook, bench_relays=self.perf_ips)
+        self.hl.reconfigure(params, with_hook=hook, bench_relays=(*self.perf_ips, self.gen_ip))
         time.sleep(1.0)
 
     def perfdhcp(self, which: int, rate: int, options: list[str], duration: int | None = None) -> Perf:
@@ -329,6 +334,9 @@ class Bench:
         perf = self.paired("nginx", self.matching, lambda: self.configure(hook=True, url=nginx_url), ">= 0.5")
         self.coverage("nginx", perf)
 
+        print("case 2b: option 82 per client (bench/o82gen.py), stand-in backend", flush=True)
+        self.varied82(stub_url)
+
         print("case 3: malina backend", flush=True)
         self.malina_backend()
 
@@ -377,6 +385,30 @@ class Bench:
         if self.baselines:
             self.add("baseline_spread", (max(self.baselines) - min(self.baselines)) / max(self.baselines),
                      "relative (machine noise)")
+
+    def varied82(self, stub_url: str) -> None:
+        """Matching clients each with its own option 82 (bench/o82gen.py, from the client container on the
+        load generator's core) at a fixed rate, with the hook and without: what perfdhcp cannot send. No
+        target yet (a new case): DORA/s, latency, and that every ACK carried the backend's option 224."""
+        cmd = ["python", f"{TOOLS}/o82gen.py", "--server", self.hl.kea_address, "--giaddr", self.gen_ip,
+               "--rate", str(VARIED_RATE), "--duration", str(self.settings.duration), "--guid", pi_guid().hex()]
+        results: dict[str, dict[str, Any]] = {}
+        for label, hook in (("without_hook", False), ("hook", True)):
+            self.configure(hook=hook, url=stub_url)
+            rc, out = self.hl.run.exec("client", cmd)
+            if rc != 0:
+                raise RuntimeError(f"o82gen failed ({rc}): {out[-2000:]}")
+            results[label] = json.loads(out.strip().splitlines()[-1])
+        plain, hooked = results["without_hook"], results["hook"]
+        self.add("varied82_dora_per_s", hooked["rate"], "DORA/s")
+        self.add("varied82_offer_p99", hooked["offer_p99"], "ms")
+        self.add("varied82_ack_p99", hooked["ack_p99"], "ms")
+        if plain["rate"]:
+            self.add("varied82_ratio", hooked["rate"] / plain["rate"], "x same load without hook")
+        if hooked["acks"]:
+            self.add("varied82_acks_with_224_share", hooked["acks_with_224"] / hooked["acks"], "of ACKs")
+            stats = self.hl.hook_stats()
+            self.add("varied82_backend_calls_per_exchange", stats["backend-calls"] / hooked["acks"], "calls")
 
     def measured_baseline(self) -> Perf:
         """Kea alone at its capacity, with the CPU both sides used meanwhile (cores): the evidence that the

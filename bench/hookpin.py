@@ -1,0 +1,44 @@
+"""CPU placement and CPU accounting for ``bench.hook`` (issue 14.3).
+
+Kea and the backend stand-ins (stub, nginx, the malina backend) share core 0; the load generators (perfdhcp)
+and the test client get core 1 (``docker update --cpuset-cpus``: the containers exist already, so the lab code
+stays as it is). Without this the kernel spreads Kea's threads and perfdhcp over both cores and the ceiling
+the bench measures is partly the bench's own.
+
+``cpu_seconds`` reads a container's cumulative CPU time (docker's stats, one shot), so a case can report how
+much of its core each side used: Kea near 1.0 and perfdhcp well below it means the baseline is Kea's limit.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SERVER_CORE = "0"
+LOADGEN_CORE = "1"
+SERVER_ROLES = ("kea", "backend", "nginx", "malina-backend")
+LOADGEN_ROLES = ("perf-0", "perf-1", "client")
+
+
+def can_pin() -> bool:
+    """Two cores at least (the machine the bench is meant for has exactly two)."""
+    return (os.cpu_count() or 1) >= 2
+
+
+def pin(containers: dict[str, Any]) -> dict[str, str]:
+    """Pin the lab's containers by role; returns role -> cpuset for the record (empty when not pinned)."""
+    if not can_pin():
+        return {}
+    placed: dict[str, str] = {}
+    for role, container in containers.items():
+        core = SERVER_CORE if role in SERVER_ROLES else LOADGEN_CORE if role in LOADGEN_ROLES else None
+        if core is not None:
+            container.update(cpuset_cpus=core)
+            placed[role] = core
+    return placed
+
+
+def cpu_seconds(container: Any) -> float:
+    """Cumulative CPU time of all the container's processes, in seconds."""
+    stats = container.stats(stream=False, one_shot=True)
+    return float(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9

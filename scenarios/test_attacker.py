@@ -1,15 +1,16 @@
-"""Scenario 13: attackers on the lab's own networks (issue 13, docs/SECURITY.md). With pi-01 defined for install,
-two rogue containers (the lab's runtime image, labelled as the run's containers so teardown and reaping remove
-them) — one on another access port's network (port3), one on the server network — try, with real HTTP from
-inside, to mint a token (no hook secret: 401), to read pi-01's scenario and report a fake success with pi-01's
-real token (leaked to them by the test: 403 from the wrong subnet / wrong identity), and to flag pi-01 (an options
-ask with its MAC on an unknown port: 401). A rogue option 224 (an origin not in the image's allowlist) is given to
-the agent in pi-01's own container: refused, exit 8, no request made. Nothing of pi-01 moves apart from `refused`
-events; then pi-01 installs normally with the same token and ends booted-ok, its card verified.
+"""Scenario 13: attackers on the lab's own networks (issue 13, docs/SECURITY.md). With one board (pi-01 on the
+sim) defined for install, two rogue containers (the lab's runtime image, labelled as the run's containers, so
+teardown and reaping remove them) — one on another board's access port network (port3), one on the server
+network — try, with real HTTP from inside, to mint a token (no hook secret: 401), to read the board's scenario and
+report a fake success with its real token (leaked to them by the test: 403 from the wrong subnet, with the board's
+own identity or another), and to flag the board (an options ask with its MAC on an unknown port: 401). A rogue
+option 224 (an origin not in the image's allowlist) is given to the agent in the board's own container: refused,
+exit 8, no request made. Nothing of the board moves apart from `refused` events; then it installs normally with
+the same token and ends booted-ok, its card read back.
 
-Not done here: a rogue DHCP server answering on pi-01's access segment itself (the docker network model puts the
-relay's and the rogue's answers in a race the test cannot order); the agent's refusal of the rogue option is what
-that attack would meet, and is what the test drives."""
+Not done here: a rogue DHCP server answering on the board's access segment itself (its answer and the relay's
+race, and the test cannot order them); the agent's refusal of the rogue option is what that attack meets, and is
+what the test drives."""
 
 from __future__ import annotations
 

@@ -1,0 +1,161 @@
+"""Scenario 13: attackers on the lab's own networks (issue 13, docs/SECURITY.md). With one board (pi-01 on the
+sim) defined for install, two rogue containers (the lab's runtime image, labelled as the run's containers, so
+teardown and reaping remove them) — one on another board's access port network (port3), one on the server
+network — try, with real HTTP from inside, to mint a token (no hook secret: 401), to read the board's scenario and
+report a fake success with its real token (leaked to them by the test: 403 from the wrong subnet, with the board's
+own identity or another), and to flag the board (an options ask with its MAC on an unknown port: 401). A rogue
+option 224 (an origin not in the image's allowlist) is given to the agent in the board's own container: refused,
+exit 8, no request made. Nothing of the board moves apart from `refused` events; then it installs normally with
+the same token and ends booted-ok, its card read back.
+
+Not done here: a rogue DHCP server answering on the board's access segment itself (its answer and the relay's
+race, and the test cannot order them); the agent's refusal of the rogue option is what that attack meets, and is
+what the test drives."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from docker.models.containers import Container
+
+from harness.drivers.base import Backend
+from harness.lab.docker_lab import LabRun
+from harness.lab.services import ContainerSpec
+from harness.session import Session, SimSession, Target
+from harness.strategy.boot import BootStrategy
+
+# run inside a rogue container: one HTTP request, prints the status code (urllib of the runtime image's Python)
+HTTP = """
+import sys, urllib.request, urllib.error
+method, url, auth, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
+                             headers={"Content-Type": "application/json", **({"Authorization": auth} if auth else {})})
+try:
+    print(urllib.request.urlopen(req, timeout=10).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+ROGUE_ORIGIN = "http://10.90.1.66:8080"  # a rogue DHCP server's own install server: not in the allowlist
+
+
+def _run(session: Session) -> LabRun:
+    assert isinstance(session, SimSession), "sim_only: the rogue containers are docker containers of the run"
+    return session.run
+
+
+def _rogue(run: LabRun, name: str, net: str) -> Container:
+    spec = ContainerSpec(role=name, image="runtime", command=["sleep", "infinity"], networks={net: None},
+                         cap_add=["NET_ADMIN"], hostname=name)
+    container = run.start_spec(spec, name=name)
+    if net.startswith("port-"):  # an access port reaches the servers through the relay, as a board does
+        port = run.lab.switch.port(net.removeprefix("port-"))
+        rc, out = container.exec_run(["ip", "route", "replace", str(run.lab.networks.server.subnet),
+                                      "via", str(port.gateway)])
+        assert rc == 0, out
+    return container
+
+
+@pytest.fixture
+def rogues(lab_session: Session, board: Target) -> Iterator[dict[str, Container]]:
+    run = _run(lab_session)
+    made: dict[str, Container] = {}
+    others = [p.name for p in run.lab.switch.ports if p.name != board.board.port]
+    other = "port3" if "port3" in others else others[0]  # another board's port (pi-03's on the sim)
+    try:
+        made["access"] = _rogue(run, "rogue-access", f"port-{other}")
+        made["server"] = _rogue(run, "rogue-server", "server")
+        yield made
+    finally:
+        for name, c in made.items():
+            run.containers.pop(f"rogue-{name}", None)
+            c.remove(force=True)  # ours; the run's teardown or reaping would remove it too (its labels)
+
+
+def _http(c: Container, method: str, url: str, *, auth: str = "", body: dict[str, Any] | None = None) -> int:
+    rc, out = c.exec_run(["python", "-c", HTTP, method, url, auth, json.dumps(body) if body else ""])
+    assert rc == 0, out
+    return int(out.decode().strip().splitlines()[-1])
+
+
+def _options_query(session: Session, board: Target, port_name: str, mac: str) -> str:
+    subs = session.lab.switch.option82(session.lab.switch.port(port_name))
+    q = {f"sub82_{k}": v.hex() for k, v in subs.items()} | {"mac": mac.replace(":", "").lower()}
+    return f"{session.lab.services.backend.url}/v1/dhcp/options?{urllib.parse.urlencode(q)}"
+
+
+def _mint_as_the_hook(session: Session, board: Target) -> str:
+    """The token DHCP hands pi-01 (the hook's own ask, with the run's secret): what an attacker would steal."""
+    url = _options_query(session, board, board.board.port, board.board.mac)
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {_run(session).hook_secret}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        opts = json.loads(resp.read())
+    assert "224" in opts, opts
+    return str(opts["224"])
+
+
+def _snapshot(backend: Backend, name: str) -> dict[str, Any]:
+    m = backend.machine(name)
+    attempt = m.get("last_attempt") or {}
+    return {k: m.get(k) for k in ("state", "boot_mode", "flagged", "attempts", "mac", "serial")} | {
+        "attempt": {k: attempt.get(k) for k in ("state", "bytes_written")}}
+
+
+@pytest.mark.sim_only
+def test_attackers_are_refused_and_the_victim_installs(board: Target, lab_session: Session, backend: Backend,
+                                                       strategy: BootStrategy,
+                                                       rogues: dict[str, Container]) -> None:
+    name, ident = board.name, {"serial": board.board.serial, "mac": board.board.mac}
+    install_url = _mint_as_the_hook(lab_session, board)
+    before, kinds = _snapshot(backend, name), _kinds(backend, name)
+    seen, before_refused = len(kinds), kinds.count("refused")
+    assert before["attempt"]["state"] == "pending", before
+    fake_success = {"status": "success", "sha256": "0" * 64, "bytes_written": 1 << 20}
+    spoofed = urllib.parse.urlencode(ident)  # even with the board's own identity: wrong subnet
+    other = urllib.parse.urlencode({"serial": "deadbeef", "mac": "02:00:00:00:00:99"})
+    unknown_port = _options_query(lab_session, board, "port4", board.board.mac)
+    unknown_port = unknown_port.replace("sub82_1=", "sub82_1=00", 1)  # a circuit id no port has
+    for where, c in rogues.items():
+        # mint a token for pi-01's port without the hook's secret, with a wrong one, and flag pi-01 on a bad port
+        assert _http(c, "GET", _options_query(lab_session, board, board.board.port, board.board.mac)) == 401, where
+        assert _http(c, "GET", _options_query(lab_session, board, board.board.port, board.board.mac),
+                     auth="Bearer " + "x" * 43) == 401, where
+        assert _http(c, "GET", unknown_port) == 401, where
+        # the leaked real token: scenario, netplan, progress, fake success, booted — all 403 from here
+        for query in (spoofed, other):
+            assert _http(c, "POST", f"{install_url}?{query}") == 403, (where, query)
+            assert _http(c, "GET", f"{install_url}/netplan?{query}") == 403, (where, query)
+            assert _http(c, "POST", f"{install_url}/result?{query}", body=fake_success) == 403, (where, query)
+            assert _http(c, "POST", f"{install_url}/booted?{query}") == 403, (where, query)
+
+    # nothing moved but `refused` events (one per forged agent call; the 401s leave no trace at all)
+    assert _snapshot(backend, name) == before
+    kinds = _kinds(backend, name)
+    assert len(kinds) - seen == 16 and kinds.count("refused") - before_refused == 16, kinds
+
+    # a rogue DHCP server's option 224: the agent in pi-01's own image refuses its origin (exit 8, no request)
+    agent = _run(lab_session).container(f"board-{name}")
+    rc, out = agent.exec_run(["malina-agent", "install", "--url", f"{ROGUE_ORIGIN}/v1/install/stolen"])
+    assert rc == 8 and b"INSTALL REFUSED" in out, (rc, out)
+    assert _snapshot(backend, name) == before
+
+    # the victim installs normally, with the very token the attackers held
+    with strategy.install(tftp_server=str(lab_session.lab.services.tftp.address)):
+        strategy.attach()
+        assert strategy.report.facts["install_url"] == install_url
+        m = backend.wait_state(name, {"booted-ok"}, timeout=30.0)
+        assert m["boot_mode"] == "local" and not m["flagged"] and m["attempts"] == 1, m
+        assert m["last_attempt"]["bytes_written"] == lab_session.image["size"]
+        # verified by reading the card back: the agent's console line of the read-back, the attempt's own record
+        assert m["last_attempt"]["state"] in ("configured", "booted-ok"), m["last_attempt"]
+        console = lab_session.current(board).console.log()
+        assert b"read back from the card" in console, "the card was read back before success was reported"
+
+
+
+def _kinds(backend: Backend, name: str) -> list[str]:
+    return [str(e["kind"]) for e in backend.history(name, 500)["events"]]

@@ -101,14 +101,7 @@ def seed(url: str, machines: int = MACHINES) -> None:
 def request_paths(n: int, seed_: int = 7, machines: int = MACHINES) -> list[bytes]:
     """The hook's query strings (identity parameters included), in a fixed random order."""
     rnd = random.Random(seed_)
-    out = []
-    for _ in range(n):
-        i = rnd.randrange(machines)
-        s1, s2 = _port_hex(i)
-        q = {"sub82_1": s1, "sub82_2": s2, "mac": _mac(i).replace(":", "")}
-        out.append(f"GET /v1/dhcp/options?{urlencode(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                   f"Authorization: Bearer {HOOK_SECRET}\r\n\r\n".encode())
-    return out
+    return [_path(rnd.randrange(machines)) for _ in range(n)]
 
 
 class Conn:
@@ -277,9 +270,11 @@ def measure(
 
 
 def _path(i: int) -> bytes:
+    """The hook's request for machine ``i``, with the hook's credential (without it: 401)."""
     s1, s2 = _port_hex(i)
     q = {"sub82_1": s1, "sub82_2": s2, "mac": _mac(i).replace(":", "")}
-    return f"GET /v1/dhcp/options?{urlencode(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    return (f"GET /v1/dhcp/options?{urlencode(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {HOOK_SECRET}\r\n\r\n").encode()
 
 
 async def ask_each(port: int, indices: list[int]) -> int:

@@ -6,12 +6,15 @@ stays as it is). Without this the kernel spreads Kea's threads and perfdhcp over
 the bench measures is partly the bench's own.
 
 ``cpu_seconds`` reads a container's cumulative CPU time (docker's stats, one shot), so a case can report how
-much of its core each side used: Kea near 1.0 and perfdhcp well below it means the baseline is Kea's limit.
+much of its core each side used. A container's cgroup does not carry the kernel's packet processing (softirq, the
+veth and bridge path), so ``CoreBusy`` also reads each core's busy share from ``/proc/stat``: the server core
+near 1.0 and the load generator's core below it means the baseline is Kea's limit, not the bench's.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 SERVER_CORE = "0"
@@ -42,3 +45,35 @@ def cpu_seconds(container: Any) -> float:
     """Cumulative CPU time of all the container's processes, in seconds."""
     stats = container.stats(stream=False, one_shot=True)
     return float(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+
+
+def _core_ticks(stat: Path) -> dict[str, tuple[int, int]]:
+    """core name -> (busy ticks, all ticks) from /proc/stat (idle and iowait are not busy)."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in stat.read_text().splitlines():
+        fields = line.split()
+        if not fields or not fields[0].startswith("cpu") or fields[0] == "cpu":
+            continue
+        ticks = [int(x) for x in fields[1:9]]
+        idle = ticks[3] + ticks[4]
+        out[fields[0][3:]] = (sum(ticks) - idle, sum(ticks))
+    return out
+
+
+class CoreBusy:
+    """Each core's busy share between ``start()`` and ``stop()`` (user, system, irq and softirq time)."""
+
+    def __init__(self, stat: Path = Path("/proc/stat")) -> None:
+        self.stat = stat
+        self._start: dict[str, tuple[int, int]] = {}
+
+    def start(self) -> None:
+        self._start = _core_ticks(self.stat)
+
+    def stop(self) -> dict[str, float]:
+        end = _core_ticks(self.stat)
+        shares: dict[str, float] = {}
+        for core, (busy, total) in end.items():
+            busy0, total0 = self._start.get(core, (0, 0))
+            shares[core] = (busy - busy0) / (total - total0) if total > total0 else 0.0
+        return shares

@@ -76,11 +76,17 @@ class HookLab:
         return merged
 
     def dhcp4_config(self, params: dict[str, Any] | None = None, *, with_hook: bool = True,
-                     bench_relays: tuple[str, ...] = ()) -> dict[str, Any]:
+                     bench_relays: tuple[str, ...] = (), log_severity: str | None = None,
+                     dhcp4_globals: dict[str, Any] | None = None) -> dict[str, Any]:
         """The lab's Kea config with these hook parameters; bench_relays adds a /16 subnet for load
-        generators relaying from those addresses (a fresh config-set also empties the memfile leases)."""
+        generators relaying from those addresses (a fresh config-set also empties the memfile leases);
+        log_severity replaces the loggers' severity (the bench's WARN); dhcp4_globals are set in ``Dhcp4``."""
         config = keaconfig.dhcp4_config(self.lab, with_hook=with_hook, threads=self.threads)
         dhcp4 = config["Dhcp4"]
+        dhcp4.update(dhcp4_globals or {})
+        if log_severity is not None:
+            for logger in dhcp4.get("loggers", []):
+                logger["severity"] = log_severity
         if bench_relays:
             dhcp4["subnet4"].append({
                 "id": 100, "subnet": BENCH_SUBNET, "pools": [{"pool": BENCH_POOL}],
@@ -172,11 +178,13 @@ class HookLab:
         return first
 
     def reconfigure(self, params: dict[str, Any], *, with_hook: bool = True,
-                    bench_relays: tuple[str, ...] = ()) -> None:
+                    bench_relays: tuple[str, ...] = (), log_severity: str | None = None,
+                    dhcp4_globals: dict[str, Any] | None = None) -> None:
         """Swap the hook parameters in the running server (config-set: the hook is unloaded and loaded).
         Only valid parameters: Kea 2.2 cannot recover from a hook that fails to load on a live reload."""
         answer = self.command("config-set", self.dhcp4_config(params, with_hook=with_hook,
-                                                              bench_relays=bench_relays))
+                                                              bench_relays=bench_relays, log_severity=log_severity,
+                                                              dhcp4_globals=dhcp4_globals))
         if answer.get("result") != 0:
             raise RuntimeError(f"config-set failed: {answer}")
         self.params = dict(params)

@@ -306,12 +306,41 @@ def test_installer_without_option_224_does_nothing(board: dict[str, str], tmp_pa
     card = _card(board)
     before = sha256_file(card)
     env = dict(board, MALINA_DHCP_CLIENT="dhtest", MALINA_DHCP_ENV=str(tmp_path / "none.env"),
-               PATH="/usr/bin:/bin")
+               MALINA_DHCP_RETRY_PAUSE="0", PATH="/usr/bin:/bin")
     r = subprocess.run([str(INSTALLER)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 3
-    assert "no option 224" in r.stderr
+    assert "no option 224 (install URL) from DHCP in 3 tries" in r.stderr, r.stderr
+    assert r.stderr.count("no option 224 in DHCP try") == 2, r.stderr
     assert not (tmp_path / "rebooted").exists()
     assert sha256_file(card) == before
+
+
+FAKE_DHTEST = """#!/bin/bash
+# a DHCP client whose first lease lacks option 224 (the hook's failure policy), the next carries it
+n=$(( $(cat "$COUNT" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$COUNT"
+if (( n == 1 )); then echo '{"result-data":"0a 00 00 05","result-option-no":"66"}'
+else echo "{\\"result-data\\":\\"$URL_HEX\\",\\"result-option-no\\":\\"224\\"}"; fi
+"""
+
+
+def test_installer_asks_again_when_a_lease_lacks_option_224(board: dict[str, str], backend: BackendStub,
+                                                           plain_image: OsImage, tmp_path: Path) -> None:
+    """A lease without option 224 (the backend was slow and the hook answered by its failure policy) is asked
+    again; the second lease's URL installs."""
+    _card(board)
+    _setup(backend, plain_image)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dhtest").write_text(FAKE_DHTEST)
+    (bindir / "dhtest").chmod(0o755)
+    env = dict(board, MALINA_DHCP_CLIENT="dhtest", MALINA_DHCP_ENV=str(tmp_path / "dhcp.env"),
+               MALINA_DHCP_RETRY_PAUSE="0", COUNT=str(tmp_path / "count"),
+               URL_HEX=backend.url.encode().hex(), PATH=f"{bindir}:{os.environ['PATH']}")
+    r = subprocess.run([str(INSTALLER)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "no option 224 in DHCP try 1 of 3" in r.stderr, r.stderr
+    assert (tmp_path / "count").read_text().strip() == "2"
+    assert backend.state.results[-1]["status"] == "success"
 
 
 def test_write_subcommand_matches_image(board: dict[str, str], backend: BackendStub,

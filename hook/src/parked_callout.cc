@@ -1,6 +1,11 @@
 #include "parked_callout.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <dhcpsrv/lease.h>
+#include <hooks/callout_handle.h>
 #include <util/multi_threading_mgr.h>
 
 using isc::dhcp::Lease4CollectionPtr;
@@ -9,6 +14,21 @@ using isc::hooks::CalloutHandle;
 
 namespace isc {
 namespace remote_options {
+
+namespace {
+
+/// Kea 2.6+ reads "offer_address_in_use" when it unparks an OFFER (the ping-check hook sets it to true for
+/// an address that answered a ping) and logs an ERROR for every unparked OFFER that lacks it: one log line
+/// per parked exchange, which cost more than the exchange. This hook checks no address: false, unless a
+/// callout before it already said.
+void markOfferAddressFree(CalloutHandle& handle) {
+    std::vector<std::string> names = handle.getArgumentNames();
+    if (std::find(names.begin(), names.end(), "offer_address_in_use") == names.end()) {
+        handle.setArgument("offer_address_in_use", false);
+    }
+}
+
+}  // namespace
 
 void parkAnswer(Engine* engine, Parker* parker, CalloutHandle& handle, const char* where) {
     if (!engine || !parker) {
@@ -35,6 +55,9 @@ void parkAnswer(Engine* engine, Parker* parker, CalloutHandle& handle, const cha
         ParkedSlotPtr slot = std::make_shared<ParkedSlot>();
         handle.setContext(PARKED_SLOT_CONTEXT, slot);
         if (parker->begin(query, handle.getParkingLotHandlePtr(), slot) == Parker::Step::Park) {
+            if (std::string(where) == "lease4_offer") {
+                markOfferAddressFree(handle);
+            }
             handle.setStatus(CalloutHandle::NEXT_STEP_PARK);
             return;
         }

@@ -238,6 +238,10 @@ TEST_F(ParkedCalloutTest, ParkThenPkt4SendAppliesOnce) {
     arm(q);
     parkAnswer(engine_.get(), parker_.get(), callout_, "lease4_offer");
     EXPECT_EQ(CalloutHandle::NEXT_STEP_PARK, callout_.getStatus());
+    // Kea 2.6+ reads this on unpark (an ERROR log line per OFFER without it); the hook pings nothing
+    bool in_use = true;
+    callout_.getArgument("offer_address_in_use", in_use);
+    EXPECT_FALSE(in_use);
     ASSERT_EQ(1u, http_->calls.size());
     http_->calls[0](test::ok(INSTALL));
     EXPECT_EQ(1, sent_);
@@ -276,6 +280,18 @@ TEST_F(ParkedCalloutTest, OverloadedAtTheParkingPointDropsTheReply) {
     arm(test::parsedQuery(client(3)));
     parkAnswer(engine_.get(), parker_.get(), callout_, "lease4_offer");
     EXPECT_EQ(CalloutHandle::NEXT_STEP_DROP, callout_.getStatus());
+}
+
+TEST_F(ParkedCalloutTest, AnEarlierCalloutsOfferAddressInUseIsKept) {
+    Pkt4Ptr q = test::parsedQuery(client(1));
+    arm(q);
+    callout_.setArgument("offer_address_in_use", true);   // e.g. the ping-check hook found the address used
+    parkAnswer(engine_.get(), parker_.get(), callout_, "lease4_offer");
+    EXPECT_EQ(CalloutHandle::NEXT_STEP_PARK, callout_.getStatus());
+    bool in_use = false;
+    callout_.getArgument("offer_address_in_use", in_use);
+    EXPECT_TRUE(in_use);
+    http_->calls[0](test::ok(INSTALL));
 }
 
 }  // namespace

@@ -88,6 +88,8 @@ def test_slow_backend_every_reply_carries_its_options(fresh: HookLab) -> None:
     assert after["overloaded"] == before["overloaded"], (before, after)
     assert after["backend-calls"] - before["backend-calls"] == 6, (before, after)
     assert fresh.backend_requests()["count"] == 6
+    # Kea reads offer_address_in_use when it unparks an OFFER: without it, an ERROR line per parked OFFER
+    assert "DHCP4_HOOK_LEASE4_OFFER_ARGUMENT_MISSING" not in fresh.kea_logs()
 
 
 def test_other_clients_answered_at_once_while_matching_ones_wait(fresh: HookLab) -> None:

@@ -219,3 +219,14 @@ def test_shellcheck_all_shell() -> None:
                                     "usr/share/udhcpc/malina.script"])
 def test_agent_scripts_are_executable(script: str) -> None:
     assert os.access(AGENT_TREE / script, os.X_OK)
+
+
+def test_busybox_has_the_ntpd_the_agent_sets_the_clock_with() -> None:
+    """trust.sh runs busybox ``ntpd -n -q -p`` for DHCP option 42; Buildroot's default busybox configuration
+    leaves ntpd out, so the defconfig merges a fragment that turns it on."""
+    fragment = BOARD / "busybox.fragment"
+    assert re.search(r"^CONFIG_NTPD=y$", fragment.read_text(), re.M)
+    assert ('BR2_PACKAGE_BUSYBOX_CONFIG_FRAGMENT_FILES="$(BR2_EXTERNAL_MALINA_PATH)/board/malina/busybox.fragment"'
+            in DEFCONFIG.read_text().splitlines())
+    trust = BUILDROOT / "agent" / "usr" / "lib" / "malina" / "trust.sh"
+    assert "ntpd -n -q -p" in trust.read_text()

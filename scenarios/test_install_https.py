@@ -32,7 +32,7 @@ from harness.lab.tlsca import LabCa
 from harness.session import SimSession, Target
 from harness.strategy.boot import BootStrategy
 from harness.wait import wait_until
-from scenarios.checks import acks, option
+from scenarios.checks import acks, card_untouched, option
 
 pytestmark = [pytest.mark.sim_only, pytest.mark.docker]
 
@@ -57,12 +57,6 @@ def _plain_http_is_dropped(host: str, port: int) -> str:
     raise AssertionError(f"http://{host}:{port}/ answered in clear: HTTP {response.status_code}")
 
 
-def _card_untouched(card: Path) -> bool:
-    """Every byte of the (blank) card is still zero."""
-    with card.open("rb") as f:
-        return all(not chunk.strip(b"\0") for chunk in iter(lambda: f.read(4 << 20), b""))
-
-
 def test_install_over_https(https_session: SimSession, tmp_path: Path) -> None:
     session = https_session
     lab = session.lab
@@ -80,7 +74,7 @@ def test_install_over_https(https_session: SimSession, tmp_path: Path) -> None:
                 strategy.install(tftp_server=tftp).close()
             finally:
                 strategy.attach()
-            console = strategy.t.console.slice(strategy.report.console_start).decode("utf-8", "replace")
+            console = target.console.slice(strategy.report.console_start).decode("utf-8", "replace")
             _check_dhcp(trace, target, backend_url, tftp)
     finally:
         trace.stop()
@@ -148,7 +142,7 @@ def test_a_board_with_another_ca_refuses_the_backend(https_session: SimSession) 
             strategy.attach()
         line = refused.match.group(0).decode("utf-8", "replace")
         assert "curl exit 60" in line and "the card is not touched" in line, line
-        assert _card_untouched(target.card), "the card was written by a board that refused the backend"
+        assert card_untouched(target.card), "the card was written by a board that refused the backend"
 
     # the backend never heard from the board: no scenario served, nothing reported, not marked good
     m = session.backend.machine(board.name)

@@ -58,7 +58,7 @@ class TlsFileServer(ThreadingHTTPServer):
             return
         try:
             tls.settimeout(None)
-            self.RequestHandlerClass(tls, client_address, self)
+            super().finish_request(tls, client_address)
         finally:
             try:
                 tls.shutdown(socket.SHUT_RDWR)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from docker.models.containers import Container
 
-from harness.drivers.base import Backend
+from harness.drivers.base import Backend, InfraFailure
 from harness.lab.docker_lab import LabRun
 from harness.lab.services import ContainerSpec
 from harness.session import Session, SimSession, Target
@@ -194,11 +194,12 @@ def _kinds(backend: Backend, name: str) -> list[str]:
 def test_rogue_dhcp_on_the_victims_segment_is_refused(board: Target, lab_session: Session, backend: Backend,
                                                       strategy: BootStrategy) -> None:
     """A rogue DHCP server on pi-01's own access segment answers its installer's DHCP with its own option 224.
-    The race with the relay is settled for the test: the relay's DHCP agent is frozen (``docker pause``; the
-    kernel still routes, so the netboot's TFTP goes on) from the bootloader's DHCP until the agent has refused,
-    so the rogue's is the only answer. The agent refuses its origin (exit 8, ``INSTALL REFUSED``), nothing is
-    written, the backend hears nothing; with the rogue gone the board installs normally in the same attempt."""
+    The race with the lab's DHCP is settled for the test: Kea is killed right after the bootloader's DHCP (the
+    netboot's TFTP does not need it), so the rogue's is the only answer the installer gets. The agent refuses
+    its origin (exit 8, ``INSTALL REFUSED``), nothing is written, the backend hears nothing; with the rogue gone
+    and Kea back, the board installs normally in the same attempt."""
     run = _run(lab_session)
+    assert isinstance(lab_session, SimSession)
     port = run.lab.port_of(board.board)
     rogue_ip, offered = port.subnet.network_address + 66, port.subnet.network_address + 77
     rogue_url = f"http://{rogue_ip}:8080/v1/install/rogue-token"
@@ -206,17 +207,16 @@ def test_rogue_dhcp_on_the_victims_segment_is_refused(board: Target, lab_session
                          command=["python", "-c", ROGUE_DHCP, rogue_url, str(rogue_ip), str(offered)],
                          cap_add=["NET_ADMIN", "NET_RAW"], hostname="rogue-dhcp")
     rogue = run.start_spec(spec, name="rogue-dhcp")
-    relay = run.container("relay")
     name = board.name
     try:
         wait_until("the rogue DHCP server listening", lambda: "listening" in rogue.logs().decode(), timeout=30.0,
                    error=AssertionError)
         strategy.off()
         strategy.power_on()
-        strategy.dhcp(expect_tftp=str(run.lab.services.tftp.address))  # the bootloader's DHCP, through the relay
-        relay.pause()
+        strategy.dhcp(expect_tftp=str(run.lab.services.tftp.address))  # the bootloader's DHCP, answered by Kea
+        run.container("kea").kill()
         try:
-            before = _snapshot(backend, name)  # the attempt of the bootloader's DHCP (the host reaches the backend)
+            before = _snapshot(backend, name)  # the attempt the bootloader's DHCP started
             strategy.tftp()
             refused = board.console.expect(r"malina: INSTALL REFUSED: install URL origin (?P<origin>\S+) is not in",
                                            60.0, deaths=[r"malina: install URL "])
@@ -225,12 +225,14 @@ def test_rogue_dhcp_on_the_victims_segment_is_refused(board: Target, lab_session
             assert board.card is not None and card_untouched(board.card)
             assert _snapshot(backend, name) == before  # the agent asked nothing of anyone
         finally:
-            relay.unpause()
+            lab_session.start_service("kea")
+            wait_until("Kea answering again", lambda: lab_session.kea.command("status-get"), timeout=30.0,
+                       retry_on=(InfraFailure,), error=InfraFailure)
     finally:
         run.containers.pop("rogue-dhcp", None)
         rogue.remove(force=True)
 
-    # the rogue gone, the relay back: the same attempt installs
+    # the rogue gone, Kea back: the same attempt installs
     with strategy.install(tftp_server=str(run.lab.services.tftp.address)):
         strategy.attach()
         m = backend.wait_state(name, {"booted-ok"}, timeout=30.0)

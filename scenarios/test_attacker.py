@@ -8,9 +8,12 @@ option 224 (an origin not in the image's allowlist) is given to the agent in the
 exit 8, no request made. Nothing of the board moves apart from `refused` events; then it installs normally with
 the same token and ends booted-ok, its card read back.
 
-Not done here: a rogue DHCP server answering on the board's access segment itself (its answer and the relay's
-race, and the test cannot order them); the agent's refusal of the rogue option is what that attack meets, and is
-what the test drives."""
+Second test: a rogue DHCP server on the victim's own access segment (a container on port1's network) answers the
+installer's DHCP with its own option 224. Its answer and the lab's race, and a test cannot order a race: Kea is
+killed right after the bootloader's DHCP (the netboot's TFTP does not need it), so the rogue's is the installer's
+only answer — the case where the rogue wins. The agent refuses (exit 8, `INSTALL REFUSED` naming the rogue's
+origin), the card stays blank, the backend hears nothing; with Kea back and the rogue gone the board installs in
+the same attempt."""
 
 from __future__ import annotations
 

@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("--url", default=os.environ.get("MALINA_BACKEND_URL"), help="the backend (MALINA_BACKEND_URL)")
     gate.add_argument("--token", default=os.environ.get("MALINA_TFTP_GATE_TOKEN"),
                       help="the gate token or the admin read token (default: MALINA_TFTP_GATE_TOKEN)")
+    gate.add_argument("--ca-file", default=os.environ.get("MALINA_BACKEND_CA_FILE"),
+                      help="an https --url's certificate must chain to this CA (default: MALINA_BACKEND_CA_FILE)")
     gate.add_argument("--interval", type=float, default=1.0, help="seconds between two passes (default 1)")
     gate.add_argument("--once", action="store_true", help="one pass, then exit")
     return parser
@@ -99,6 +101,9 @@ def _common(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
                          help="a running backend (default: MALINA_BACKEND_URL); else the database directly")
     command.add_argument("--token", default=os.environ.get("MALINA_ADMIN_TOKEN"),
                          help="admin bearer token for --url (default: MALINA_ADMIN_TOKEN)")
+    command.add_argument("--ca-file", default=os.environ.get("MALINA_BACKEND_CA_FILE"),
+                         help="an https --url's certificate must chain to this CA (default: MALINA_BACKEND_CA_FILE, "
+                              "else the system's CAs)")
     command.add_argument("--db", help="database URL when no --url (default: MALINA_DB_URL)")
     command.add_argument("--json", action="store_true", help="print JSON")
     return command
@@ -170,7 +175,7 @@ def _admin(args: argparse.Namespace) -> Admin:
     if args.url:
         if not args.token:
             raise UsageError("--url needs --token (or MALINA_ADMIN_TOKEN)")
-        return HttpAdmin(args.url, args.token)
+        return HttpAdmin(args.url, args.token, ca_file=args.ca_file)
     settings = _settings(args.db)
     db = Database(settings.db_url)
     migrate.upgrade(db.engine)
@@ -320,6 +325,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _gate_sync(args: argparse.Namespace) -> int:
+    import ssl
     import time
 
     import httpx
@@ -330,7 +336,8 @@ def _gate_sync(args: argparse.Namespace) -> int:
         raise UsageError("tftp-gate-sync needs --url and --token (or MALINA_BACKEND_URL, MALINA_TFTP_GATE_TOKEN)")
     if not args.root.is_dir():
         raise UsageError(f"--root {args.root} is not a directory")
-    http = httpx.Client(base_url=args.url.rstrip("/"), timeout=2.0,
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else True
+    http = httpx.Client(base_url=args.url.rstrip("/"), timeout=2.0, verify=verify,
                         headers={"Authorization": f"Bearer {args.token}"})
 
     def ask(serial: str) -> bool:

@@ -6,7 +6,9 @@ Both return the admin API's JSON (plain dicts), so callers need not care which o
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
@@ -63,12 +65,16 @@ class HttpAdmin:
     """The admin API of a running backend (``base_url`` like http://10.89.0.3:8080).
 
     ``token`` goes with every call; with ``read_token`` given, reads use that one and only changes use
-    ``token`` (the harness holds both, as an operator would)."""
+    ``token`` (the harness holds both, as an operator would). ``ca_file``: an https backend's certificate must
+    chain to this CA (a lab's own; default: the system's CAs)."""
 
     def __init__(self, base_url: str, token: str, *, read_token: str | None = None,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, ca_file: str | Path | None = None) -> None:
         self.url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(ca_file))
+        self.http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=verify)
         self.write_token = token
         self.read_token = read_token or token
 

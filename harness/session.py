@@ -119,6 +119,7 @@ class Session:
     image: dict[str, Any]
     ssh_key: Path
     ssh_public_key: str
+    ca_file: Path | None = None  # the CA of the lab's https services (None: plain http, or the system's CAs)
 
     def __init__(self, say: Printer = _say) -> None:
         self.say = say
@@ -214,7 +215,8 @@ class SimSession(Session):
         self.lab = run.lab
         self.workdir = run.workdir
         b = self.lab.services.backend
-        self.backend = HttpBackend(b.url, b.read_token, b.write_token)
+        self.ca_file = run.ca_file  # an https lab: the run's CA, which every client of its services verifies against
+        self.backend = HttpBackend(b.url, b.read_token, b.write_token, ca_file=self.ca_file)
         kea = self.lab.services.kea
         self.kea = DockerKea(run.container("kea"), f"http://{kea.address}:{kea.control_port}/")
         self.tftp = DirTftp(self.workdir / "tftp", _file_reader(self.workdir / "logs" / "tftp" / "tftp.jsonl"))
@@ -237,9 +239,11 @@ class SimSession(Session):
         super().close()
         self.run.down()
 
-    def target(self, name: str, *, port: str | None = None, card: bytes | Path | None = None) -> Target:
+    def target(self, name: str, *, port: str | None = None, card: bytes | Path | None = None,
+               image_files: dict[str, bytes] | None = None) -> Target:
         """Start (or restart) the board's container, powered off, with a blank card unless ``card`` is given
-        (an image file or bytes to start from), and connect its console."""
+        (an image file or bytes to start from), and connect its console. ``image_files`` replace files of its
+        netboot image (e.g. another CA: ``harness.lab.agenttrust.CA_FILE``)."""
         from harness.lab import boardspec
 
         old = self.targets.pop(name, None)
@@ -257,7 +261,7 @@ class SimSession(Session):
                 f.write(card)
             f.truncate(boardspec.CARD_SIZE)
         log.info("board %s: starting its container on port %s", name, port or board.port)
-        self.run.start_board(name, port=port)
+        self.run.start_board(name, port=port, files=image_files)
         plugged = board if port is None else board.model_copy(update={"port": port})
         logdir = self.workdir / "logs" / "console"
         logdir.mkdir(parents=True, exist_ok=True)

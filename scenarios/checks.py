@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.drivers.base import DhcpPacket, DhcpTrace
@@ -121,3 +122,9 @@ def check_generation(events: Sequence[dict[str, Any]], uart_format: str, *, sim:
         assert bool(events_of(events, "usb_hub")) == (uart_format != "2021"), (uart_format, events)
         assert events_of(events, "mbr_partition"), "the SD boot printed no MBR"
         assert "config.txt" in reads, reads  # "Read config.txt bytes …" before the card's firmware
+
+
+def card_untouched(card: Path) -> bool:
+    """Every byte of a card that started blank is still zero (nothing was written to it)."""
+    with card.open("rb") as f:
+        return all(not chunk.strip(b"\0") for chunk in iter(lambda: f.read(4 << 20), b""))

@@ -8,9 +8,12 @@ option 224 (an origin not in the image's allowlist) is given to the agent in the
 exit 8, no request made. Nothing of the board moves apart from `refused` events; then it installs normally with
 the same token and ends booted-ok, its card read back.
 
-Not done here: a rogue DHCP server answering on the board's access segment itself (its answer and the relay's
-race, and the test cannot order them); the agent's refusal of the rogue option is what that attack meets, and is
-what the test drives."""
+Second test: a rogue DHCP server on the victim's own access segment (a container on port1's network) answers the
+installer's DHCP with its own option 224. Its answer and the lab's race, and a test cannot order a race: Kea is
+killed right after the bootloader's DHCP (the netboot's TFTP does not need it), so the rogue's is the installer's
+only answer — the case where the rogue wins. The agent refuses (exit 8, `INSTALL REFUSED` naming the rogue's
+origin), the card stays blank, the backend hears nothing; with Kea back and the rogue gone the board installs in
+the same attempt."""
 
 from __future__ import annotations
 
@@ -23,11 +26,13 @@ from typing import Any
 import pytest
 from docker.models.containers import Container
 
-from harness.drivers.base import Backend
+from harness.drivers.base import Backend, InfraFailure
 from harness.lab.docker_lab import LabRun
 from harness.lab.services import ContainerSpec
 from harness.session import Session, SimSession, Target
 from harness.strategy.boot import BootStrategy
+from harness.wait import wait_until
+from scenarios.checks import card_untouched
 
 # run inside a rogue container: one HTTP request, prints the status code (urllib of the runtime image's Python)
 HTTP = """
@@ -41,6 +46,33 @@ except urllib.error.HTTPError as e:
     print(e.code)
 """
 ROGUE_ORIGIN = "http://10.90.1.66:8080"  # a rogue DHCP server's own install server: not in the allowlist
+# run as a rogue container's command: a DHCP server on the victim's own segment that answers the installer's DHCP
+# (user class "malina", option 77) at once with its own option 224; args: its URL, its address, the address it offers
+ROGUE_DHCP = """
+import ipaddress, socket, sys
+from harness.dhcp.codec import Bootp, DhcpWireError, decode_bootp, encode_bootp
+url, me, offer = sys.argv[1], ipaddress.IPv4Address(sys.argv[2]), ipaddress.IPv4Address(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+s.bind(("0.0.0.0", 67))
+print("rogue dhcp: listening", flush=True)
+while True:
+    data, _ = s.recvfrom(4096)
+    try:
+        req = decode_bootp(data)
+    except DhcpWireError:
+        continue
+    if req.op != 1 or req.message_type not in (1, 3) or b"malina" not in (req.option(77) or b""):
+        continue
+    kind = 2 if req.message_type == 1 else 5
+    opts = [(53, bytes([kind])), (54, me.packed), (51, (600).to_bytes(4, "big")), (1, bytes([255, 255, 255, 0])),
+            (3, me.packed), (224, url.encode())]
+    reply = Bootp(op=2, xid=req.xid, chaddr=req.chaddr, flags=req.flags, yiaddr=offer, siaddr=me, options=opts)
+    s.sendto(encode_bootp(reply, min_length=300), ("255.255.255.255", 68))
+    print(f"rogue dhcp: {'OFFER' if kind == 2 else 'ACK'} {offer} with option 224 {url} to {req.mac.hex()}",
+          flush=True)
+"""
 
 
 def _run(session: Session) -> LabRun:
@@ -159,3 +191,52 @@ def test_attackers_are_refused_and_the_victim_installs(board: Target, lab_sessio
 
 def _kinds(backend: Backend, name: str) -> list[str]:
     return [str(e["kind"]) for e in backend.history(name, 500)["events"]]
+
+
+@pytest.mark.sim_only
+def test_rogue_dhcp_on_the_victims_segment_is_refused(board: Target, lab_session: Session, backend: Backend,
+                                                      strategy: BootStrategy) -> None:
+    """A rogue DHCP server on pi-01's own access segment answers its installer's DHCP with its own option 224.
+    The race with the lab's DHCP is settled for the test: Kea is killed right after the bootloader's DHCP (the
+    netboot's TFTP does not need it), so the rogue's is the only answer the installer gets. The agent refuses
+    its origin (exit 8, ``INSTALL REFUSED``), nothing is written, the backend hears nothing; with the rogue gone
+    and Kea back, the board installs normally in the same attempt."""
+    run = _run(lab_session)
+    assert isinstance(lab_session, SimSession)
+    port = run.lab.port_of(board.board)
+    rogue_ip, offered = port.subnet.network_address + 66, port.subnet.network_address + 77
+    rogue_url = f"http://{rogue_ip}:8080/v1/install/rogue-token"
+    spec = ContainerSpec(role="rogue-dhcp", image="runtime", networks={f"port-{port.name}": str(rogue_ip)},
+                         command=["python", "-c", ROGUE_DHCP, rogue_url, str(rogue_ip), str(offered)],
+                         cap_add=["NET_ADMIN", "NET_RAW"], hostname="rogue-dhcp")
+    rogue = run.start_spec(spec, name="rogue-dhcp")
+    name = board.name
+    try:
+        wait_until("the rogue DHCP server listening", lambda: "listening" in rogue.logs().decode(), timeout=30.0,
+                   error=AssertionError)
+        strategy.off()
+        strategy.power_on()
+        strategy.dhcp(expect_tftp=str(run.lab.services.tftp.address))  # the bootloader's DHCP, answered by Kea
+        run.container("kea").kill()
+        try:
+            before = _snapshot(backend, name)  # the attempt the bootloader's DHCP started
+            strategy.tftp()
+            refused = board.console.expect(r"malina: INSTALL REFUSED: install URL origin (?P<origin>\S+) is not in",
+                                           60.0, deaths=[r"malina: install URL "])
+            assert refused.match.group("origin").decode() == rogue_url.rsplit("/v1/", 1)[0], refused.match.group(0)
+            assert f"OFFER {offered} with option 224 {rogue_url}" in rogue.logs().decode()
+            assert board.card is not None and card_untouched(board.card)
+            assert _snapshot(backend, name) == before  # the agent asked nothing of anyone
+        finally:
+            lab_session.start_service("kea")
+            wait_until("Kea answering again", lambda: lab_session.kea.command("status-get"), timeout=30.0,
+                       retry_on=(InfraFailure,), error=InfraFailure)
+    finally:
+        run.containers.pop("rogue-dhcp", None)
+        rogue.remove(force=True)
+
+    # the rogue gone, Kea back: the same attempt installs
+    with strategy.install(tftp_server=str(run.lab.services.tftp.address)):
+        strategy.attach()
+        m = backend.wait_state(name, {"booted-ok"}, timeout=30.0)
+        assert m["boot_mode"] == "local" and not m["flagged"] and m["attempts"] == 1, m

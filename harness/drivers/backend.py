@@ -1,8 +1,8 @@
 """The backend driver: the admin API of the malina backend, through the backend's own client
 (``backend.client.HttpAdmin``, the one HTTP client of that API, which the CLI uses too).
 
-``HttpBackend(url, read_token, write_token)``: machines, import, define (PUT), reinstall, set-local, history,
-health, and ``wait_state`` (polling the last install attempt). An unreachable backend or a refused call is a
+``HttpBackend(url, read_token, write_token, ca_file=None)``: machines, import, define (PUT), reinstall, set-local,
+history, health, and ``wait_state`` (polling the last install attempt). An unreachable backend or a refused call is a
 ``BackendError`` (infrastructure) with the backend's explanation; a backend that answers but whose machine never
 reaches the wanted state is a ``ProductFailure``. ``machines_for_lab`` builds the import payload
 for lab boards (the backend's own lab.yaml import, plus the harness's SSH key).
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from backend.client import AdminError, HttpAdmin
@@ -25,8 +26,10 @@ T = TypeVar("T")
 
 
 class HttpBackend(Backend):
-    def __init__(self, url: str, read_token: str, write_token: str, *, timeout_s: float = 10.0) -> None:
-        self.admin = HttpAdmin(url, write_token, read_token=read_token, timeout_s=timeout_s)
+    def __init__(self, url: str, read_token: str, write_token: str, *, timeout_s: float = 10.0,
+                 ca_file: str | Path | None = None) -> None:
+        """``ca_file``: an https backend's certificate must chain to it (an https lab's run CA)."""
+        self.admin = HttpAdmin(url, write_token, read_token=read_token, timeout_s=timeout_s, ca_file=ca_file)
         self.url = self.admin.url
         self.read_token, self.write_token = read_token, write_token
 

@@ -20,7 +20,8 @@ not exist yet. Contract with the lab code:
   NET_ADMIN (addresses, routes), NET_RAW (AF_PACKET DHCP, ARP), SYS_ADMIN (hostname of the installed OS).
 - Files: ``/etc/malina/board.json`` (``harness.sim.board.config.BoardConfig``) and ``/etc/malina/eeprom.conf``
   (the EEPROM config in ``rpi-eeprom-config`` text form, from lab.yaml's ``eeprom``); the agent's allowlist of
-  option-224 origins (``harness.lab.agenttrust``), as the image's malina-agent package installs it.
+  option-224 origins and, in an https lab, the run's CA (``harness.lab.agenttrust``), as the image's
+  malina-agent package installs them.
 - The board starts powered **off**: the harness connects the console, then ``POST /power/on``.
 """
 
@@ -99,7 +100,8 @@ def board_config(lab: Lab, board: Board) -> BoardConfig:
     )
 
 
-def board_spec(run: RunLike, board: Board) -> ContainerSpec:
+def board_spec(run: RunLike, board: Board, *, ca_pem: bytes | None = None) -> ContainerSpec:
+    """``ca_pem``: the CA the board's netboot image carries (an https lab's run CA; None: none)."""
     lab = run.lab
     if board.kind != "sim":
         raise ValueError(f"board {board.name} is a {board.kind!r} board; only 'sim' boards have containers")
@@ -114,7 +116,7 @@ def board_spec(run: RunLike, board: Board) -> ContainerSpec:
         files={
             BOARD_JSON: cfg.to_json().encode(),
             EEPROM_CONF: render_eeprom(dict(board.eeprom)).encode(),
-            **agent_trust_files(lab),  # the allowlist (and CA) the image's malina-agent package installs
+            **agent_trust_files(lab, ca_pem),  # the allowlist (and CA) the image's malina-agent package installs
         },
         binds={str(card.resolve()): f"{CARD_IN_CONTAINER}:rw"},
         mac_address=board.mac,

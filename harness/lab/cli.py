@@ -78,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException:
             run.down()
             raise
-        print(json.dumps({"run": run.run_id, "containers": sorted(c.name for c in run.containers.values()),
-                          "server_bridge": run.bridge("server")}))
+        up: dict[str, object] = {"run": run.run_id, "containers": sorted(c.name for c in run.containers.values()),
+                                 "server_bridge": run.bridge("server")}
+        if run.ca_file is not None:  # an https lab: the CA its clients verify against (--ca-file)
+            up["ca_file"] = str(run.ca_file)
+        print(json.dumps(up))
         return 0
     except (LabError, LabConfigError) as exc:
         print(f"malina lab: {exc}", file=sys.stderr)

@@ -39,7 +39,7 @@ from docker.models.networks import Network
 from docker.types import IPAMConfig, IPAMPool
 
 from harness.lab import images as lab_images
-from harness.lab import services
+from harness.lab import labtls, services
 from harness.lab.keaversions import image_name
 from harness.lab.model import Lab
 from harness.lab.services import ContainerSpec
@@ -241,6 +241,8 @@ class LabRun:
         # the Kea hook's bearer secret of this run (issue 13.1): Kea's hook and the backend get it as a file;
         # tests reach it here (run.hook_secret) or in workdir/secrets/hook.secret
         self.hook_secret = secrets.token_urlsafe(32)
+        # lab.yaml services.*.tls: this run's CA and server certificates (made in up(), for the run's addresses)
+        self.tls: labtls.LabTls | None = None
         self.detached = detached
         self.with_hook = with_hook
         self.say = say
@@ -324,6 +326,7 @@ class LabRun:
         (self.workdir / "files").mkdir(exist_ok=True)
         (self.workdir / "logs" / "tftp").mkdir(parents=True, exist_ok=True)
         self._write_secret("hook.secret", self.hook_secret)
+        self.tls = labtls.make(self.lab, self.workdir / "tls", f"malina lab {self.lab.lab.name} run {self.run_id}")
         self._cards_in_ram()
         for role in self.roles:
             self.start_spec(self._spec(role))
@@ -340,13 +343,13 @@ class LabRun:
     def _spec(self, role: str) -> ContainerSpec:
         if role in ("kea", STANDBY):
             return services.kea_spec(self.lab, with_hook=self.with_hook, standby=role == STANDBY,
-                                     hook_secret=self.hook_secret)
+                                     hook_secret=self.hook_secret, tls=self.tls)
         if role == "backend":
-            return services.backend_spec(self.lab, hook_secret=self.hook_secret)
+            return services.backend_spec(self.lab, hook_secret=self.hook_secret, tls=self.tls)
         if role == "tftp":
-            return services.tftp_spec(self.lab, self.workdir / "tftp", self.workdir / "logs" / "tftp")
+            return services.tftp_spec(self.lab, self.workdir / "tftp", self.workdir / "logs" / "tftp", tls=self.tls)
         if role == "files":
-            return services.files_spec(self.lab, self.workdir / "files")
+            return services.files_spec(self.lab, self.workdir / "files", tls=self.tls)
         if role == "relay":
             return services.relay_spec(self.lab)
         raise ValueError(role)
@@ -450,16 +453,18 @@ class LabRun:
             if rc != 0:
                 raise LabError(f"{container.name}: adding the route to {net} via the relay failed: {out!r}")
 
-    def start_board(self, name: str, *, port: str | None = None) -> Container:
+    def start_board(self, name: str, *, port: str | None = None, files: dict[str, bytes] | None = None) -> Container:
         """Start the board's container (powered off), on its own switch port or, to simulate a board moved by
-        hand, on ``port``. Its card (``<workdir>/cards/<name>.img``) outlives the container."""
+        hand, on ``port``. Its card (``<workdir>/cards/<name>.img``) outlives the container. ``files`` replace
+        what its netboot image carries (e.g. another CA at ``harness.lab.agenttrust.CA_FILE``)."""
         from harness.lab import boardspec  # imported late: it imports the sim, optional for infra-only runs
 
         board = self.lab.board(name)
         if port is not None and port != board.port:
             self.lab.switch.port(port)  # KeyError for a typo
             board = board.model_copy(update={"port": port})
-        spec = boardspec.board_spec(self, board)
+        spec = boardspec.board_spec(self, board, ca_pem=self.tls.ca_pem if self.tls is not None else None)
+        spec.files.update(files or {})
         return self.start_spec(spec, name=f"board-{name}")
 
     def stop_board(self, name: str) -> None:
@@ -472,6 +477,11 @@ class LabRun:
                 pass
 
     # -- accessors ------------------------------------------------------------------------------------------
+    @property
+    def ca_file(self) -> Path | None:
+        """The run's CA on this host (lab.yaml ``services.*.tls``), for clients of its https services."""
+        return self.tls.ca_file if self.tls is not None else None
+
     def container(self, role: str) -> Container:
         try:
             return self.containers[role]

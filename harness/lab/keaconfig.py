@@ -27,10 +27,14 @@ HOOKS_DIR = "/usr/lib/x86_64-linux-gnu/kea/hooks"
 HA_ROLES = ("primary", "standby")
 # where the kea container holds the hook's bearer secret (the lab writes it there: harness.lab.services.kea_spec)
 HOOK_SECRET_PATH = "/etc/kea/malina-hook.secret"
+# where the kea container holds the CA of an https backend (lab.yaml services.backend.tls: the run's own CA)
+HOOK_CA_PATH = "/etc/kea/malina-ca.pem"
 
 
-def hook_parameters(lab: Lab, threads: int = 8, *, secret_file: str | None = HOOK_SECRET_PATH) -> dict[str, Any]:
-    """The hook's parameters; ``secret_file`` (the container's path of the bearer secret, None: none sent)."""
+def hook_parameters(lab: Lab, threads: int = 8, *, secret_file: str | None = HOOK_SECRET_PATH,
+                    ca_file: str | None = None) -> dict[str, Any]:
+    """The hook's parameters; ``secret_file`` (the container's path of the bearer secret, None: none sent);
+    ``ca_file`` (the container's path of the CA an https backend's certificate must chain to)."""
     kea = lab.services.kea
     params: dict[str, Any] = {
         "url": f"{lab.services.backend.url}/v1/dhcp/options",
@@ -46,6 +50,8 @@ def hook_parameters(lab: Lab, threads: int = 8, *, secret_file: str | None = HOO
     }
     if secret_file:
         params["auth-secret-file"] = secret_file
+    if ca_file:
+        params["tls-ca-file"] = ca_file
     return params
 
 
@@ -101,8 +107,10 @@ def control_sockets(lab: Lab) -> dict[str, Any]:
 
 
 def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
-                 ha_role: str | None = None, secret_file: str | None = HOOK_SECRET_PATH) -> dict[str, Any]:
-    """kea-dhcp4's config; ``ha_role`` (``primary`` / ``standby``) makes it one server of the HA pair."""
+                 ha_role: str | None = None, secret_file: str | None = HOOK_SECRET_PATH,
+                 ca_file: str | None = None) -> dict[str, Any]:
+    """kea-dhcp4's config; ``ha_role`` (``primary`` / ``standby``) makes it one server of the HA pair;
+    ``secret_file`` and ``ca_file`` as in ``hook_parameters``."""
     kea = lab.services.kea
     use_hook = kea.hook if with_hook is None else with_hook
     subnets: list[dict[str, Any]] = []
@@ -143,7 +151,8 @@ def dhcp4_config(lab: Lab, *, with_hook: bool | None = None, threads: int = 8,
     config.update(control_sockets(lab))
     hooks = ha_hooks(lab, ha_role) if ha_role is not None else []
     if use_hook:
-        hooks.append({"library": HOOK_PATH, "parameters": hook_parameters(lab, threads, secret_file=secret_file)})
+        hooks.append({"library": HOOK_PATH, "parameters": hook_parameters(lab, threads, secret_file=secret_file,
+                                                                                 ca_file=ca_file)})
     if hooks:
         config["hooks-libraries"] = hooks
     return {"Dhcp4": config}

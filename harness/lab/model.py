@@ -105,6 +105,13 @@ class KeaService(_Strict):
         return value
 
 
+def _tls_flag(value: Any) -> Any:
+    """``tls``: YAML's true/false only; anything else (a string, a number) is a mistake worth naming."""
+    if not isinstance(value, bool):
+        raise ValueError(f"tls is true (https with the lab run's own CA) or false (plain http), not {value!r}")
+    return value
+
+
 # How a board that must boot local is kept off the installer (the backend's ``backend.decision.METHODS``; a test
 # checks the two lists agree): option 66 = 0.0.0.0, a closed TFTP gate, or both (the default).
 BootLocalMethod = Literal["opt66-zero", "tftp-deny", "opt66-zero+tftp-deny"]
@@ -123,6 +130,14 @@ class BackendService(_Strict):
                                                     "a machine may override it in the backend")
     tftp_gate_token: str = Field(default="malina-tftp-gate-token-of-the-simulated-lab", min_length=32,
                                  description="MALINA_TFTP_GATE_TOKEN: the TFTP server's token for the gate")
+    tls: bool = Field(default=False, description="sim: serve https with a certificate of the run's own CA "
+                                                 "(harness.lab.labtls); the hook, the boards and the harness "
+                                                 "verify against that CA")
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls(cls, value: Any) -> Any:
+        return _tls_flag(value)
 
     @model_validator(mode="after")
     def _gate_token(self) -> BackendService:
@@ -132,7 +147,7 @@ class BackendService(_Strict):
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.address}:{self.port}"
 
 
 class TftpService(_Strict):
@@ -170,10 +185,17 @@ class FilesService(_Strict):
         default=None, description="rack (required): the install image on the file server; the sim builds its own")
     root: str | None = Field(default=None, description="managed services: the directory the file server serves "
                                                        "(relative to the lab file)")
+    tls: bool = Field(default=False, description="sim: serve the images (and bmaps) over https with a certificate "
+                                                 "of the run's own CA (harness.lab.labtls)")
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls(cls, value: Any) -> Any:
+        return _tls_flag(value)
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.address}:{self.port}"
 
 
 class RelayService(_Strict):
@@ -435,6 +457,7 @@ class Lab(_Strict):
             if addr not in server:
                 raise ValueError(f"services.{name}.address {addr} is not in networks.server {server}")
         self._ha_standby()
+        self._tls_sim_only()
         if self.lab.kind == "rack" and self.services.files.image is None and self.services.managed is None:
             raise ValueError("a rack lab needs services.files.image (url, sha256, size): the image the "
                              "backend hands out for installs (managed services without it serve the test image)")
@@ -483,6 +506,15 @@ class Lab(_Strict):
         for name in ("backend", "tftp", "files", "relay"):
             if getattr(self.services, name).address == ha.standby:
                 raise ValueError(f"services.kea.ha.standby {ha.standby} is services.{name}'s address")
+
+    def _tls_sim_only(self) -> None:
+        """``tls`` makes a CA per run and bakes it into the simulated boards: a rack's boards boot an image that
+        carries its operator's CA, and its services their own certificates (docs/SECURITY.md)."""
+        on = [f"services.{name}.tls" for name in ("backend", "files") if getattr(self.services, name).tls]
+        if on and self.lab.kind != "sim":
+            raise ValueError(f"{', '.join(on)}: only a sim lab serves https with a CA of its own; a rack's image "
+                             "carries its operator's CA and its services their own certificates "
+                             "(docs/SECURITY.md, 'Deploying safely')")
 
     def _operations(self) -> Lab:
         """leases, health and release_gate against the boards and the kind of lab."""

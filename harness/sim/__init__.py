@@ -1,3 +1,3 @@
 """The simulated lab hardware: Pi 4 boards, their bootloader, the relay switch, TFTP server and media."""
 
-__all__ = ["board", "bootloader", "media", "relay", "tftpgate", "tftpserver"]
+__all__ = ["board", "bootloader", "fileserver", "media", "relay", "tftpgate", "tftpserver"]

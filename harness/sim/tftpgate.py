@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 import urllib.error
@@ -71,14 +72,26 @@ def board_of(path: str) -> tuple[str, str] | None:
 Fetch = Callable[[str, dict[str, str], float], tuple[int, bytes]]
 
 
-def http_get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """One GET: (status, body). Transport errors raise ``OSError``."""
+def http_get(url: str, headers: dict[str, str], timeout: float, *,
+             context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """One GET: (status, body); ``context`` verifies an https backend. Transport errors (a certificate that does
+    not verify included) raise ``OSError``."""
     request = urllib.request.Request(url, headers=headers, method="GET")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return int(response.status), bytes(response.read(65536))
     except urllib.error.HTTPError as exc:
         return int(exc.code), bytes(exc.read(4096) or b"")
+
+
+def verified_get(ca_file: str) -> Fetch:
+    """``http_get`` that trusts ``ca_file`` alone for an https backend (an https lab's run CA)."""
+    context = ssl.create_default_context(cafile=ca_file)
+
+    def fetch(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        return http_get(url, headers, timeout, context=context)
+
+    return fetch
 
 
 class BackendGate:

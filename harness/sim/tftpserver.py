@@ -1,6 +1,7 @@
 """Read-only TFTP server for the lab (tftpy) that logs every RRQ, error and completed transfer as JSON lines.
 
-`python -m harness.sim.tftpserver --root DIR --log FILE [--port 69] [--host 0.0.0.0] [--gate-url URL]`
+`python -m harness.sim.tftpserver --root DIR --log FILE [--port 69] [--host 0.0.0.0] [--gate-url URL]
+[--gate-ca FILE]`
 
 tftpy gives RFC 2347/2348/2349 (blksize up to 65464, tsize), "File not found" (error 1) at once for a missing
 file, clean handling of a client's ERROR mid-transfer (the Pi's "Early terminate" probes) and concurrent
@@ -10,7 +11,8 @@ tftpy's server context: `{"event": "rrq"|"complete"|"error", "path", "client", "
 With `--gate-url` (the backend's base URL; the token in `MALINA_TFTP_GATE_TOKEN`) every RRQ first passes the TFTP
 gate (`harness.sim.tftpgate`): a board that must boot local by a `tftp-deny` method gets "File not found"
 (error 1) for whatever it asks, at once, as for a missing file; the log's `error` line then carries
-`"gate": <why>` (outcome `not_found`). Without `--gate-url` nothing is gated.
+`"gate": <why>` (outcome `not_found`). Without `--gate-url` nothing is gated. An https backend is verified against
+`--gate-ca` (an https lab's run CA; without it, the system's CAs).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tftpy.TftpPacketTypes import (
 )
 from tftpy.TftpShared import TftpErrors, TftpException
 
-from harness.sim.tftpgate import BackendGate, Gate, OpenGate
+from harness.sim.tftpgate import BackendGate, Fetch, Gate, OpenGate, http_get, verified_get
 
 
 class JsonLog:
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate-url", help="the backend's base URL: serve a board only while its TFTP gate is open "
                                            "(bearer token from MALINA_TFTP_GATE_TOKEN)")
     parser.add_argument("--gate-cache-s", type=float, default=1.0, help="seconds a gate answer is reused (<= 1)")
+    parser.add_argument("--gate-ca", help="an https --gate-url's certificate must chain to this CA file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # our JSON lines say it all
@@ -211,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             print("tftpserver: --gate-url needs the token in MALINA_TFTP_GATE_TOKEN", file=sys.stderr)
             return 2
         try:
-            gate = BackendGate(args.gate_url, token, cache_s=args.gate_cache_s, refresh=True)
-        except ValueError as exc:
+            fetch: Fetch = verified_get(args.gate_ca) if args.gate_ca else http_get
+            gate = BackendGate(args.gate_url, token, cache_s=args.gate_cache_s, refresh=True, fetch=fetch)
+        except (ValueError, OSError) as exc:  # OSError: an unreadable --gate-ca (ssl.SSLError is one too)
             print(f"tftpserver: {exc}", file=sys.stderr)
             return 2
     try:

@@ -1,5 +1,5 @@
 """``malina backend serve --tls-cert --tls-key``: the backend over https with a lab CA's certificate (issue 13.3),
-the hook's secret still required."""
+the hook's secret still required; the admin client verifies it against the CA it is given."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import httpx
 import pytest
 from backend_helpers import HOOK_AUTH, HOOK_SECRET, REPO, WRITE, auth, machine, port_query
 
+from backend.client import AdminError, HttpAdmin
 from harness.lab.tlsca import LabCa
 from harness.wait import wait_until
 from testkit.ports import free_port
@@ -42,6 +43,18 @@ def test_https_backend(tmp_path: Path) -> None:
             answer = client.get(f"{url}/v1/dhcp/options", params=port_query(1), headers=HOOK_AUTH).json()
             assert answer["224"].startswith(f"{url}/v1/install/")
             assert client.get(f"{url}/v1/dhcp/options", params=port_query(1)).status_code == 401
+        # the admin client (HttpBackend's, the CLI's) verifies against the CA it is given, else the system's CAs
+        admin = HttpAdmin(url, WRITE, ca_file=ca_file)
+        assert [m["name"] for m in admin.machines()] == [machine()["name"]]
+        admin.close()
+        stranger = HttpAdmin(url, WRITE)
+        with pytest.raises(AdminError, match="CERTIFICATE_VERIFY_FAILED") as refused:
+            stranger.machines()
+        assert refused.value.status is None  # not an answer of the backend: the connection was refused
+        stranger.close()
+        # a plain-http request to the https port gets no answer in clear: the connection is dropped
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
         with pytest.raises(httpx.ConnectError):  # a client that trusts only another CA refuses the server
             other = tmp_path / "other.pem"
             other.write_bytes(LabCa.create("another CA").pem)

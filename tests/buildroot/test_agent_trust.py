@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.lab.tlsca import LabCa
-from harness.sim.media.osimage import OsImage
+from harness.sim.media.osimage import OsImage, read_rootfs_file
 from testkit.agent import AGENT_TREE, run_agent
 from testkit.agent_backend import BackendStub
 
@@ -129,6 +129,12 @@ def test_https_install_with_the_lab_ca_clock_set_first(tls_board: dict[str, str]
         assert r.returncode == 0, r.stderr
         assert tls.state.results[-1]["status"] == "success"
     assert "clock set from the backend's Date header (https://127.0.0.1:" in r.stderr
+    # the installed OS verifies its booted call against the same CA: the image's CA goes onto the card with the unit
+    # that uses it (an OS's own store does not know a lab's CA)
+    card = Path(tls_board["MALINA_DISK"])
+    assert read_rootfs_file(card, plain_image.root_offset, "/etc/malina/ca.pem") == lab_ca.pem
+    unit = read_rootfs_file(card, plain_image.root_offset, "/etc/systemd/system/malina-booted.service").decode()
+    assert "--cacert /etc/malina/ca.pem" in unit
     # the Date was read first (HEAD /v1/health, before the clock was set); every call after it came with the clock set
     assert seen[0] == ("HEAD /v1/health", False)
     calls = [(what, was_set) for what, was_set in seen if what.startswith(("GET", "POST"))]
@@ -162,7 +168,9 @@ def test_server_certificate_from_another_ca_is_refused(tls_board: dict[str, str]
         _allow_only(tls_board, rogue.base)  # even an allowed origin must prove itself with the lab CA
         r = run_agent(tls_board, "install", "--url", rogue.url)
         assert r.returncode == 4, r.stderr
-        assert "curl exit 60" in r.stderr  # the peer's certificate could not be verified
+        # the peer's certificate could not be verified: said as such, not as an unreachable backend
+        assert "INSTALL FAILED: the backend's TLS certificate is not trusted" in r.stderr
+        assert "curl exit 60" in r.stderr
         assert [req for req in rogue.state.requests if req.startswith("GET")] == []
         assert rogue.state.results == []
     assert card.read_bytes() == before

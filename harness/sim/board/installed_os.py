@@ -10,7 +10,8 @@ it (docs/ARCHITECTURE.md "Installed OS contract"):
   netplan, or ``dhcp4: true``: a DHCP lease with busybox udhcpc, as cloud-init's default netplan would);
 - ``/home/ubuntu/.ssh/authorized_keys`` → sshd (openssh-server) on port 22 accepting exactly those keys;
 - ``/etc/malina/booted-url`` → POSTed once (what ``malina-booted.service`` does), then renamed on the card
-  to ``booted-url.done`` so that later boots do not call it again.
+  to ``booted-url.done`` so that later boots do not call it again; an https URL is verified against
+  ``/etc/malina/ca.pem`` on the card when the installer put it there (else the system's CAs), as the unit does.
 
 Then a getty on the console: the login prompt, answering input as an unknown login would.
 
@@ -26,6 +27,7 @@ import contextlib
 import ipaddress
 import os
 import pwd
+import ssl
 import subprocess
 import sys
 import threading
@@ -45,6 +47,7 @@ from harness.sim.media.cardfs import CardError, Partition, ext4_read, ext4_renam
 
 NETPLAN = "/etc/netplan/90-malina.yaml"
 BOOTED = "/etc/malina/booted-url"
+BOOTED_CA = "/etc/malina/ca.pem"  # the netboot image's CA, copied by the installer for an https backend
 KEYS = "/home/ubuntu/.ssh/authorized_keys"
 SHOWN = ("/etc/hostname", NETPLAN, "/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg", "/etc/os-release")
 BOOTED_RETRIES = 30  # curl --retry 30 in malina-booted.service
@@ -130,12 +133,19 @@ def start_sshd(keys: bytes, state_dir: Path, port: int) -> subprocess.Popen[byte
                             stdin=subprocess.DEVNULL)
 
 
-def call_booted(url: str, card: Path, part: Partition, time_factor: float) -> bool:
-    """POST the booted-ok callback (retrying like the unit), then rename the file on the card."""
+def call_booted(url: str, card: Path, part: Partition, time_factor: float, ca_pem: bytes | None = None) -> bool:
+    """POST the booted-ok callback (retrying like the unit; ``ca_pem``: the CA it verifies against), then rename
+    the file on the card."""
+    context = None
+    if ca_pem:
+        try:
+            context = ssl.create_default_context(cadata=ca_pem.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError):  # an unreadable CA: the system's CAs, as curl would fall back to
+            context = None
     for _ in range(BOOTED_RETRIES + 1):
         try:
             req = urllib.request.Request(url, data=b"", method="POST")
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=context) as resp:
                 if 200 <= resp.status < 300:
                     ext4_rename(card, part, BOOTED, BOOTED + ".done")
                     return True
@@ -222,8 +232,8 @@ def run(cfg: BoardConfig) -> None:
         start_sshd(keys, state, cfg.ssh_port)
     url = _text(card, part, BOOTED)
     if url and url.strip():
-        threading.Thread(target=call_booted, args=(url.strip(), card, part, cfg.time_factor),
-                         daemon=True).start()
+        threading.Thread(target=call_booted, args=(url.strip(), card, part, cfg.time_factor,
+                                                   ext4_read(card, part, BOOTED_CA)), daemon=True).start()
     getty(hostname, pretty)
 
 

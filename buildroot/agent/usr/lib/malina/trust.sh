@@ -52,6 +52,15 @@ use_ca() {
 	fi
 }
 
+# tls_refused CURL_STATUS: whether curl failed because the server could not prove itself (handshake, certificate
+# not signed by the CA file, unreadable CA file), as opposed to an unreachable or refusing server.
+tls_refused() {
+	case $1 in
+	35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 # ntp_servers: MALINA_NTP_SERVERS, else option 42 of the lease (udhcpc's ntpsrv=, networkd's NTP=).
 ntp_servers() {
 	local servers=$MALINA_NTP_SERVERS lease

@@ -1,6 +1,7 @@
 #include "parked_callout.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -55,7 +56,7 @@ void parkAnswer(Engine* engine, Parker* parker, CalloutHandle& handle, const cha
         ParkedSlotPtr slot = std::make_shared<ParkedSlot>();
         handle.setContext(PARKED_SLOT_CONTEXT, slot);
         if (parker->begin(query, handle.getParkingLotHandlePtr(), slot) == Parker::Step::Park) {
-            if (std::string(where) == "lease4_offer") {
+            if (std::strcmp(where, "lease4_offer") == 0) {   // no allocation on the packet path
                 markOfferAddressFree(handle);
             }
             handle.setStatus(CalloutHandle::NEXT_STEP_PARK);

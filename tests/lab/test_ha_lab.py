@@ -12,8 +12,9 @@ import pytest
 
 from harness.lab.ha import free_server_address, with_kea_ha
 from harness.lab.keaconfig import HOOK_PATH, dhcp4_config, ha_config
-from harness.lab.model import Lab, LabConfigError, parse_lab
+from harness.lab.model import Lab, parse_lab
 from harness.lab.services import backend_spec, kea_spec, relay_config
+from testkit.labtext import config_error, line_of
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = (REPO / "lab.yaml").read_text()
@@ -24,15 +25,6 @@ def _with_ha(block: str) -> str:
     assert ANCHOR in TEXT
     return TEXT.replace(ANCHOR, ANCHOR + "    ha:\n" + "".join(f"      {line}\n" for line in block.splitlines()))
 
-
-def _error(text: str) -> str:
-    with pytest.raises(LabConfigError) as info:
-        parse_lab(text, "lab.yaml")
-    return str(info.value)
-
-
-def _line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
 
 
 def test_ha_block_loads_with_kea_defaults() -> None:
@@ -64,8 +56,8 @@ def test_ha_block_loads_with_kea_defaults() -> None:
 )
 def test_bad_ha_settings_name_the_line_and_field(block: str, where: str | None, message: str) -> None:
     text = _with_ha(block)
-    msg = _error(text)
-    line = _line_of(text, where) if where is not None else text.splitlines().index("lab:") + 1
+    msg = config_error(text)
+    line = line_of(text, where) if where is not None else text.splitlines().index("lab:") + 1
     prefix = f"lab.yaml:{line}: " + ("" if where is not None else "<top>: ")
     assert msg.startswith(prefix + message), msg
 

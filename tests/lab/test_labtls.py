@@ -16,8 +16,9 @@ from harness.lab import labtls
 from harness.lab.agenttrust import CA_FILE, ORIGINS_FILE
 from harness.lab.boardspec import board_spec
 from harness.lab.keaconfig import HOOK_CA_PATH
-from harness.lab.model import Lab, LabConfigError, parse_lab
+from harness.lab.model import Lab, parse_lab
 from harness.lab.services import backend_spec, files_spec, kea_spec, tftp_spec
+from testkit.labtext import config_error, line_of
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = (REPO / "lab.yaml").read_text()
@@ -34,15 +35,6 @@ def _with(text: str, *, backend: str | None = None, files: str | None = None) ->
         text = text.replace(FILES_LINE, f"  files: {{address: 10.89.0.5, port: 8081, tls: {files}}}")
     return text
 
-
-def _error(text: str) -> str:
-    with pytest.raises(LabConfigError) as info:
-        parse_lab(text, "lab.yaml")
-    return str(info.value)
-
-
-def _line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
 
 
 def test_off_by_default_and_plain_http() -> None:
@@ -65,8 +57,8 @@ def test_tls_true_makes_the_urls_https_and_survives_a_shift() -> None:
 @pytest.mark.parametrize("value", ['"yes"', "1", "https", "[true]"])
 def test_a_tls_value_that_is_not_a_boolean_names_line_and_field(value: str) -> None:
     text = _with(TEXT, backend=value)
-    msg = _error(text)
-    assert msg.startswith(f"lab.yaml:{_line_of(text, '    tls: ')}: services.backend.tls: tls is true"), msg
+    msg = config_error(text)
+    assert msg.startswith(f"lab.yaml:{line_of(text, '    tls: ')}: services.backend.tls: tls is true"), msg
     assert "not " in msg
 
 

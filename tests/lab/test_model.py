@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 
 from harness.lab.model import LabConfigError, load_lab, parse_lab
+from testkit.labtext import config_error, line_of
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = (REPO / "lab.yaml").read_text()
 
-
-def _error(text: str) -> str:
-    with pytest.raises(LabConfigError) as info:
-        parse_lab(text, "lab.yaml")
-    return str(info.value)
-
-
-def _line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
 
 
 def test_default_lab_loads() -> None:
@@ -34,45 +26,45 @@ def test_default_lab_loads() -> None:
 
 def test_bad_mac_names_file_line_and_field() -> None:
     text = TEXT.replace('mac: "dc:a6:32:00:00:02"', 'mac: "dc:a6:32:zz:00:02"')
-    msg = _error(text)
-    assert msg.startswith(f"lab.yaml:{_line_of(text, 'dc:a6:32:zz')}: boards[1].mac:"), msg
+    msg = config_error(text)
+    assert msg.startswith(f"lab.yaml:{line_of(text, 'dc:a6:32:zz')}: boards[1].mac:"), msg
     assert "not a MAC address" in msg
 
 
 def test_unknown_field_is_rejected_with_its_line() -> None:
     text = TEXT.replace("    revision: \"c03111\"", "    revison: \"c03111\"")
-    msg = _error(text)
-    assert f"lab.yaml:{_line_of(text, 'revison')}: boards[0].revison: Extra inputs are not permitted" in msg
+    msg = config_error(text)
+    assert f"lab.yaml:{line_of(text, 'revison')}: boards[0].revison: Extra inputs are not permitted" in msg
 
 
 def test_board_on_unknown_port() -> None:
-    msg = _error(TEXT.replace("port: port3", "port: port9"))
+    msg = config_error(TEXT.replace("port: port3", "port: port9"))
     assert "port 'port9' is not one of switch.ports" in msg
 
 
 def test_install_address_outside_port_subnet() -> None:
-    msg = _error(TEXT.replace("address: 10.90.1.50/24", "address: 10.90.7.50/24"))
+    msg = config_error(TEXT.replace("address: 10.90.1.50/24", "address: 10.90.7.50/24"))
     assert "not in its port's subnet 10.90.1.0/24" in msg
 
 
 def test_install_address_in_pool_is_rejected() -> None:
-    msg = _error(TEXT.replace("address: 10.90.1.50/24", "address: 10.90.1.150/24"))
+    msg = config_error(TEXT.replace("address: 10.90.1.50/24", "address: 10.90.1.150/24"))
     assert "collides with the DHCP pool" in msg
 
 
 def test_duplicate_serial() -> None:
-    msg = _error(TEXT.replace('serial: "9ffefdef"', 'serial: "6e87a417"'))
+    msg = config_error(TEXT.replace('serial: "9ffefdef"', 'serial: "6e87a417"'))
     assert "same serial 6e87a417" in msg
 
 
 def test_yaml_syntax_error_has_a_line() -> None:
     text = TEXT.replace("  tftp: {address: 10.89.0.4}", "  tftp: {address: 10.89.0.4")
-    msg = _error(text)
+    msg = config_error(text)
     assert msg.startswith("lab.yaml:") and "YAML syntax error" in msg
 
 
 def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
-    assert "must be a YAML mapping" in _error("- just\n- a list\n")
+    assert "must be a YAML mapping" in config_error("- just\n- a list\n")
     with pytest.raises(LabConfigError, match="cannot read the lab file"):
         load_lab(tmp_path / "nope.yaml")
     binary = tmp_path / "bin.yaml"
@@ -82,7 +74,7 @@ def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_overlapping_subnets() -> None:
-    msg = _error(TEXT.replace("subnet: 10.90.4.0/24", "subnet: 10.90.3.0/24"))
+    msg = config_error(TEXT.replace("subnet: 10.90.4.0/24", "subnet: 10.90.3.0/24"))
     assert "overlap" in msg
 
 
@@ -111,8 +103,8 @@ def test_kea_version_default_and_choices() -> None:
 @pytest.mark.parametrize("written", ['"2.4"', "3", '"latest"', "3.1"])
 def test_unknown_kea_version_is_a_clear_error(written: str) -> None:
     text = TEXT.replace('version: "2.6"', f"version: {written}")
-    msg = _error(text)
-    assert msg.startswith(f"lab.yaml:{_line_of(text, f'version: {written}')}: services.kea.version:"), msg
+    msg = config_error(text)
+    assert msg.startswith(f"lab.yaml:{line_of(text, f'version: {written}')}: services.kea.version:"), msg
     assert "'2.2', '2.6' or '3.0'" in msg, msg
     with pytest.raises(LabConfigError, match=r"services\.kea\.version"):
         load_lab(REPO / "lab.yaml").with_kea_version("2.4")

@@ -29,6 +29,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,7 +37,12 @@ SERIAL_PREFIX = re.compile(r"^[0-9a-f]{8}$")
 MAC_PREFIX = re.compile(r"^[0-9a-f]{2}(-[0-9a-f]{2}){5}$")
 MAX_CACHE_S = 1.0  # a boot-local switch reaches the TFTP server within this
 REMEMBER_S = 600.0  # how long a client address stays tied to the board it last named
-ACTIVE_S = 15.0  # a board that asked within this is kept fresh by the refresher (``refresh=True``)
+ACTIVE_S = 60.0  # a board that asked within this is kept fresh by the refresher (``refresh=True``); longer than
+# one transfer under load (start4.elf took 20-40 s with 64 boards at once: a board forgotten mid-transfer found its
+# verdict expired at the next file and waited, inside the transfer loop, for a backend busy with 64 installs)
+ASK_TIMEOUT_S = 2.0  # a caller's own ask (a board's first file, or after a quiet minute)
+REFRESH_WORKERS = 8  # boards the refresher asks about at once (64 boards asked one by one outran ``cache_s``)
+REFRESH_TIMEOUT_S = 3.0  # the refresher may wait longer than a caller: it stalls no transfer
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Verdict:
     open: bool
     reason: str
     board: str | None = None  # "serial <hex>" / "mac <mac>", when known
+    unanswered: bool = False  # closed because the backend did not answer, not because it said so
 
 
 class Gate(Protocol):
@@ -97,8 +104,9 @@ def verified_get(ca_file: str) -> Fetch:
 class BackendGate:
     """The gate as the backend decides it (``GET <url>/v1/tftp/gate?serial=|mac=&client=``, bearer ``token``)."""
 
-    def __init__(self, url: str, token: str, *, cache_s: float = MAX_CACHE_S, timeout_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, fetch: Fetch = http_get, refresh: bool = False) -> None:
+    def __init__(self, url: str, token: str, *, cache_s: float = MAX_CACHE_S, timeout_s: float = ASK_TIMEOUT_S,
+                 clock: Callable[[], float] = time.monotonic, fetch: Fetch = http_get, refresh: bool = False,
+                 refresh_timeout_s: float = REFRESH_TIMEOUT_S) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"the gate URL must be the backend's http(s) base URL: {url!r}")
@@ -106,6 +114,7 @@ class BackendGate:
         self.token = token
         self.cache_s = min(max(0.0, cache_s), MAX_CACHE_S)
         self.timeout_s = timeout_s
+        self.refresh_timeout_s = refresh_timeout_s
         self.clock = clock
         self.fetch = fetch
         self._lock = threading.Lock()
@@ -120,17 +129,32 @@ class BackendGate:
             threading.Thread(target=self._refresher, name="tftp gate refresher", daemon=True).start()
 
     def _refresher(self) -> None:
-        while True:
-            time.sleep(max(0.05, self.cache_s * 0.6))
-            now = self.clock()
-            with self._lock:
-                due = [(board, host) for board, (seen, host) in self._active.items() if seen + ACTIVE_S > now]
-                for board in [b for b, (seen, _) in self._active.items() if seen + ACTIVE_S <= now]:
-                    del self._active[board]
-            for board, host in due:
-                verdict = self._ask(board, host)
-                with self._lock:
-                    self._answers[board] = (self.clock() + self.cache_s, verdict)
+        with ThreadPoolExecutor(max_workers=REFRESH_WORKERS, thread_name_prefix="tftp gate refresh") as pool:
+            while True:
+                began = time.monotonic()
+                list(pool.map(self._refresh, self._due()))
+                time.sleep(max(0.05, self.cache_s * 0.6 - (time.monotonic() - began)))
+
+    def _due(self) -> list[tuple[tuple[str, str], str]]:
+        """The boards that asked within ACTIVE_S (the others are forgotten), with the address they asked from."""
+        now = self.clock()
+        with self._lock:
+            for board in [b for b, (seen, _) in self._active.items() if seen + ACTIVE_S <= now]:
+                del self._active[board]
+            return [(board, host) for board, (_, host) in self._active.items()]
+
+    def _refresh(self, item: tuple[tuple[str, str], str]) -> None:
+        """Ask again before the verdict expires. A refresh the backend did not answer leaves a verdict that is
+        still valid as it is: it expires on time, and then the caller's own ask decides (closed when the backend
+        is still unreachable), so a momentary stall under load does not close a board's gate mid-boot and a
+        boot-local switch still reaches the server within ``cache_s`` of an answer."""
+        board, host = item
+        verdict = self._ask(board, host, self.refresh_timeout_s)
+        with self._lock:
+            cached = self._answers.get(board)
+            if verdict.unanswered and cached is not None and cached[0] > self.clock():
+                return
+            self._answers[board] = (self.clock() + self.cache_s, verdict)
 
     def check(self, path: str, client: str) -> Verdict:
         host = client.rsplit(":", 1)[0]
@@ -148,21 +172,21 @@ class BackendGate:
             cached = self._answers.get(board)
             if cached is not None and cached[0] > now:
                 return cached[1]
-        verdict = self._ask(board, host)
+        verdict = self._ask(board, host, self.timeout_s)
         with self._lock:
             self._answers[board] = (self.clock() + self.cache_s, verdict)
         return verdict
 
-    def _ask(self, board: tuple[str, str], host: str) -> Verdict:
+    def _ask(self, board: tuple[str, str], host: str, timeout_s: float) -> Verdict:
         kind, value = board
         label = f"{kind} {value}"
         query = urllib.parse.urlencode({kind: value, "client": host})
         try:
             status, body = self.fetch(f"{self.url}/v1/tftp/gate?{query}",
                                       {"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
-                                      self.timeout_s)
+                                      timeout_s)
         except (OSError, ValueError) as exc:  # unreachable, timed out, refused: closed
-            return Verdict(False, f"backend unreachable: {exc}", label)
+            return Verdict(False, f"backend unreachable: {exc}", label, unanswered=True)
         if status != 200:
             return Verdict(False, f"backend answered HTTP {status}", label)
         try:

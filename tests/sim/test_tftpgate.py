@@ -281,3 +281,71 @@ def test_the_refresher_keeps_an_active_boards_verdict_fresh_without_the_caller_w
     assert not gate.check("6e87a417/kernel8.img", "10.90.1.100:1235").open, "the refreshed verdict never arrived"
     own = [name for name in callers if name == threading.current_thread().name]
     assert len(own) == 1 and len(callers) > 3, callers
+
+
+def test_a_refresh_the_backend_leaves_unanswered_keeps_the_valid_verdict_until_it_expires() -> None:
+    """A refresh that times out (a backend stalled under 64 boards) must not close a board's gate at once: the
+    last answer holds until its own expiry, then the caller's ask decides, closed while the backend is down."""
+    from harness.sim.tftpgate import BackendGate
+
+    now = [100.0]
+    down = [False]
+
+    def fetch(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        if down[0]:
+            raise TimeoutError("timed out")
+        return 200, json.dumps({"open": True, "reason": "install"}).encode()
+
+    gate = BackendGate("http://127.0.0.1:9", "token-123", cache_s=1.0, fetch=fetch, clock=lambda: now[0])
+    assert gate.check(f"{SERIAL}/start4.elf", "10.90.1.100:1").open
+    down[0] = True
+    now[0] = 100.5
+    gate._refresh(((("serial", SERIAL)), "10.90.1.100"))
+    assert gate.check(f"{SERIAL}/kernel8.img", "10.90.1.100:2").open, "an unanswered refresh closed a valid verdict"
+    now[0] = 101.2  # the answer's second is over: the caller asks, and the backend still does not answer
+    closed = gate.check(f"{SERIAL}/kernel8.img", "10.90.1.100:3")
+    assert not closed.open and closed.unanswered and "unreachable" in closed.reason
+
+
+def test_a_refresh_the_backend_answers_closed_replaces_the_verdict_at_once() -> None:
+    from harness.sim.tftpgate import BackendGate
+
+    answers = iter([True, False])
+
+    def fetch(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        return 200, json.dumps({"open": next(answers), "reason": "r"}).encode()
+
+    gate = BackendGate("http://127.0.0.1:9", "token-123", cache_s=1.0, fetch=fetch, clock=lambda: 100.0)
+    assert gate.check(f"{SERIAL}/start4.elf", "10.90.1.100:1").open
+    gate._refresh((("serial", SERIAL), "10.90.1.100"))
+    assert not gate.check(f"{SERIAL}/kernel8.img", "10.90.1.100:2").open
+
+
+def test_the_refresher_keeps_64_boards_fresh_when_each_answer_takes_50_ms() -> None:
+    """64 boards asked one after the other at 50 ms each (3.2 s) outran the 1 s cache, and every expired verdict was
+    asked again inside the TFTP server's transfer loop; the refresher asks in parallel."""
+    import threading
+
+    from harness.sim.tftpgate import BackendGate
+
+    callers: list[str] = []
+    lock = threading.Lock()
+
+    def fetch(url: str, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        with lock:
+            callers.append(threading.current_thread().name)
+        time.sleep(0.05)
+        return 200, json.dumps({"open": True, "reason": "install"}).encode()
+
+    gate = BackendGate("http://127.0.0.1:9", "token-123", cache_s=1.0, fetch=fetch, refresh=True)
+    serials = [f"5a0000{n:02x}" for n in range(64)]
+    for n, serial in enumerate(serials):
+        assert gate.check(f"{serial}/start4.elf", f"10.90.{n}.100:1").open
+    mine = threading.current_thread().name
+    time.sleep(2.5)
+    with lock:
+        callers.clear()
+    for n, serial in enumerate(serials):
+        assert gate.check(f"{serial}/kernel8.img", f"10.90.{n}.100:2").open
+    with lock:
+        assert mine not in callers, "a verdict expired: the caller had to ask the backend itself"

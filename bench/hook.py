@@ -350,13 +350,15 @@ class Bench:
         every hooked case, offered 1.15x that, then read ~1.0x (a ceiling of the bench's own)."""
         rate = self.full_rate
         above: int | None = None
+        held = False
         for _ in range(CAPACITY_PROBES):
-            if self.sustains(rate, options, configure) or rate <= MIN_RATE:
+            held = self.sustains(rate, options, configure)
+            if held or rate <= MIN_RATE:
                 break
             above = rate
             rate = max(MIN_RATE, int(self.last_probe_rate * 0.95), int(rate * LADDER))
         for _ in range(REFINE_PROBES):
-            if above is None or above - rate <= rate * REFINE_RESOLUTION:
+            if not held or above is None or above - rate <= rate * REFINE_RESOLUTION:
                 break
             mid = (rate + above) // 2
             if self.sustains(mid, options, configure):

@@ -42,14 +42,21 @@ bool CurlMultiFetcher::start(const std::string& url, Done done) {
     std::unique_ptr<Transfer> t(new Transfer());
     t->url = url;
     t->done = std::move(done);
+    bool first = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopped_) {
             return (false);
         }
+        first = queued_.empty();
         queued_.push_back(std::move(t));
     }
-    curl_multi_wakeup(static_cast<CURLM*>(multi_));
+    // Only the GET that finds the queue empty wakes the thread: a later one, queued before the thread
+    // took the queue, goes with it (the first one's wake-up is still pending or the thread is not asleep).
+    // Under load this saves a write and a context switch for most GETs.
+    if (first) {
+        curl_multi_wakeup(static_cast<CURLM*>(multi_));
+    }
     return (true);
 }
 

@@ -143,6 +143,37 @@ TEST(AsyncFetcherTest, ConcurrentSlowCallsOverlapOnOneThread) {
     }
 }
 
+// Only a GET that finds the queue empty wakes the fetcher's thread: bursts from several threads after
+// the thread has gone back to sleep must all be taken, none left for the poll's 1 s ceiling.
+TEST(AsyncFetcherTest, BurstsFromSeveralThreadsAreAllTakenPromptly) {
+    DelayedServer server(0);
+    CurlMultiFetcher fetcher(options(2000));
+    Results results;
+    size_t expected = 0;
+    for (int round = 0; round < 8; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));   // the thread back in its poll
+        Steady::time_point t0 = Steady::now();
+        std::vector<std::thread> callers;
+        for (int c = 0; c < 4; ++c) {
+            callers.emplace_back([&] {
+                for (int i = 0; i < 5; ++i) {
+                    EXPECT_TRUE(fetcher.start(server.url(), results.done()));
+                }
+            });
+        }
+        for (auto& t : callers) {
+            t.join();
+        }
+        expected += 20;
+        ASSERT_TRUE(results.wait(expected)) << "round " << round;
+        EXPECT_LT(msSince(t0), 700) << "round " << round << ": a GET waited for the poll's ceiling";
+    }
+    std::lock_guard<std::mutex> lock(results.m);
+    for (const FetchResult& r : results.got) {
+        EXPECT_EQ(FetchResult::Ok, r.kind) << r.error;
+    }
+}
+
 TEST(AsyncFetcherTest, HungServerTimesOutAtTheRequestTimeout) {
     DelayedServer server(-1);
     CurlMultiFetcher fetcher(options(300));

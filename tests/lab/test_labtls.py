@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,9 @@ def run_tls(https_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> labtls.
 
 def _ips(pem: bytes) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     cert = x509.load_pem_x509_certificate(pem)
-    return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-                .get_values_for_type(x509.IPAddress))
+    values = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.IPAddress)
+    return [v for v in values if isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address))]
 
 
 def test_certificates_name_the_runs_addresses_and_chain_to_its_ca(https_lab: Lab, run_tls: labtls.LabTls) -> None:
@@ -142,8 +144,9 @@ def test_the_board_gets_the_ca_and_the_https_origin(https_lab: Lab, run_tls: lab
 
 
 def test_an_https_lab_without_the_runs_certificates_is_a_clear_error(https_lab: Lab, tmp_path: Path) -> None:
-    for build in (lambda: backend_spec(https_lab), lambda: files_spec(https_lab, tmp_path),
-                  lambda: tftp_spec(https_lab, tmp_path), lambda: kea_spec(https_lab)):
+    builds: list[Callable[[], object]] = [lambda: backend_spec(https_lab), lambda: files_spec(https_lab, tmp_path),
+                                         lambda: tftp_spec(https_lab, tmp_path), lambda: kea_spec(https_lab)]
+    for build in builds:
         with pytest.raises(ValueError, match="comes from the run's CA"):
             build()
 

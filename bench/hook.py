@@ -194,7 +194,6 @@ class Bench:
         self.baseline: Perf | None = None
         self.baselines: list[float] = []
         self.full_rate = CALIBRATION_RATE
-        self.last_probe_rate = 0.0  # DORA/s the last capacity probe completed (Bench.sustains)
         self.baseline_rate = CALIBRATION_RATE
         o82 = sub(1, b"Gi1/0/1") + sub(2, b"tor-a-01")
         self.matching = ["-o", f"97,{pi_guid().hex()}", "-o", f"82,{o82.hex()}"]
@@ -352,27 +351,26 @@ class Bench:
         above: int | None = None
         held = False
         for _ in range(CAPACITY_PROBES):
-            held = self.sustains(rate, options, configure)
+            done = self.probe(rate, options, configure)
+            held = done >= SUSTAINED * rate
             if held or rate <= MIN_RATE:
                 break
             above = rate
-            rate = max(MIN_RATE, int(self.last_probe_rate * 0.95), int(rate * LADDER))
+            rate = max(MIN_RATE, int(done * 0.95), int(rate * LADDER))
         for _ in range(REFINE_PROBES):
             if not held or above is None or above - rate <= rate * REFINE_RESOLUTION:
                 break
             mid = (rate + above) // 2
-            if self.sustains(mid, options, configure):
+            if self.probe(mid, options, configure) >= SUSTAINED * mid:
                 rate = mid
             else:
                 above = mid
         return rate
 
-    def sustains(self, rate: int, options: list[str], configure: Callable[[], None]) -> bool:
-        """One short probe at ``rate`` on fresh state: did it complete ``SUSTAINED`` of it?"""
+    def probe(self, rate: int, options: list[str], configure: Callable[[], None]) -> float:
+        """One short probe offered ``rate`` on fresh state: the DORA/s it completed."""
         configure()
-        probe = self.perfdhcp(0, rate, options, duration=self.settings.probe)
-        self.last_probe_rate = probe.rate
-        return probe.rate >= SUSTAINED * rate
+        return self.perfdhcp(0, rate, options, duration=self.settings.probe).rate
 
     def capacity(self, options: list[str], configure: Callable[[], None]) -> Perf:
         """Completed DORA/s measured at the case's sustainable rate, on fresh leases and hook state."""

@@ -24,6 +24,7 @@ import allure
 import httpx
 import pytest
 
+from fixtures.plugin import server_trace
 from harness.drivers.base import DhcpTrace
 from harness.lab.agenttrust import CA_FILE
 from harness.lab.labtls import with_tls
@@ -65,20 +66,14 @@ def test_install_over_https(https_session: SimSession, tmp_path: Path) -> None:
     assert backend_url.startswith("https://") and session.image["url"].startswith(f"{files.url}/"), session.image
     name = lab.boards[0].name
     session.define(name, mode="install")
-    trace = session.trace("server", tmp_path / "dhcp-server.pcap")
-    trace.start()
-    try:
-        with session.target(name) as target:
-            strategy = BootStrategy(target)
-            try:
-                strategy.install(tftp_server=tftp).close()
-            finally:
-                strategy.attach()
-            console = target.console.slice(strategy.report.console_start).decode("utf-8", "replace")
-            _check_dhcp(trace, target, backend_url, tftp)
-    finally:
-        trace.stop()
-        allure.attach(trace.table(), name="DHCP exchanges", attachment_type=allure.attachment_type.TEXT)
+    with server_trace(session, tmp_path) as trace, session.target(name) as target:
+        strategy = BootStrategy(target)
+        try:
+            strategy.install(tftp_server=tftp).close()
+        finally:
+            strategy.attach()
+        console = target.console.slice(strategy.report.console_start).decode("utf-8", "replace")
+        _check_dhcp(trace, target, backend_url, tftp)
 
     # the agent: the https URL, its clock from the backend's Date before the first verified call, the read-back
     install_url = strategy.report.facts["install_url"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import allure
 import pytest
 
+from fixtures.plugin import server_trace
 from harness.drivers.base import DhcpPacket, InfraFailure
 from harness.drivers.kea import AgentKea
 from harness.lab.ha import with_kea_ha
@@ -61,29 +62,23 @@ def test_standby_takes_over_mid_install(ha_session: SimSession, tmp_path: Path) 
     assert kea.ha is not None
     primary, standby, tftp = str(kea.address), str(kea.ha.standby), str(session.lab.services.tftp.address)
     name = session.lab.boards[0].name
-    trace = session.trace("server", tmp_path / "dhcp-server.pcap")
-    trace.start()
-    try:
-        with session.target(name) as target:
-            strategy = BootStrategy(target)
-            try:
-                strategy.off()
-                strategy.power_on()
-                strategy.dhcp(expect_tftp=tftp)  # the bootloader's DORA, answered by the primary
-                session.run.container("kea").kill()  # the primary dies: no goodbye, no RST, its address is gone
-                killed_at = time.time()
-                strategy.tftp()
-                install_url = strategy.installer()  # the installer's own DHCP: only the standby can answer now
-                strategy.writing()
-                strategy.rebooting()
-                strategy.netboot_fails()  # the reboot's DHCP: the standby says boot local
-                strategy.sd_boot(hostname=target.board.install.hostname)
-                strategy.ssh_ready().close()
-            finally:
-                strategy.attach()
-    finally:
-        trace.stop()
-        allure.attach(trace.table(), name="DHCP exchanges", attachment_type=allure.attachment_type.TEXT)
+    with server_trace(session, tmp_path) as trace, session.target(name) as target:
+        strategy = BootStrategy(target)
+        try:
+            strategy.off()
+            strategy.power_on()
+            strategy.dhcp(expect_tftp=tftp)  # the bootloader's DORA, answered by the primary
+            session.run.container("kea").kill()  # the primary dies: no goodbye, no RST, its address is gone
+            killed_at = time.time()
+            strategy.tftp()
+            install_url = strategy.installer()  # the installer's own DHCP: only the standby can answer now
+            strategy.writing()
+            strategy.rebooting()
+            strategy.netboot_fails()  # the reboot's DHCP: the standby says boot local
+            strategy.sd_boot(hostname=target.board.install.hostname)
+            strategy.ssh_ready().close()
+        finally:
+            strategy.attach()
 
     packets = board_packets(trace, target)
     before = [p for p in packets if p.time < killed_at]

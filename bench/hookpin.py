@@ -1,9 +1,9 @@
 """CPU placement and CPU accounting for ``bench.hook`` (issue 14.3).
 
-Kea and the backend stand-ins (stub, nginx, the malina backend) share core 0; the load generators (perfdhcp)
-and the test client get core 1 (``docker update --cpuset-cpus``: the containers exist already, so the lab code
-stays as it is). Without this the kernel spreads Kea's threads and perfdhcp over both cores and the ceiling
-the bench measures is partly the bench's own.
+Kea and the backend stand-ins (stub, nginx, the 100 ms stand-in, the malina backend) share core 0; the load
+generators (perfdhcp, dhcpload) and the test client get core 1 (``docker update --cpuset-cpus``: the containers
+exist already, so the lab code stays as it is). Without this the kernel spreads Kea's threads and the generators
+over both cores and the ceiling the bench measures is partly the bench's own.
 
 ``cpu_seconds`` reads a container's cumulative CPU time (docker's stats, one shot), so a case can report how
 much of its core each side used. A container's cgroup does not carry the kernel's packet processing (softirq, the
@@ -19,7 +19,7 @@ from typing import Any
 
 SERVER_CORE = "0"
 LOADGEN_CORE = "1"
-SERVER_ROLES = ("kea", "backend", "nginx", "malina-backend")
+SERVER_ROLES = ("kea", "backend", "nginx", "slow-backend", "malina-backend")
 LOADGEN_ROLES = ("perf-0", "perf-1", "client")
 
 

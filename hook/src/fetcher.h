@@ -32,6 +32,7 @@ struct CurlOptions {
     long request_timeout_ms = 500;
     size_t max_body_bytes = 65536;
     AuthConfig auth;      ///< Authorization header and TLS files on every call
+    unsigned max_connections = 0;   ///< kept-alive connections of the parked path (0: libcurl's default)
 };
 
 /// libcurl with a pool of easy handles: each call borrows one (keeping its keep-alive connection

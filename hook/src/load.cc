@@ -32,6 +32,7 @@ int load(LibraryHandle& handle) {
         opts.request_timeout_ms = cfg.request_timeout_ms;
         opts.max_body_bytes = cfg.max_body_bytes;
         opts.auth = cfg.auth;
+        opts.max_connections = cfg.max_concurrent_requests;   // one kept-alive connection per call in flight
         engine = std::make_unique<Engine>(cfg, std::make_shared<CurlFetcher>(opts));
         if (startParkedPath(handle, *engine, opts)) {
             LOG_INFO(remote_options_logger, REMOTE_OPTIONS_PARKED_PATH);

@@ -51,6 +51,7 @@ public:
         close(fd_);
     }
     std::string url() const { return ("http://127.0.0.1:" + std::to_string(port_) + "/v1/dhcp/options?x=1"); }
+    int accepted() const { return (accepted_.load()); }
 
 private:
     void run() {
@@ -59,6 +60,7 @@ private:
             if (c < 0) {
                 return;
             }
+            ++accepted_;
             workers_.emplace_back([this, c] { serve(c); });
         }
     }
@@ -83,6 +85,7 @@ private:
     int fd_ = -1;
     uint16_t port_ = 0;
     std::atomic<bool> stop_{false};
+    std::atomic<int> accepted_{0};
     std::thread acceptor_;
     std::vector<std::thread> workers_;
 };
@@ -222,3 +225,23 @@ TEST(AsyncFetcherTest, StopAbandonsCallsInFlight) {
 }
 
 }  // namespace
+
+TEST(AsyncFetcherTest, RoundsOfCallsReuseTheirKeptAliveConnections) {
+    // 10 rounds of 16 calls at once: the connection cache keeps max_connections connections, so the
+    // later rounds reuse the first round's instead of opening (and closing) new ones.
+    DelayedServer server(5);
+    CurlOptions o = options(2000);
+    o.max_connections = 16;
+    CurlMultiFetcher fetcher(o);
+    Results results;
+    for (size_t round = 1; round <= 10; ++round) {
+        for (int i = 0; i < 16; ++i) {
+            ASSERT_TRUE(fetcher.start(server.url(), results.done()));
+        }
+        ASSERT_TRUE(results.wait(16 * round));
+    }
+    for (const FetchResult& r : results.got) {
+        EXPECT_EQ(FetchResult::Ok, r.kind) << r.error;
+    }
+    EXPECT_LE(server.accepted(), 16);
+}

@@ -22,6 +22,15 @@ namespace remote_options {
 
 namespace {
 
+/// The query's option `code` as Kea holds it. Pkt::getOption returns a deep copy while Kea has option
+/// copying on, which it has around every callout that gets the query (so a callout that changes an option
+/// changes its own copy); this hook only reads options, and the copies (option 82 with its sub-options,
+/// twice per exchange) were a cost every matching client paid.
+OptionPtr heldOption(const Pkt4& q, uint16_t code) {
+    auto it = q.options_.find(code);
+    return (it == q.options_.end() ? OptionPtr() : it->second);
+}
+
 std::string clientOf(Pkt4& q) {
     isc::dhcp::HWAddrPtr hw = q.getHWAddr();
     return (hw ? hw->toText(false) : std::string("(no chaddr)"));
@@ -236,13 +245,13 @@ bool Engine::matches(Pkt4& query) const {
         return (false);
     }
     if (!cfg_.user_class.empty()) {
-        OptionPtr uc = query.getOption(isc::dhcp::DHO_USER_CLASS);
+        OptionPtr uc = heldOption(query, isc::dhcp::DHO_USER_CLASS);
         if (uc && containsBytes(optionPayload(uc), cfg_.user_class)) {
             return (true);
         }
     }
     if (!cfg_.machine_guid.empty()) {
-        OptionPtr guid = query.getOption(isc::dhcp::DHO_UUID_GUID);
+        OptionPtr guid = heldOption(query, isc::dhcp::DHO_UUID_GUID);
         if (guid && guidMatches(optionPayload(guid), cfg_.machine_guid)) {
             return (true);
         }
@@ -251,7 +260,7 @@ bool Engine::matches(Pkt4& query) const {
 }
 
 bool Engine::identityOf(Pkt4& query, Identity& id, std::string& why) const {
-    OptionPtr rai = query.getOption(isc::dhcp::DHO_DHCP_AGENT_OPTIONS);
+    OptionPtr rai = heldOption(query, isc::dhcp::DHO_DHCP_AGENT_OPTIONS);
     if (!rai) {
         why = "no option 82";
         return (false);
@@ -270,7 +279,7 @@ bool Engine::identityOf(Pkt4& query, Identity& id, std::string& why) const {
         if (hw) {
             id.mac = toHex(hw->hwaddr_);
         }
-        OptionPtr guid = query.getOption(isc::dhcp::DHO_UUID_GUID);
+        OptionPtr guid = heldOption(query, isc::dhcp::DHO_UUID_GUID);
         if (guid) {
             id.guid = toHex(optionPayload(guid));
         }

@@ -16,6 +16,7 @@ import pytest
 
 from bench.hook import DHCPLOAD_SOURCE, parse_dhcpload
 from harness.dhcp.codec import BOOTREPLY, Bootp, MessageType, decode_bootp, encode_bootp, parse_option82
+from testkit.ports import free_port
 
 SERVER, RELAY = "127.0.0.1", "127.0.0.2"
 GUID = bytes(range(17))
@@ -70,16 +71,10 @@ class Responder:
             self.sock.sendto(encode_bootp(reply), (str(msg.giaddr), self.sock.getsockname()[1]))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((SERVER, 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def responder() -> Iterator[Responder]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((SERVER, free_port()))
+    sock.bind((SERVER, free_port(socket.SOCK_DGRAM, SERVER)))
     r = Responder(sock)
     t = threading.Thread(target=r.serve, daemon=True)
     t.start()

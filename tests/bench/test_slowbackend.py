@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import subprocess
 import sys
 import time
@@ -13,26 +12,18 @@ from pathlib import Path
 import pytest
 
 from bench.hook import SLOW_BACKEND_SOURCE
+from testkit.ports import free_port, wait_listening
 
 BODY = '{"66": "10.0.0.5"}'
 
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        free = int(s.getsockname()[1])
+    free = free_port()
     proc = subprocess.Popen([sys.executable, str(Path(SLOW_BACKEND_SOURCE)), "--port", str(free), "--delay-ms", "100",
                              "--body", BODY])
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", free), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "slowbackend did not listen"
-                time.sleep(0.05)
+        wait_listening(free, dead=lambda: None if proc.poll() is None else "slowbackend exited")
         yield free
     finally:
         proc.terminate()

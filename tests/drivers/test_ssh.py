@@ -4,7 +4,6 @@ authorized key; nothing of the machine's own sshd is touched)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 
 from harness.drivers.base import CommandFailed, ProductFailure, SshError
 from harness.drivers.ssh import SshConnection, ensure_keypair
-from testkit.ports import free_port
+from testkit.ports import free_port, wait_listening
 
 
 @pytest.fixture
@@ -33,15 +32,8 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                    f"PidFile {tmp_path}/sshd.pid\nStrictModes no\nSubsystem sftp internal-sftp\n")
     os.makedirs("/run/sshd", exist_ok=True)
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(cfg)], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    wait_listening(port, dead=lambda: None if proc.poll() is None else
+                   (proc.stderr.read().decode(errors="replace") if proc.stderr else "sshd exited"))
     try:
         yield port, key
     finally:

@@ -43,7 +43,7 @@ On 2.6+ the fast-backend cases (nginx, malina) run with ``max-concurrent-request
 (case ``nginx_max_concurrent_requests``): a parked call holds no thread, so the cap 2.2 needs (under the thread pool)
 would only measure the cap (see ``Bench.fast_backend_params``).
 
-Cases (ratios to Kea without the hook under the same offered load):
+Cases (ratios to Kea without the hook under the same load, measured back to back):
 0. ``baseline``: Kea without the hook;  1. hook loaded, no client matching (>= 0.95x);
 2. static fast nginx backend (>= 0.5x);  3. the malina backend (when it exists);
 4. backend answering in 100 ms at a fixed rate (>= 50 DORA/s, every reply with the backend's options);
@@ -93,7 +93,7 @@ LOAD_CLIENTS = 64     # exchanges outstanding in a capacity run (bench/dhcpload:
 LOAD_WARMUP = 1.0     # seconds of a capacity run not measured
 SLOW_CLIENTS = 512    # ... against the 100 ms backend (100 ms x 512 clients: up to ~5,000 DORA/s of demand)
 SLOW_PORT = 8081      # bench/slowbackend.py, the 100 ms stand-in of the capacity case
-WARM_RATE = 200  # DORA/s of the warm-up before a stopped/hung-backend probe (Bench.warm)
+WARM_RATE = 200  # DORA/s of the warm-up before a stopped/hung-backend run (Bench.warm)
 DURATION = 6          # seconds per measured perfdhcp run
 REPS = 2              # back-to-back (baseline, case) pairs per throughput case
 SLOW_RATE = 60        # offered DORA/s against the 100 ms backend
@@ -346,9 +346,9 @@ class Bench:
     def warm(self, stub_url: str) -> None:
         """A fresh hook on a dead backend, past its first seconds: the first calls wait out their timeouts
         (connect-timeout-ms stopped, request-timeout-ms hung) while every other new client is dropped as
-        overloaded, until the breaker opens. That start is the same at any rate, so a probe that included it
-        would never hold its rung; the steady failure policy is what cases 5a/5b measure (their latency
-        targets still see the breaker's half-open probes)."""
+        overloaded, until the breaker opens. That start lasts the same at any rate and would dominate a short
+        run; the steady failure policy is what cases 5a/5b measure (their latency targets still see the
+        breaker's half-open probes)."""
         self.configure(hook=True, url=stub_url)
         self.perfdhcp(0, WARM_RATE, self.matching, duration=1)
 

@@ -227,8 +227,7 @@ class Bench:
         run.wait_tcp(self.nginx_ip, 8080)
         run.wait_tcp(self.slow_ip, SLOW_PORT)
         put_files(run.container("client"), {f"{TOOLS}/o82gen.py": (REPO / "bench" / "o82gen.py").read_bytes()})
-        for i in range(len(self.perf_ips)):
-            build_dhcpload(run, f"perf-{i}")
+        build_dhcpload(run, "perf-0")   # Bench.load runs it there; perf-1 only joins perfdhcp's isolation loads
         placed = hookpin.pin(run.containers)
         print(f"  cpusets: {placed or 'not pinned (fewer than 2 cores)'}", flush=True)
 
@@ -352,13 +351,12 @@ class Bench:
         self.configure(hook=True, url=stub_url)
         self.perfdhcp(0, WARM_RATE, self.matching, duration=1)
 
-    def load(self, options: list[str], *, clients: int = LOAD_CLIENTS, duration: int | None = None,
-             timeout_s: float = 1.0) -> Perf:
+    def load(self, options: list[str], *, clients: int = LOAD_CLIENTS, timeout_s: float = 1.0) -> Perf:
         """One closed-loop run of bench/dhcpload from the first generator: ``clients`` exchanges outstanding
-        for ``duration`` s, the first ``LOAD_WARMUP`` s not measured. Timed-out exchanges count as drops."""
-        duration = self.settings.duration if duration is None else duration
+        for the run's duration, the first ``LOAD_WARMUP`` s not measured. Timed-out exchanges count as drops."""
         cmd = [DHCPLOAD, "--server", self.hl.kea_address, "--local", self.perf_ips[0], "--clients", str(clients),
-               "--duration", str(duration), "--warmup", str(LOAD_WARMUP), "--timeout", str(timeout_s), *options]
+               "--duration", str(self.settings.duration), "--warmup", str(LOAD_WARMUP), "--timeout", str(timeout_s),
+               *options]
         rc, out = self.hl.run.exec("perf-0", cmd)
         if rc != 0:
             raise RuntimeError(f"dhcpload failed ({rc}): {out[-2000:]}")
@@ -382,7 +380,7 @@ class Bench:
         perf: Perf | None = None
         for _ in range(self.settings.reps):
             # The same packets as the case (case 1 sends no option 97): only the hook differs.
-            base = self.capacity(options, lambda: self.configure(hook=False))  # the same packets as the case
+            base = self.capacity(options, lambda: self.configure(hook=False))
             perf = self.capacity(options, configure)
             ratios.append(perf.rate / base.rate)
             self.baselines.append(base.rate)
@@ -490,7 +488,7 @@ class Bench:
 
     def measured_baseline(self) -> Perf:
         """Kea alone at its capacity, with the CPU both sides used meanwhile (cores): the evidence that the
-        baseline is Kea's ceiling (Kea's core saturated) and not perfdhcp's (its core not)."""
+        baseline is Kea's ceiling (Kea's core saturated) and not the generator's (its core not)."""
         self.configure(hook=False)
         kea, gen = self.hl.run.container("kea"), self.hl.run.container("perf-0")
         cores = hookpin.CoreBusy()

@@ -205,6 +205,20 @@ static void parse_args(int argc, char **argv, struct config *cfg) {
     if (cfg->duration <= cfg->warmup || cfg->timeout <= 0) {
         die("--duration must exceed --warmup, --timeout must be > 0");
     }
+    /* a REQUEST: the fixed header, 53, 50, 54, the given options, the varied 82 ("c" + 10 digits), 255 */
+    size_t size = 240 + 3 + 6 + 6 + 1;
+    for (int i = 0; i < cfg->nopts; i++) {
+        size += 2 + (size_t)cfg->opts[i].len;
+    }
+    if (cfg->vary82) {
+        if (cfg->remote.len > 255 - (2 + 11 + 2)) {
+            die("--vary82: the remote-id leaves no room for the circuit-id in option 82");
+        }
+        size += 2 + 2 + 11 + 2 + (size_t)cfg->remote.len;
+    }
+    if (size > PKT_MAX) {
+        die("the options do not fit in one packet");
+    }
 }
 
 static uint8_t *put_opt(uint8_t *p, uint8_t code, uint8_t len, const uint8_t *data) {

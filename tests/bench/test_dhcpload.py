@@ -125,6 +125,9 @@ def test_unanswered_requests_time_out_and_count_nothing(dhcpload: Path, responde
     (["--server", SERVER, "--local", RELAY, "--option", "97,abc"], "even number of hex digits"),
     (["--server", SERVER, "--local", RELAY, "--option", "300,00"], "CODE in 1..254"),
     (["--server", SERVER, "--local", RELAY, "--duration", "1", "--warmup", "2"], "must exceed --warmup"),
+    (["--server", SERVER, "--local", RELAY, "--vary82", "ab" * 250], "no room for the circuit-id"),
+    (["--server", SERVER, "--local", RELAY, *[a for code in range(1, 9) for a in ("--option", f"{code},{'00' * 255}")]],
+     "do not fit in one packet"),
 ])
 def test_bad_arguments_are_refused_with_a_reason(dhcpload: Path, args: list[str], message: str) -> None:
     out = subprocess.run([str(dhcpload), *args], capture_output=True, text=True, timeout=10)

@@ -55,10 +55,13 @@ void parkAnswer(Engine* engine, Parker* parker, CalloutHandle& handle, const cha
         }
         ParkedSlotPtr slot = std::make_shared<ParkedSlot>();
         handle.setContext(PARKED_SLOT_CONTEXT, slot);
+        // Before the call starts: its completion may unpark on the hook's thread before this callout returns,
+        // and Kea's unpark reads the argument then (set after begin(), it raced that read: an ERROR line for
+        // an OFFER whose call beat the callout, and two threads on the handle's argument map).
+        if (std::strcmp(where, "lease4_offer") == 0) {   // no allocation on the packet path
+            markOfferAddressFree(handle);
+        }
         if (parker->begin(query, handle.getParkingLotHandlePtr(), slot) == Parker::Step::Park) {
-            if (std::strcmp(where, "lease4_offer") == 0) {   // no allocation on the packet path
-                markOfferAddressFree(handle);
-            }
             handle.setStatus(CalloutHandle::NEXT_STEP_PARK);
             return;
         }

@@ -16,6 +16,7 @@
 
 #include <boost/make_shared.hpp>
 
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -34,14 +35,20 @@ const char* INSTALL = R"({"66": "10.89.0.4", "224": "http://10.89.0.3:8080/v1/in
 class ManualHttp : public AsyncGet {
 public:
     bool start(const std::string& url, Done done) override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stopped_) {
-            return (false);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (stopped_) {
+                return (false);
+            }
+            urls.push_back(url);
+            calls.push_back(done);
         }
-        urls.push_back(url);
-        calls.push_back(done);
+        if (immediate) {
+            done(*immediate);   // a completion that beats the callout's return (as a fast backend can)
+        }
         return (true);
     }
+    std::unique_ptr<FetchResult> immediate;
     void stop() override {
         std::lock_guard<std::mutex> lock(mutex_);
         stopped_ = true;
@@ -280,6 +287,29 @@ TEST_F(ParkedCalloutTest, OverloadedAtTheParkingPointDropsTheReply) {
     arm(test::parsedQuery(client(3)));
     parkAnswer(engine_.get(), parker_.get(), callout_, "lease4_offer");
     EXPECT_EQ(CalloutHandle::NEXT_STEP_DROP, callout_.getStatus());
+}
+
+TEST_F(ParkedCalloutTest, AnOfferUnparkedBeforeTheCalloutReturnsFindsOfferAddressInUse) {
+    Pkt4Ptr q = test::parsedQuery(client(1));
+    callout_.setArgument("query4", q);
+    isc::dhcp::Lease4CollectionPtr leases(new isc::dhcp::Lease4Collection());
+    leases->push_back(isc::dhcp::Lease4Ptr());
+    callout_.setArgument("leases4", leases);
+    int missing = 0;
+    server_lot_->park(q, [this, &missing]() {   // what Kea's unpark reads, on the completing thread
+        bool in_use = true;
+        try {
+            callout_.getArgument("offer_address_in_use", in_use);
+        } catch (const isc::hooks::NoSuchArgument&) {
+            ++missing;
+        }
+        ++sent_;
+    });
+    http_->immediate.reset(new FetchResult(test::ok(INSTALL)));
+    parkAnswer(engine_.get(), parker_.get(), callout_, "lease4_offer");
+    EXPECT_EQ(CalloutHandle::NEXT_STEP_PARK, callout_.getStatus());
+    EXPECT_EQ(1, sent_);
+    EXPECT_EQ(0, missing);
 }
 
 TEST_F(ParkedCalloutTest, AnEarlierCalloutsOfferAddressInUseIsKept) {

@@ -26,6 +26,8 @@ bool startParkedPath(isc::hooks::LibraryHandle& handle, Engine& engine, const Cu
         return (false);
     }
     loadedParker().reset(new Parker(engine, std::make_shared<CurlMultiFetcher>(opts)));
+    // No unpark while Kea is in a critical section (a reconfiguration among them): parker.h
+    loadedParker()->watchCriticalSections();
     handle.registerCallout("lease4_offer", lease4OfferCallout);
     handle.registerCallout("leases4_committed", leases4CommittedCallout);
     return (true);
@@ -33,6 +35,9 @@ bool startParkedPath(isc::hooks::LibraryHandle& handle, Engine& engine, const Cu
 
 size_t stopParkedPath() {
     std::unique_ptr<Parker>& parker = loadedParker();
+    if (parker) {
+        parker->unwatchCriticalSections();
+    }
     size_t dropped = parker ? parker->stop() : 0;
     parker.reset();
     return (dropped);

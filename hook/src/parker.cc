@@ -1,6 +1,9 @@
 #include "parker.h"
 
 #include <hooks/callout_handle.h>
+#include <util/multi_threading_mgr.h>
+
+#include <vector>
 
 using isc::dhcp::Pkt4Ptr;
 using isc::hooks::CalloutHandle;
@@ -10,6 +13,7 @@ namespace isc {
 namespace remote_options {
 
 const char* const PARKED_SLOT_CONTEXT = "remote-options-parked";
+const char* const Parker::CRITICAL_SECTION_NAME = "remote-options-parked";
 
 ParkedSlotPtr parkedSlot(CalloutHandle& handle) {
     ParkedSlotPtr slot;
@@ -22,11 +26,54 @@ ParkedSlotPtr parkedSlot(CalloutHandle& handle) {
 }
 
 Parker::Parker(Engine& engine, std::shared_ptr<AsyncGet> http)
-    : engine_(engine), http_(http), next_id_(0), stopped_(false) {
+    : engine_(engine), http_(http), next_id_(0), stopped_(false), paused_(false), watching_(false) {
 }
 
 Parker::~Parker() {
+    unwatchCriticalSections();
     stop();
+}
+
+void Parker::watchCriticalSections() {
+    if (watching_) {
+        return;
+    }
+    isc::util::MultiThreadingMgr::instance().addCriticalSectionCallbacks(
+        CRITICAL_SECTION_NAME, []() {}, [this]() { pause(); }, [this]() { resume(); });
+    watching_ = true;
+}
+
+void Parker::unwatchCriticalSections() {
+    if (watching_) {
+        isc::util::MultiThreadingMgr::instance().removeCriticalSectionCallbacks(CRITICAL_SECTION_NAME);
+        watching_ = false;
+    }
+}
+
+void Parker::pause() {
+    std::lock_guard<std::mutex> unparking(unparking_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    paused_ = true;
+}
+
+void Parker::resume() {
+    std::vector<Pending> ready;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        paused_ = false;
+        for (auto it = pending_.begin(); it != pending_.end();) {
+            if (it->second.done) {
+                ready.push_back(it->second);
+                it = pending_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    std::lock_guard<std::mutex> unparking(unparking_);
+    for (const Pending& p : ready) {
+        settle(p, p.result);
+    }
 }
 
 Parker::Step Parker::begin(const Pkt4Ptr& query, const ParkingLotHandlePtr& lot, const ParkedSlotPtr& slot) {
@@ -74,6 +121,7 @@ Parker::Step Parker::begin(const Pkt4Ptr& query, const ParkingLotHandlePtr& lot,
 }
 
 void Parker::complete(uint64_t id, const FetchResult& result) {
+    std::lock_guard<std::mutex> unparking(unparking_);
     Pending p;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -81,9 +129,18 @@ void Parker::complete(uint64_t id, const FetchResult& result) {
         if (it == pending_.end()) {
             return;   // stopped meanwhile: dropped from its lot already
         }
+        if (paused_) {
+            it->second.done = true;   // resume() unparks it, or stop() drops it
+            it->second.result = result;
+            return;
+        }
         p = it->second;
         pending_.erase(it);
     }
+    settle(p, result);
+}
+
+void Parker::settle(const Pending& p, const FetchResult& result) {
     p.slot->set(engine_.finish(p.started, *p.query, result));
     try {
         p.lot->unpark(p.query);

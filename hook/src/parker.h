@@ -1,7 +1,8 @@
 // The parked path (Kea 2.6+, multi-threaded): a matching DISCOVER's or REQUEST's answer waits in Kea's
 // parking lot (lease4_offer, leases4_committed) while the backend call runs on the asynchronous
 // fetcher; its completion leaves the decision in the packet's slot and unparks the packet, and
-// pkt4_send applies the slot's decision instead of deciding again. The decision itself is the
+// pkt4_send applies the slot's decision instead of deciding again. No packet is unparked during one of
+// Kea's critical sections (pause/resume). The decision itself is the
 // engine's (Engine::start/finish): cache, overload rule, breaker and failure policy as on the
 // blocking path.
 #ifndef REMOTE_OPTIONS_PARKER_H
@@ -70,8 +71,24 @@ public:
     /// configuration). Returns how many were dropped. Idempotent.
     size_t stop();
 
-    /// Packets parked by this hook and not yet completed.
+    /// Packets parked by this hook and not yet unparked (completions held by pause() included).
     size_t parked() const;
+
+    /// Kea's critical sections (a reconfiguration, most commands): while one lasts, a completion is held
+    /// instead of unparking its packet. An unpark queues the packet's send on Kea's paused thread pool, and
+    /// that queued send keeps the packet's callout handle, and with it the hook libraries, alive: a
+    /// config-set then fails ("some libraries are still opened") after this hook's unload. pause() waits
+    /// for a completion that is unparking; resume() unparks what was held (on the calling thread).
+    void pause();
+    void resume();
+
+    /// pause() and resume() as Kea's critical-section callbacks (MultiThreadingMgr), under one name; until
+    /// unwatchCriticalSections() or the parker's end.
+    void watchCriticalSections();
+    void unwatchCriticalSections();
+
+    /// The name of the callbacks in MultiThreadingMgr.
+    static const char* const CRITICAL_SECTION_NAME;
 
 private:
     struct Pending {
@@ -79,17 +96,24 @@ private:
         isc::hooks::ParkingLotHandlePtr lot;
         ParkedSlotPtr slot;
         Engine::Start started;
+        bool done = false;     ///< completed while paused: unparked by resume()
+        FetchResult result;
     };
-    /// On the fetcher's thread: the engine's second half, the slot filled, the packet unparked
-    /// (Kea queues its send on a packet thread).
+    /// On the fetcher's thread: the engine's second half, the slot filled, the packet unparked (Kea
+    /// queues its send on a packet thread) — or, paused, the result kept for resume().
     void complete(uint64_t id, const FetchResult& result);
+    /// The engine's second half into the slot, then the unpark.
+    void settle(const Pending& p, const FetchResult& result);
 
     Engine& engine_;
     std::shared_ptr<AsyncGet> http_;
     mutable std::mutex mutex_;
+    std::mutex unparking_;   ///< held by a completion while it unparks, and by pause(): none is half-way then
     std::map<uint64_t, Pending> pending_;
     uint64_t next_id_;
     bool stopped_;
+    bool paused_;
+    bool watching_;
 };
 
 }  // namespace remote_options

@@ -214,6 +214,56 @@ TEST_F(ParkerTest, NothingToParkInMeansTheBoundedBlockingCall) {
     EXPECT_EQ(0u, parker_->parked());
 }
 
+TEST_F(ParkerTest, ACompletionDuringAPauseIsHeldUntilResume) {
+    Pkt4Ptr q = parkedQuery(1);
+    auto slot = std::make_shared<ParkedSlot>();
+    ASSERT_EQ(Parker::Step::Park, parker_->begin(q, handle_, slot));
+    parker_->pause();
+    http_->calls[0](test::ok(INSTALL));
+    EXPECT_EQ(0, sent_);                  // nothing queued on Kea's paused thread pool
+    EXPECT_FALSE(slot->get());
+    EXPECT_EQ(1u, parker_->parked());
+    parker_->resume();
+    EXPECT_EQ(1, sent_);
+    ASSERT_TRUE(slot->get());
+    EXPECT_TRUE(slot->get()->from_backend);
+    EXPECT_EQ(0u, parker_->parked());
+}
+
+TEST_F(ParkerTest, StopDuringAPauseDropsAHeldCompletionUnsent) {
+    Pkt4Ptr q = parkedQuery(1);
+    auto slot = std::make_shared<ParkedSlot>();
+    ASSERT_EQ(Parker::Step::Park, parker_->begin(q, handle_, slot));
+    parker_->pause();
+    http_->calls[0](test::ok(INSTALL));
+    EXPECT_EQ(1u, parker_->stop());       // the unload inside a reconfiguration's critical section
+    parker_->resume();
+    EXPECT_EQ(0, sent_);
+    EXPECT_EQ(0u, parker_->parked());
+}
+
+TEST_F(ParkerTest, KeasCriticalSectionHoldsCompletionsWhileWatched) {
+    isc::util::MultiThreadingMgr::instance().setMode(true);
+    parker_->watchCriticalSections();
+    Pkt4Ptr q1 = parkedQuery(1);
+    Pkt4Ptr q2 = parkedQuery(2);
+    ASSERT_EQ(Parker::Step::Park, parker_->begin(q1, handle_, std::make_shared<ParkedSlot>()));
+    ASSERT_EQ(Parker::Step::Park, parker_->begin(q2, handle_, std::make_shared<ParkedSlot>()));
+    {
+        isc::util::MultiThreadingCriticalSection cs;   // as config-set and most commands enter one
+        http_->calls[0](test::ok(INSTALL));
+        EXPECT_EQ(0, sent_);
+    }
+    EXPECT_EQ(1, sent_);                  // unparked when the section ended
+    parker_->unwatchCriticalSections();
+    {
+        isc::util::MultiThreadingCriticalSection cs;
+        http_->calls[1](test::ok(INSTALL));
+        EXPECT_EQ(2, sent_);              // no longer watched: unparked at once
+    }
+    isc::util::MultiThreadingMgr::instance().setMode(false);
+}
+
 /// The callout pair on a real CalloutHandle (multi-threaded Kea): lease4_offer's work parks, the
 /// completion unparks, pkt4_send applies the parked decision without a second decision.
 class ParkedCalloutTest : public ParkerTest {

@@ -35,9 +35,6 @@ bool startParkedPath(isc::hooks::LibraryHandle& handle, Engine& engine, const Cu
 
 size_t stopParkedPath() {
     std::unique_ptr<Parker>& parker = loadedParker();
-    if (parker) {
-        parker->unwatchCriticalSections();
-    }
     size_t dropped = parker ? parker->stop() : 0;
     parker.reset();
     return (dropped);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,13 +56,15 @@ void parkAnswer(Engine* engine, Parker* parker, CalloutHandle& handle, const cha
         }
         ParkedSlotPtr slot = std::make_shared<ParkedSlot>();
         handle.setContext(PARKED_SLOT_CONTEXT, slot);
-        // Before the call starts: its completion may unpark on the hook's thread before this callout returns,
-        // and Kea's unpark reads the argument then (set after begin(), it raced that read: an ERROR line for
-        // an OFFER whose call beat the callout, and two threads on the handle's argument map).
+        // Set before the call starts (begin's before_call), only for a DISCOVER that parks: its completion may
+        // unpark on the hook's thread before this callout returns, and Kea's unpark reads the argument then
+        // (set after begin(), it raced that read: an ERROR line for an OFFER whose call beat the callout, and
+        // two threads on the handle's argument map).
+        std::function<void()> mark;
         if (std::strcmp(where, "lease4_offer") == 0) {   // no allocation on the packet path
-            markOfferAddressFree(handle);
+            mark = [&handle]() { markOfferAddressFree(handle); };
         }
-        if (parker->begin(query, handle.getParkingLotHandlePtr(), slot) == Parker::Step::Park) {
+        if (parker->begin(query, handle.getParkingLotHandlePtr(), slot, mark) == Parker::Step::Park) {
             handle.setStatus(CalloutHandle::NEXT_STEP_PARK);
             return;
         }

@@ -62,7 +62,7 @@ void Parker::resume() {
         std::lock_guard<std::mutex> lock(mutex_);
         paused_ = false;
         for (auto it = pending_.begin(); it != pending_.end();) {
-            if (it->second.done) {
+            if (it->second.held) {
                 ready.push_back(it->second);
                 it = pending_.erase(it);
             } else {
@@ -72,15 +72,19 @@ void Parker::resume() {
     }
     std::lock_guard<std::mutex> unparking(unparking_);
     for (const Pending& p : ready) {
-        settle(p, p.result);
+        settle(p, *p.held);
     }
 }
 
-Parker::Step Parker::begin(const Pkt4Ptr& query, const ParkingLotHandlePtr& lot, const ParkedSlotPtr& slot) {
+Parker::Step Parker::begin(const Pkt4Ptr& query, const ParkingLotHandlePtr& lot, const ParkedSlotPtr& slot,
+                           const std::function<void()>& before_call) {
     Engine::Start started = engine_.start(*query, true);
     if (!started.call()) {
         slot->set(started.decision);
         return (Step::Now);
+    }
+    if (before_call) {
+        before_call();   // before the packet is referenced: a throw leaves nothing parked
     }
     uint64_t id = 0;
     if (lot) {
@@ -130,8 +134,7 @@ void Parker::complete(uint64_t id, const FetchResult& result) {
             return;   // stopped meanwhile: dropped from its lot already
         }
         if (paused_) {
-            it->second.done = true;   // resume() unparks it, or stop() drops it
-            it->second.result = result;
+            it->second.held = result;   // resume() unparks it, or stop() drops it
             return;
         }
         p = it->second;

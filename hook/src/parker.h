@@ -16,9 +16,11 @@
 #include <hooks/parking_lots.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace isc {
 namespace remote_options {
@@ -63,8 +65,10 @@ public:
     /// the fetcher with the query referenced in `lot` (Park), or the slot is filled at once (Now).
     /// Nothing to park in (no lot, a packet Kea did not park, a stopped parker): the blocking call, as
     /// on Kea 2.2 (Now). Throws only what Engine::start throws (nothing is referenced then).
+    /// before_call runs when a call is admitted, before the packet is referenced and the call started: what
+    /// Kea's unpark reads must be in place before a completion can unpark the packet.
     Step begin(const isc::dhcp::Pkt4Ptr& query, const isc::hooks::ParkingLotHandlePtr& lot,
-               const ParkedSlotPtr& slot);
+               const ParkedSlotPtr& slot, const std::function<void()>& before_call = std::function<void()>());
 
     /// Stops the fetcher (no completion runs after it returns), then drops every packet still parked
     /// from its lot: Kea forgets it without sending (the client retransmits to the next
@@ -96,8 +100,7 @@ private:
         isc::hooks::ParkingLotHandlePtr lot;
         ParkedSlotPtr slot;
         Engine::Start started;
-        bool done = false;     ///< completed while paused: unparked by resume()
-        FetchResult result;
+        std::optional<FetchResult> held;   ///< completed while paused: unparked by resume()
     };
     /// On the fetcher's thread: the engine's second half, the slot filled, the packet unparked (Kea
     /// queues its send on a packet thread) — or, paused, the result kept for resume().

@@ -16,6 +16,7 @@
 
 #include <boost/make_shared.hpp>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -88,6 +89,15 @@ protected:
         Pkt4Ptr q = test::parsedQuery(client(port));
         lot_->park(q, [this]() { ++sent_; });
         return (q);
+    }
+
+    /// One packet parked, the parker paused, then its call completed.
+    ParkedSlotPtr parkThenCompleteWhilePaused() {
+        auto slot = std::make_shared<ParkedSlot>();
+        EXPECT_EQ(Parker::Step::Park, parker_->begin(parkedQuery(1), handle_, slot));
+        parker_->pause();
+        http_->calls.at(0)(test::ok(INSTALL));
+        return (slot);
     }
 
     test::RuntimeDefs defs_;
@@ -215,11 +225,7 @@ TEST_F(ParkerTest, NothingToParkInMeansTheBoundedBlockingCall) {
 }
 
 TEST_F(ParkerTest, ACompletionDuringAPauseIsHeldUntilResume) {
-    Pkt4Ptr q = parkedQuery(1);
-    auto slot = std::make_shared<ParkedSlot>();
-    ASSERT_EQ(Parker::Step::Park, parker_->begin(q, handle_, slot));
-    parker_->pause();
-    http_->calls[0](test::ok(INSTALL));
+    ParkedSlotPtr slot = parkThenCompleteWhilePaused();
     EXPECT_EQ(0, sent_);                  // nothing queued on Kea's paused thread pool
     EXPECT_FALSE(slot->get());
     EXPECT_EQ(1u, parker_->parked());
@@ -231,11 +237,7 @@ TEST_F(ParkerTest, ACompletionDuringAPauseIsHeldUntilResume) {
 }
 
 TEST_F(ParkerTest, StopDuringAPauseDropsAHeldCompletionUnsent) {
-    Pkt4Ptr q = parkedQuery(1);
-    auto slot = std::make_shared<ParkedSlot>();
-    ASSERT_EQ(Parker::Step::Park, parker_->begin(q, handle_, slot));
-    parker_->pause();
-    http_->calls[0](test::ok(INSTALL));
+    parkThenCompleteWhilePaused();
     EXPECT_EQ(1u, parker_->stop());       // the unload inside a reconfiguration's critical section
     parker_->resume();
     EXPECT_EQ(0, sent_);
@@ -277,14 +279,21 @@ protected:
         isc::util::MultiThreadingMgr::instance().setMode(false);
         isc::hooks::ServerHooks::getServerHooks().getParkingLotsPtr()->clear();
     }
-    void arm(const Pkt4Ptr& q, bool with_lease = true) {
+    /// The query and its leases on the handle, the query parked; on_unpark runs (on the unparking thread)
+    /// before the "send" is counted.
+    void arm(const Pkt4Ptr& q, bool with_lease = true, std::function<void()> on_unpark = {}) {
         callout_.setArgument("query4", q);
         isc::dhcp::Lease4CollectionPtr leases(new isc::dhcp::Lease4Collection());
         if (with_lease) {
             leases->push_back(isc::dhcp::Lease4Ptr());   // only the count matters here
         }
         callout_.setArgument("leases4", leases);
-        server_lot_->park(q, [this]() { ++sent_; });
+        server_lot_->park(q, [this, on_unpark]() {
+            if (on_unpark) {
+                on_unpark();
+            }
+            ++sent_;
+        });
     }
     CalloutHandle callout_;
     ParkingLotPtr server_lot_;
@@ -340,20 +349,15 @@ TEST_F(ParkedCalloutTest, OverloadedAtTheParkingPointDropsTheReply) {
 }
 
 TEST_F(ParkedCalloutTest, AnOfferUnparkedBeforeTheCalloutReturnsFindsOfferAddressInUse) {
-    Pkt4Ptr q = test::parsedQuery(client(1));
-    callout_.setArgument("query4", q);
-    isc::dhcp::Lease4CollectionPtr leases(new isc::dhcp::Lease4Collection());
-    leases->push_back(isc::dhcp::Lease4Ptr());
-    callout_.setArgument("leases4", leases);
     int missing = 0;
-    server_lot_->park(q, [this, &missing]() {   // what Kea's unpark reads, on the completing thread
+    // What Kea's unpark reads, on the completing thread:
+    arm(test::parsedQuery(client(1)), true, [this, &missing]() {
         bool in_use = true;
         try {
             callout_.getArgument("offer_address_in_use", in_use);
         } catch (const isc::hooks::NoSuchArgument&) {
             ++missing;
         }
-        ++sent_;
     });
     http_->immediate.reset(new FetchResult(test::ok(INSTALL)));
     parkAnswer(engine_.get(), parker_.get(), callout_, "lease4_offer");

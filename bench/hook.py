@@ -182,6 +182,14 @@ def parse_perfdhcp(out: str) -> Perf:
 
 
 @dataclass
+class Variant:
+    """One configuration measured in ``Bench.grouped``'s rounds: its case name, its config-set, its ratio's target."""
+    name: str
+    configure: Callable[[], None]
+    target: str | None
+
+
+@dataclass
 class Settings:
     duration: int = DURATION   # seconds per measured perfdhcp run
     reps: int = REPS
@@ -206,6 +214,7 @@ class Bench:
         self.cases: list[dict[str, Any]] = []
         self.baseline: Perf | None = None
         self.baselines: list[float] = []
+        self.rounds: dict[str, list[float]] = {}   # the last group's ratios per round (Bench.grouped)
         o82 = sub(1, b"Gi1/0/1") + sub(2, b"tor-a-01")
         self.matching = ["-o", f"97,{pi_guid().hex()}", "-o", f"82,{o82.hex()}"]
         self.plain = ["-o", f"82,{o82.hex()}"]
@@ -241,8 +250,9 @@ class Bench:
         print(f"  cpusets: {placed or 'not pinned (fewer than 2 cores)'}", flush=True)
 
     def configure(self, *, hook: bool, url: str | None = None, dhcp4: dict[str, Any] | None = None,
-                  **extra: Any) -> None:
-        """A fresh config-set: the hook's parameters (``BASE_PARAMS`` and ``extra``), ``dhcp4`` globals."""
+                  floor: bool = False, **extra: Any) -> None:
+        """A fresh config-set: the hook's parameters (``BASE_PARAMS`` and ``extra``), ``dhcp4`` globals; ``floor``:
+        the floor library (hook/floor/floor.cc) in place of the hook."""
         params = dict(BASE_PARAMS)
         params.update(extra)
         if url is not None:
@@ -250,7 +260,7 @@ class Bench:
         # Kea logs at WARN here, with and without the hook: at INFO it writes lines for every lease to stdout,
         # and docker's log path (containerd, dockerd) spent 0.65 of a core on them, outside Kea's cpuset
         self.hl.reconfigure(params, with_hook=hook, bench_relays=(*self.perf_ips, self.gen_ip),
-                            log_severity=LOG_SEVERITY, dhcp4_globals=dhcp4)
+                            log_severity=LOG_SEVERITY, dhcp4_globals=dhcp4, floor=floor)
         time.sleep(1.0)
 
     def perfdhcp(self, which: int, rate: int, options: list[str], duration: int | None = None) -> Perf:
@@ -388,23 +398,32 @@ class Bench:
         in flight at ~4 ms each): an operator on 2.6+ sizes it for the backend, not for Kea's threads."""
         return {"max-concurrent-requests": FAST_PARKED_CONCURRENCY} if self.parked else {}
 
-    def paired(self, case: str, options: list[str], configure: Callable[[], None], target: str, *,
+    def paired(self, case: str, options: list[str], configure: Callable[[], None], target: str | None, *,
                clients: int = LOAD_CLIENTS, timeout_s: float = 1.0) -> Perf:
         """The case and Kea without the hook measured back to back REPS times; the ratio is the median. Kea alone
         always runs at ``LOAD_CLIENTS`` (its capacity); ``clients`` and ``timeout_s`` are the case's own load."""
-        ratios: list[float] = []
-        perf: Perf | None = None
+        return self.grouped(options, [Variant(case, configure, target)], clients=clients, timeout_s=timeout_s)[case]
+
+    def grouped(self, options: list[str], variants: list[Variant], *, clients: int = LOAD_CLIENTS,
+                timeout_s: float = 1.0) -> dict[str, Perf]:
+        """Kea alone then each variant, back to back, REPS times: each variant's ratio is the median of its ratios
+        to the Kea alone of the same round, so variants measured in one group compare on the same baselines."""
+        ratios: dict[str, list[float]] = {v.name: [] for v in variants}
+        perfs: dict[str, Perf] = {}
         for _ in range(self.settings.reps):
             # The same packets as the case (case 1 sends no option 97): only the hook differs.
             base = self.capacity(options, lambda: self.configure(hook=False))
-            configure()
-            perf = self.load(options, clients=clients, timeout_s=timeout_s)
-            ratios.append(perf.rate / base.rate)
             self.baselines.append(base.rate)
-        assert perf is not None
-        self.record(case, perf, None)
-        self.add(f"{case}_ratio", statistics.median(ratios), "x baseline", target)
-        return perf
+            for v in variants:
+                v.configure()
+                perf = self.load(options, clients=clients, timeout_s=timeout_s)
+                ratios[v.name].append(perf.rate / base.rate)
+                perfs[v.name] = perf
+        for v in variants:
+            self.record(v.name, perfs[v.name], None)
+            self.add(f"{v.name}_ratio", statistics.median(ratios[v.name]), "x baseline", v.target)
+        self.rounds = ratios
+        return perfs
 
     def run_all(self) -> None:
         hl = self.hl
@@ -414,9 +433,17 @@ class Bench:
         self.record("baseline", self.baseline, None)
         self.add("load_clients", float(LOAD_CLIENTS), "exchanges outstanding (closed loop)")
 
-        print("case 1: hook loaded, no client matching", flush=True)
-        self.paired("no_match", self.load_plain, lambda: self.configure(hook=True, url=stub_url), ">= 0.95")
+        # Case 1b in the same rounds: Kea's own price of the hook's hook points (hook/floor/floor.cc, callouts that
+        # return at once), so the no-match ratio splits into what Kea charges and what the hook's callouts add.
+        print("case 1: hook loaded, no client matching (1b: the floor library, in the same rounds)", flush=True)
+        self.grouped(self.load_plain, [
+            Variant("hook_points_floor", lambda: self.configure(hook=False, floor=True), None),
+            Variant("no_match", lambda: self.configure(hook=True, url=stub_url), ">= 0.95"),
+        ])
         self.add("no_match_backend_calls", float(hl.hook_stats()["backend-calls"]), "calls", "== 0")
+        floor, no_match = self.rounds["hook_points_floor"], self.rounds["no_match"]
+        self.add("no_match_vs_floor_ratio", statistics.median([n / f for n, f in zip(no_match, floor, strict=True)]),
+                 "x the floor library (the hook's own no-match callouts)")
 
         print("case 2: static fast backend (nginx, keep-alive)", flush=True)
         nginx_url = f"http://{self.nginx_ip}:8080/v1/dhcp/options"
@@ -609,7 +636,8 @@ def summary(cases: list[dict[str, Any]], version: str) -> str:
     parked = (f"; 100ms at capacity {v('slow100_capacity_ratio')}x "
               f"(answered {v('slow100_capacity_backend_answered_share')})") if version != "2.2" else ""
     return (f"hook kea{version}: baseline {v('baseline_dora_per_s')} DORA/s (Kea {v('baseline_kea_cpu')} / "
-            f"generator {v('baseline_loadgen_cpu')} cores); ratios no-match {v('no_match_ratio')}, "
+            f"generator {v('baseline_loadgen_cpu')} cores); ratios no-match {v('no_match_ratio')} "
+            f"(floor {v('hook_points_floor_ratio')}), "
             f"nginx {v('nginx_ratio')}, stopped {v('stopped_ratio')}, hung {v('hung_ratio')}; "
             f"100ms backend {v('slow100_dora_per_s')} DORA/s "
             f"(answered {v('slow100_backend_answered_share')}){parked}; "

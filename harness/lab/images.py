@@ -97,7 +97,7 @@ class ImageSpec:
 
 RUNTIME_INPUTS = ("requirements.lock", "harness/**/*")
 HOOK_INPUTS = ("hook/Makefile", "hook/.dockerignore", "hook/src/**/*", "hook/tests/**/*", "hook/libloadtests/**/*",
-               "hook/tools/**/*")
+               "hook/tools/**/*", "hook/floor/**/*")
 
 
 def _kea_specs() -> dict[str, ImageSpec]:

@@ -22,6 +22,8 @@ from harness.lab.keaversions import KeaVersion, has_ctrl_agent
 from harness.lab.model import Lab
 
 HOOK_PATH = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_remote_options.so"
+# the bench's floor library (hook/floor/floor.cc): callouts at the hook's hook points that return at once
+FLOOR_PATH = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_malina_floor.so"
 CONTROL_SOCKET = "/run/kea/kea4-ctrl-socket"
 HOOKS_DIR = "/usr/lib/x86_64-linux-gnu/kea/hooks"
 HA_ROLES = ("primary", "standby")

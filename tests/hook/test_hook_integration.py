@@ -105,6 +105,26 @@ def test_non_matching_client_costs_no_call(fresh: HookLab) -> None:
     assert fresh.backend_requests()["count"] == 0
 
 
+def test_floor_library_loads_and_changes_nothing(fresh: HookLab) -> None:
+    """The bench's floor library (hook/floor/floor.cc, case ``hook_points_floor``) loads in this release's Kea in
+    place of the hook, logs its callouts at the hook's hook points, and a Pi client gets Kea's plain answer."""
+    try:
+        fresh.reconfigure(fresh.params, with_hook=False, floor=True)
+        logs = fresh.kea_logs()
+        assert "libdhcp_malina_floor.so" in logs, logs[-2000:]
+        [result] = fresh.exchange([new_client(fresh)])
+        assert result["offer"] is not None and result["ack"] is not None, result
+        for reply in ("offer", "ack"):
+            assert option_text(result[reply], 66) is None and option_text(result[reply], 224) is None, result
+        assert fresh.backend_requests()["count"] == 0
+        answer = fresh.command("remote-options-stats")
+        assert answer["result"] != 0, f"the hook is not loaded, so its command must be unknown: {answer}"
+    finally:
+        fresh.reconfigure(fresh.params)
+    [result] = fresh.exchange([new_client(fresh)])
+    assert_install(fresh, result)
+
+
 def test_local_boot_answer(fresh: HookLab) -> None:
     fresh.set_mode("local")
     [result] = fresh.exchange([new_client(fresh)])

@@ -1,0 +1,90 @@
+// The bench's floor library (floor/floor.cc) loaded by Kea's HooksManager: it registers callouts at the hook
+// points the remote-options hook uses on this release, and a packet through them comes out as it went in.
+// The library's path comes from the environment (MALINA_FLOOR_SO; `make test` sets it).
+
+#include <dhcp/dhcp4.h>
+#include <dhcp/pkt4.h>
+#include <hooks/callout_handle.h>
+#include <hooks/hooks.h>
+#include <hooks/hooks_manager.h>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+using isc::data::ConstElementPtr;
+using isc::data::Element;
+using isc::dhcp::Pkt4;
+using isc::dhcp::Pkt4Ptr;
+using isc::hooks::CalloutHandle;
+using isc::hooks::CalloutHandlePtr;
+using isc::hooks::HookLibsCollection;
+using isc::hooks::HooksManager;
+
+namespace {
+
+/// The hook points whose callouts the floor registers (kea-dhcp4 registers them in the server; here the test does).
+struct FloorHookPoints {
+    int pkt4_send = HooksManager::registerHook("pkt4_send");
+    int lease4_offer = HooksManager::registerHook("lease4_offer");
+    int leases4_committed = HooksManager::registerHook("leases4_committed");
+};
+const FloorHookPoints FLOOR_POINTS;
+
+std::string floorPath() {
+    const char* path = std::getenv("MALINA_FLOOR_SO");
+    return (path ? std::string(path) : std::string());
+}
+
+class FloorTest : public ::testing::Test {
+protected:
+    FloorTest() {
+        HooksManager::unloadLibraries();
+    }
+    ~FloorTest() override {
+        HooksManager::unloadLibraries();
+    }
+
+    static bool loadFloor() {
+        HookLibsCollection libraries;
+        libraries.emplace_back(floorPath(), ConstElementPtr(Element::createMap()));
+        return (HooksManager::loadLibraries(libraries));
+    }
+};
+
+TEST_F(FloorTest, LibraryPathGiven) {
+    ASSERT_FALSE(floorPath().empty()) << "set MALINA_FLOOR_SO to the built floor library";
+    EXPECT_EQ(0, access(floorPath().c_str(), R_OK)) << floorPath();
+}
+
+TEST_F(FloorTest, RegistersTheRemoteOptionsHookPointsOfThisRelease) {
+    ASSERT_TRUE(loadFloor());
+    EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
+    bool parks = KEA_HOOKS_VERSION >= 20600;   // Kea 2.6: parking at lease4_offer
+    EXPECT_EQ(parks, HooksManager::calloutsPresent(FLOOR_POINTS.lease4_offer));
+    EXPECT_EQ(parks, HooksManager::calloutsPresent(FLOOR_POINTS.leases4_committed));
+}
+
+TEST_F(FloorTest, PacketPassesUnchanged) {
+    ASSERT_TRUE(loadFloor());
+    Pkt4Ptr query(new Pkt4(isc::dhcp::DHCPDISCOVER, 42));
+    Pkt4Ptr offer(new Pkt4(isc::dhcp::DHCPOFFER, 42));
+    size_t options = offer->options_.size();
+    CalloutHandlePtr handle = HooksManager::createCalloutHandle();
+    handle->setArgument("query4", query);
+    handle->setArgument("response4", offer);
+    HooksManager::callCallouts(FLOOR_POINTS.pkt4_send, *handle);
+    EXPECT_EQ(CalloutHandle::NEXT_STEP_CONTINUE, handle->getStatus());
+    EXPECT_EQ(options, offer->options_.size());
+}
+
+TEST_F(FloorTest, UnloadsCleanly) {
+    ASSERT_TRUE(loadFloor());
+    EXPECT_TRUE(HooksManager::unloadLibraries());
+    EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
+}
+
+}  // namespace

@@ -52,7 +52,9 @@ On 2.6+ the fast-backend cases (nginx, malina) run with ``max-concurrent-request
 would only measure the cap (see ``Bench.fast_backend_params``).
 
 Cases (ratios to Kea without the hook under the same load, measured back to back):
-0. ``baseline``: Kea without the hook;  1. hook loaded, no client matching (>= 0.95x);
+0. ``baseline``: Kea without the hook;  1. hook loaded, no client matching (>= 0.95x);  1b. ``hook_points_floor``:
+the floor library (hook/floor/floor.cc: callouts at the hook's hook points that return at once) in the same rounds,
+Kea's own price of those hook points, and ``no_match_vs_floor_ratio``, what the hook's callouts add to it;
 2. static fast nginx backend (>= 0.5x);  3. the malina backend (when it exists);
 4. backend answering in 100 ms at a fixed rate (>= 50 DORA/s, every reply with the backend's options);
 5. backend stopped / backend hung (>= 0.8x; OFFER/ACK p99 <= request-timeout-ms, the failure policy on

@@ -54,7 +54,8 @@ would only measure the cap (see ``Bench.fast_backend_params``).
 Cases (ratios to Kea without the hook under the same load, measured back to back):
 0. ``baseline``: Kea without the hook;  1. hook loaded, no client matching (>= 0.95x);  1b. ``hook_points_floor``:
 the floor library (hook/floor/floor.cc: callouts at the hook's hook points that return at once) in the same rounds,
-Kea's own price of those hook points, and ``no_match_vs_floor_ratio``, what the hook's callouts add to it;
+Kea's own price of those hook points (on 2.6+ also the parking points alone, ``hook_points_floor_parking``, and
+pkt4_send alone, ``hook_points_floor_pkt4_send``), and ``no_match_vs_floor_ratio``, what the hook's callouts add;
 2. static fast nginx backend (>= 0.5x);  3. the malina backend (when it exists);
 4. backend answering in 100 ms at a fixed rate (>= 50 DORA/s, every reply with the backend's options);
 5. backend stopped / backend hung (>= 0.8x; OFFER/ACK p99 <= request-timeout-ms, the failure policy on
@@ -111,6 +112,7 @@ PARKED_CONCURRENCY = 600  # backend calls in flight on the parked path (below th
 FAST_PARKED_CONCURRENCY = 64  # the fast-backend cases' cap on 2.6+ (THREADS - 2 is a cap for waiting threads)
 PARKED_PACKET_LIMIT = 1024  # Kea's parked-packet-limit in the capacity case (Kea's default: 256)
 ISO_RATE = 300        # each of the two loads of the isolation case
+PARKING_POINTS = ("lease4_offer", "leases4_committed")   # the parked path's hook points (Kea 2.6+)
 LOG_SEVERITY = "WARN"  # Kea's loggers in the bench (INFO logs every lease: see Bench.configure)
 VARIED_RATE = 200     # offered DORA/s of bench/o82gen.py (one Python thread: well below perfdhcp's reach)
 BASE_PARAMS: dict[str, Any] = {
@@ -252,9 +254,9 @@ class Bench:
         print(f"  cpusets: {placed or 'not pinned (fewer than 2 cores)'}", flush=True)
 
     def configure(self, *, hook: bool, url: str | None = None, dhcp4: dict[str, Any] | None = None,
-                  floor: bool = False, **extra: Any) -> None:
+                  floor: bool = False, floor_points: list[str] | None = None, **extra: Any) -> None:
         """A fresh config-set: the hook's parameters (``BASE_PARAMS`` and ``extra``), ``dhcp4`` globals; ``floor``:
-        the floor library (hook/floor/floor.cc) in place of the hook."""
+        the floor library (hook/floor/floor.cc) in place of the hook, at ``floor_points`` when given."""
         params = dict(BASE_PARAMS)
         params.update(extra)
         if url is not None:
@@ -262,7 +264,8 @@ class Bench:
         # Kea logs at WARN here, with and without the hook: at INFO it writes lines for every lease to stdout,
         # and docker's log path (containerd, dockerd) spent 0.65 of a core on them, outside Kea's cpuset
         self.hl.reconfigure(params, with_hook=hook, bench_relays=(*self.perf_ips, self.gen_ip),
-                            log_severity=LOG_SEVERITY, dhcp4_globals=dhcp4, floor=floor)
+                            log_severity=LOG_SEVERITY, dhcp4_globals=dhcp4, floor=floor,
+                            floor_points=floor_points)
         time.sleep(1.0)
 
     def perfdhcp(self, which: int, rate: int, options: list[str], duration: int | None = None) -> Perf:
@@ -438,10 +441,16 @@ class Bench:
         # Case 1b in the same rounds: Kea's own price of the hook's hook points (hook/floor/floor.cc, callouts that
         # return at once), so the no-match ratio splits into what Kea charges and what the hook's callouts add.
         print("case 1: hook loaded, no client matching (1b: the floor library, in the same rounds)", flush=True)
-        self.grouped(self.load_plain, [
-            Variant("hook_points_floor", lambda: self.configure(hook=False, floor=True), None),
-            Variant("no_match", lambda: self.configure(hook=True, url=stub_url), ">= 0.95"),
-        ])
+        variants = [Variant("hook_points_floor", lambda: self.configure(hook=False, floor=True), None)]
+        if self.parked:   # 2.6+: the price of the parking points and of pkt4_send, each alone
+            variants += [
+                Variant("hook_points_floor_parking",
+                        lambda: self.configure(hook=False, floor=True, floor_points=list(PARKING_POINTS)), None),
+                Variant("hook_points_floor_pkt4_send",
+                        lambda: self.configure(hook=False, floor=True, floor_points=["pkt4_send"]), None),
+            ]
+        variants.append(Variant("no_match", lambda: self.configure(hook=True, url=stub_url), ">= 0.95"))
+        self.grouped(self.load_plain, variants)
         self.add("no_match_backend_calls", float(hl.hook_stats()["backend-calls"]), "calls", "== 0")
         floor, no_match = self.rounds["hook_points_floor"], self.rounds["no_match"]
         self.add("no_match_vs_floor_ratio", statistics.median([n / f for n, f in zip(no_match, floor, strict=True)]),

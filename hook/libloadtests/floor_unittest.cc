@@ -48,9 +48,9 @@ protected:
         HooksManager::unloadLibraries();
     }
 
-    static bool loadFloor() {
+    static bool loadFloor(const ConstElementPtr& parameters = Element::createMap()) {
         HookLibsCollection libraries;
-        libraries.emplace_back(floorPath(), ConstElementPtr(Element::createMap()));
+        libraries.emplace_back(floorPath(), parameters);
         return (HooksManager::loadLibraries(libraries));
     }
 };
@@ -66,6 +66,30 @@ TEST_F(FloorTest, RegistersTheRemoteOptionsHookPointsOfThisRelease) {
     bool parks = KEA_HOOKS_VERSION >= 20600;   // Kea 2.6: parking at lease4_offer
     EXPECT_EQ(parks, HooksManager::calloutsPresent(FLOOR_POINTS.lease4_offer));
     EXPECT_EQ(parks, HooksManager::calloutsPresent(FLOOR_POINTS.leases4_committed));
+}
+
+TEST_F(FloorTest, HookPointsParameterChoosesASubset) {
+    ASSERT_TRUE(loadFloor(Element::fromJSON(R"({"hook-points": ["pkt4_send"]})")));
+    EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
+    EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.lease4_offer));
+    EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.leases4_committed));
+    if (KEA_HOOKS_VERSION >= 20600) {
+        ASSERT_TRUE(loadFloor(Element::fromJSON(R"({"hook-points": ["lease4_offer", "leases4_committed"]})")));
+        EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
+        EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.lease4_offer));
+        EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.leases4_committed));
+    }
+}
+
+TEST_F(FloorTest, BadHookPointsParameterFailsToLoad) {
+    for (const char* bad : {R"({"hook-points": "pkt4_send"})", R"({"hook-points": ["pkt4_receive"]})",
+                            R"({"hook-points": [4]})"}) {
+        EXPECT_FALSE(loadFloor(Element::fromJSON(bad))) << bad;
+        EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send)) << bad;
+    }
+    if (KEA_HOOKS_VERSION < 20600) {   // Kea 2.2 cannot park: the parking points are not the hook's there
+        EXPECT_FALSE(loadFloor(Element::fromJSON(R"({"hook-points": ["lease4_offer"]})")));
+    }
 }
 
 TEST_F(FloorTest, PacketPassesUnchanged) {

@@ -77,11 +77,13 @@ class HookLab:
 
     def dhcp4_config(self, params: dict[str, Any] | None = None, *, with_hook: bool = True,
                      bench_relays: tuple[str, ...] = (), log_severity: str | None = None,
-                     dhcp4_globals: dict[str, Any] | None = None, floor: bool = False) -> dict[str, Any]:
+                     dhcp4_globals: dict[str, Any] | None = None, floor: bool = False,
+                     floor_points: list[str] | None = None) -> dict[str, Any]:
         """The lab's Kea config with these hook parameters; bench_relays adds a /16 subnet for load
         generators relaying from those addresses (a fresh config-set also empties the memfile leases);
         log_severity replaces the loggers' severity (the bench's WARN); dhcp4_globals are set in ``Dhcp4``;
-        floor loads the bench's floor library (hook/floor/floor.cc) instead of the hook."""
+        floor loads the bench's floor library (hook/floor/floor.cc) instead of the hook, at ``floor_points`` (its
+        "hook-points" parameter) when given."""
         config = keaconfig.dhcp4_config(self.lab, with_hook=with_hook, threads=self.threads)
         dhcp4 = config["Dhcp4"]
         dhcp4.update(dhcp4_globals or {})
@@ -94,7 +96,10 @@ class HookLab:
                 "relay": {"ip-addresses": list(bench_relays)},
             })
         if floor:
-            dhcp4["hooks-libraries"] = [{"library": keaconfig.FLOOR_PATH}]
+            library: dict[str, Any] = {"library": keaconfig.FLOOR_PATH}
+            if floor_points is not None:
+                library["parameters"] = {"hook-points": list(floor_points)}
+            dhcp4["hooks-libraries"] = [library]
         elif with_hook:
             dhcp4["hooks-libraries"][0]["parameters"] = self.hook_parameters(params)
         return config
@@ -182,12 +187,14 @@ class HookLab:
 
     def reconfigure(self, params: dict[str, Any], *, with_hook: bool = True,
                     bench_relays: tuple[str, ...] = (), log_severity: str | None = None,
-                    dhcp4_globals: dict[str, Any] | None = None, floor: bool = False) -> None:
+                    dhcp4_globals: dict[str, Any] | None = None, floor: bool = False,
+                    floor_points: list[str] | None = None) -> None:
         """Swap the hook parameters in the running server (config-set: the hook is unloaded and loaded).
         Only valid parameters: Kea 2.2 cannot recover from a hook that fails to load on a live reload."""
         answer = self.command("config-set", self.dhcp4_config(params, with_hook=with_hook,
                                                               bench_relays=bench_relays, log_severity=log_severity,
-                                                              dhcp4_globals=dhcp4_globals, floor=floor))
+                                                              dhcp4_globals=dhcp4_globals, floor=floor,
+                                                              floor_points=floor_points))
         if answer.get("result") != 0:
             raise RuntimeError(f"config-set failed: {answer}")
         self.params = dict(params)

@@ -119,6 +119,10 @@ def test_floor_library_loads_and_changes_nothing(fresh: HookLab) -> None:
         assert fresh.backend_requests()["count"] == 0
         answer = fresh.command("remote-options-stats")
         assert answer["result"] != 0, f"the hook is not loaded, so its command must be unknown: {answer}"
+        # one hook point alone (the library's "hook-points" parameter): loads, and still changes nothing
+        fresh.reconfigure(fresh.params, with_hook=False, floor=True, floor_points=["pkt4_send"])
+        [result] = fresh.exchange([new_client(fresh)])
+        assert result["ack"] is not None and option_text(result["ack"], 66) is None, result
     finally:
         fresh.reconfigure(fresh.params)
     [result] = fresh.exchange([new_client(fresh)])

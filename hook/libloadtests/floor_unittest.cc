@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "hook_points.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -17,7 +19,6 @@
 
 using isc::data::ConstElementPtr;
 using isc::data::Element;
-using isc::dhcp::Pkt4;
 using isc::dhcp::Pkt4Ptr;
 using isc::hooks::CalloutHandle;
 using isc::hooks::CalloutHandlePtr;
@@ -25,14 +26,6 @@ using isc::hooks::HookLibsCollection;
 using isc::hooks::HooksManager;
 
 namespace {
-
-/// The hook points whose callouts the floor registers (kea-dhcp4 registers them in the server; here the test does).
-struct FloorHookPoints {
-    int pkt4_send = HooksManager::registerHook("pkt4_send");
-    int lease4_offer = HooksManager::registerHook("lease4_offer");
-    int leases4_committed = HooksManager::registerHook("leases4_committed");
-};
-const FloorHookPoints FLOOR_POINTS;
 
 std::string floorPath() {
     const char* path = std::getenv("MALINA_FLOOR_SO");
@@ -62,22 +55,22 @@ TEST_F(FloorTest, LibraryPathGiven) {
 
 TEST_F(FloorTest, RegistersTheRemoteOptionsHookPointsOfThisRelease) {
     ASSERT_TRUE(loadFloor());
-    EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
+    EXPECT_TRUE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send));
     bool parks = KEA_HOOKS_VERSION >= 20600;   // Kea 2.6: parking at lease4_offer
-    EXPECT_EQ(parks, HooksManager::calloutsPresent(FLOOR_POINTS.lease4_offer));
-    EXPECT_EQ(parks, HooksManager::calloutsPresent(FLOOR_POINTS.leases4_committed));
+    EXPECT_EQ(parks, HooksManager::calloutsPresent(HOOK_POINTS.lease4_offer));
+    EXPECT_EQ(parks, HooksManager::calloutsPresent(HOOK_POINTS.leases4_committed));
 }
 
 TEST_F(FloorTest, HookPointsParameterChoosesASubset) {
     ASSERT_TRUE(loadFloor(Element::fromJSON(R"({"hook-points": ["pkt4_send"]})")));
-    EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
-    EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.lease4_offer));
-    EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.leases4_committed));
+    EXPECT_TRUE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send));
+    EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.lease4_offer));
+    EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.leases4_committed));
     if (KEA_HOOKS_VERSION >= 20600) {
         ASSERT_TRUE(loadFloor(Element::fromJSON(R"({"hook-points": ["lease4_offer", "leases4_committed"]})")));
-        EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
-        EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.lease4_offer));
-        EXPECT_TRUE(HooksManager::calloutsPresent(FLOOR_POINTS.leases4_committed));
+        EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send));
+        EXPECT_TRUE(HooksManager::calloutsPresent(HOOK_POINTS.lease4_offer));
+        EXPECT_TRUE(HooksManager::calloutsPresent(HOOK_POINTS.leases4_committed));
     }
 }
 
@@ -85,7 +78,7 @@ TEST_F(FloorTest, BadHookPointsParameterFailsToLoad) {
     for (const char* bad : {R"({"hook-points": "pkt4_send"})", R"({"hook-points": ["pkt4_receive"]})",
                             R"({"hook-points": [4]})"}) {
         EXPECT_FALSE(loadFloor(Element::fromJSON(bad))) << bad;
-        EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send)) << bad;
+        EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send)) << bad;
     }
     if (KEA_HOOKS_VERSION < 20600) {   // Kea 2.2 cannot park: the parking points are not the hook's there
         EXPECT_FALSE(loadFloor(Element::fromJSON(R"({"hook-points": ["lease4_offer"]})")));
@@ -94,13 +87,13 @@ TEST_F(FloorTest, BadHookPointsParameterFailsToLoad) {
 
 TEST_F(FloorTest, PacketPassesUnchanged) {
     ASSERT_TRUE(loadFloor());
-    Pkt4Ptr query(new Pkt4(isc::dhcp::DHCPDISCOVER, 42));
-    Pkt4Ptr offer(new Pkt4(isc::dhcp::DHCPOFFER, 42));
+    Pkt4Ptr query(new isc::dhcp::Pkt4(isc::dhcp::DHCPDISCOVER, 42));
+    Pkt4Ptr offer(new isc::dhcp::Pkt4(isc::dhcp::DHCPOFFER, 42));
     size_t options = offer->options_.size();
     CalloutHandlePtr handle = HooksManager::createCalloutHandle();
     handle->setArgument("query4", query);
     handle->setArgument("response4", offer);
-    HooksManager::callCallouts(FLOOR_POINTS.pkt4_send, *handle);
+    HooksManager::callCallouts(HOOK_POINTS.pkt4_send, *handle);
     EXPECT_EQ(CalloutHandle::NEXT_STEP_CONTINUE, handle->getStatus());
     EXPECT_EQ(options, offer->options_.size());
 }
@@ -108,7 +101,7 @@ TEST_F(FloorTest, PacketPassesUnchanged) {
 TEST_F(FloorTest, UnloadsCleanly) {
     ASSERT_TRUE(loadFloor());
     EXPECT_TRUE(HooksManager::unloadLibraries());
-    EXPECT_FALSE(HooksManager::calloutsPresent(FLOOR_POINTS.pkt4_send));
+    EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send));
 }
 
 }  // namespace

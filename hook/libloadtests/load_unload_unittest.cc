@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include "hook_points.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -39,14 +41,6 @@ using isc::hooks::HookLibsCollection;
 using isc::hooks::HooksManager;
 
 namespace {
-
-/// The hook points kea-dhcp4 registers that the library has callouts for (a library's callout is
-/// only registered for a hook point the server knows).
-struct HookPoints {
-    int pkt4_send = HooksManager::registerHook("pkt4_send");
-    int srv_configured = HooksManager::registerHook("dhcp4_srv_configured");
-};
-const HookPoints HOOK_POINTS;
 
 const char* const STATS_COMMAND = "remote-options-stats";
 

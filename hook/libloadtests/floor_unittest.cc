@@ -19,10 +19,7 @@
 
 using isc::data::ConstElementPtr;
 using isc::data::Element;
-using isc::dhcp::Pkt4Ptr;
-using isc::hooks::CalloutHandle;
 using isc::hooks::CalloutHandlePtr;
-using isc::hooks::HookLibsCollection;
 using isc::hooks::HooksManager;
 
 namespace {
@@ -42,7 +39,7 @@ protected:
     }
 
     static bool loadFloor(const ConstElementPtr& parameters = Element::createMap()) {
-        HookLibsCollection libraries;
+        isc::hooks::HookLibsCollection libraries;
         libraries.emplace_back(floorPath(), parameters);
         return (HooksManager::loadLibraries(libraries));
     }
@@ -87,14 +84,14 @@ TEST_F(FloorTest, BadHookPointsParameterFailsToLoad) {
 
 TEST_F(FloorTest, PacketPassesUnchanged) {
     ASSERT_TRUE(loadFloor());
-    Pkt4Ptr query(new isc::dhcp::Pkt4(isc::dhcp::DHCPDISCOVER, 42));
-    Pkt4Ptr offer(new isc::dhcp::Pkt4(isc::dhcp::DHCPOFFER, 42));
+    isc::dhcp::Pkt4Ptr query(new isc::dhcp::Pkt4(isc::dhcp::DHCPDISCOVER, 42));
+    isc::dhcp::Pkt4Ptr offer(new isc::dhcp::Pkt4(isc::dhcp::DHCPOFFER, 42));
     size_t options = offer->options_.size();
     CalloutHandlePtr handle = HooksManager::createCalloutHandle();
     handle->setArgument("query4", query);
     handle->setArgument("response4", offer);
     HooksManager::callCallouts(HOOK_POINTS.pkt4_send, *handle);
-    EXPECT_EQ(CalloutHandle::NEXT_STEP_CONTINUE, handle->getStatus());
+    EXPECT_EQ(isc::hooks::CalloutHandle::NEXT_STEP_CONTINUE, handle->getStatus());
     EXPECT_EQ(options, offer->options_.size());
 }
 

@@ -194,6 +194,13 @@ class Variant:
 
 
 @dataclass
+class Measured:
+    """A variant of ``Bench.grouped``: its last run, and its ratio to the same round's Kea alone, round by round."""
+    perf: Perf
+    ratios: list[float]
+
+
+@dataclass
 class Settings:
     duration: int = DURATION   # seconds per measured perfdhcp run
     reps: int = REPS
@@ -218,7 +225,6 @@ class Bench:
         self.cases: list[dict[str, Any]] = []
         self.baseline: Perf | None = None
         self.baselines: list[float] = []
-        self.rounds: dict[str, list[float]] = {}   # the last group's ratios per round (Bench.grouped)
         o82 = sub(1, b"Gi1/0/1") + sub(2, b"tor-a-01")
         self.matching = ["-o", f"97,{pi_guid().hex()}", "-o", f"82,{o82.hex()}"]
         self.plain = ["-o", f"82,{o82.hex()}"]
@@ -407,10 +413,11 @@ class Bench:
                clients: int = LOAD_CLIENTS, timeout_s: float = 1.0) -> Perf:
         """The case and Kea without the hook measured back to back REPS times; the ratio is the median. Kea alone
         always runs at ``LOAD_CLIENTS`` (its capacity); ``clients`` and ``timeout_s`` are the case's own load."""
-        return self.grouped(options, [Variant(case, configure, target)], clients=clients, timeout_s=timeout_s)[case]
+        return self.grouped(options, [Variant(case, configure, target)], clients=clients,
+                            timeout_s=timeout_s)[case].perf
 
     def grouped(self, options: list[str], variants: list[Variant], *, clients: int = LOAD_CLIENTS,
-                timeout_s: float = 1.0) -> dict[str, Perf]:
+                timeout_s: float = 1.0) -> dict[str, Measured]:
         """Kea alone then each variant, back to back, REPS times: each variant's ratio is the median of its ratios
         to the Kea alone of the same round, so variants measured in one group compare on the same baselines."""
         ratios: dict[str, list[float]] = {v.name: [] for v in variants}
@@ -427,8 +434,7 @@ class Bench:
         for v in variants:
             self.record(v.name, perfs[v.name], None)
             self.add(f"{v.name}_ratio", statistics.median(ratios[v.name]), "x baseline", v.target)
-        self.rounds = ratios
-        return perfs
+        return {v.name: Measured(perfs[v.name], ratios[v.name]) for v in variants}
 
     def run_all(self) -> None:
         hl = self.hl
@@ -450,9 +456,9 @@ class Bench:
                         lambda: self.configure(hook=False, floor=True, floor_points=["pkt4_send"]), None),
             ]
         variants.append(Variant("no_match", lambda: self.configure(hook=True, url=stub_url), ">= 0.95"))
-        self.grouped(self.load_plain, variants)
+        measured = self.grouped(self.load_plain, variants)
         self.add("no_match_backend_calls", float(hl.hook_stats()["backend-calls"]), "calls", "== 0")
-        floor, no_match = self.rounds["hook_points_floor"], self.rounds["no_match"]
+        floor, no_match = measured["hook_points_floor"].ratios, measured["no_match"].ratios
         self.add("no_match_vs_floor_ratio", statistics.median([n / f for n, f in zip(no_match, floor, strict=True)]),
                  "x the floor library (the hook's own no-match callouts)")
 

@@ -1,16 +1,18 @@
 // libdhcp_malina_floor.so: a bench instrument, not part of the lab's DHCP service. It registers callouts at the
 // hook points the remote-options hook uses on this Kea release (pkt4_send everywhere; lease4_offer and
-// leases4_committed where the server can park an OFFER: the same rule as loaded_parker.cc) and each callout
+// leases4_committed where the server can park an OFFER: src/parking_rule.h, as the hook) and each callout
 // returns at once. Kea still prepares every packet for those hook points (a callout handle's arguments, option
 // copies, and on 2.6+ a proactive park and drop per DISCOVER and REQUEST), so Kea with this library is the
 // ceiling of any hook at these points: bench/hook.py's `hook_points_floor` case. One optional parameter,
 // "hook-points": a list naming a subset of those points (the price of each, measured apart); anything else in it
 // is a load error (thrown: Kea logs HOOKS_LOAD_FRAMEWORK_EXCEPTION with the reason). No state.
-#include <cc/data.h>
-#include <hooks/hooks.h>
-#include <hooks/server_hooks.h>
-#include <exceptions/exceptions.h>
+#include "parking_rule.h"
 
+#include <cc/data.h>
+#include <exceptions/exceptions.h>
+#include <hooks/hooks.h>
+
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,8 +24,6 @@ using isc::hooks::LibraryHandle;
 
 namespace {
 
-constexpr int FIRST_PARKING_HOOKS_VERSION = 20600;   // Kea 2.6: parking at lease4_offer
-
 int nothing(CalloutHandle&) {
     return (0);
 }
@@ -31,10 +31,9 @@ int nothing(CalloutHandle&) {
 /// The hook points the remote-options hook registers on this server.
 std::vector<std::string> hookPoints() {
     std::vector<std::string> points = {"pkt4_send"};
-    if (KEA_HOOKS_VERSION >= FIRST_PARKING_HOOKS_VERSION
-        && isc::hooks::ServerHooks::getServerHooks().findIndex("lease4_offer") >= 0) {
-        points.push_back("lease4_offer");
-        points.push_back("leases4_committed");
+    if (isc::remote_options::serverParksOffers()) {
+        points.insert(points.end(), std::begin(isc::remote_options::PARKING_POINTS),
+                      std::end(isc::remote_options::PARKING_POINTS));
     }
     return (points);
 }

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "hook_points.h"
+#include "parking_rule.h"
 
 #include <unistd.h>
 
@@ -53,7 +54,7 @@ TEST_F(FloorTest, LibraryPathGiven) {
 TEST_F(FloorTest, RegistersTheRemoteOptionsHookPointsOfThisRelease) {
     ASSERT_TRUE(loadFloor());
     EXPECT_TRUE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send));
-    bool parks = KEA_HOOKS_VERSION >= 20600;   // Kea 2.6: parking at lease4_offer
+    bool parks = KEA_HOOKS_VERSION >= isc::remote_options::FIRST_PARKING_HOOKS_VERSION;
     EXPECT_EQ(parks, HooksManager::calloutsPresent(HOOK_POINTS.lease4_offer));
     EXPECT_EQ(parks, HooksManager::calloutsPresent(HOOK_POINTS.leases4_committed));
 }
@@ -63,7 +64,7 @@ TEST_F(FloorTest, HookPointsParameterChoosesASubset) {
     EXPECT_TRUE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send));
     EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.lease4_offer));
     EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.leases4_committed));
-    if (KEA_HOOKS_VERSION >= 20600) {
+    if (KEA_HOOKS_VERSION >= isc::remote_options::FIRST_PARKING_HOOKS_VERSION) {
         ASSERT_TRUE(loadFloor(Element::fromJSON(R"({"hook-points": ["lease4_offer", "leases4_committed"]})")));
         EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send));
         EXPECT_TRUE(HooksManager::calloutsPresent(HOOK_POINTS.lease4_offer));
@@ -77,7 +78,7 @@ TEST_F(FloorTest, BadHookPointsParameterFailsToLoad) {
         EXPECT_FALSE(loadFloor(Element::fromJSON(bad))) << bad;
         EXPECT_FALSE(HooksManager::calloutsPresent(HOOK_POINTS.pkt4_send)) << bad;
     }
-    if (KEA_HOOKS_VERSION < 20600) {   // Kea 2.2 cannot park: the parking points are not the hook's there
+    if (KEA_HOOKS_VERSION < isc::remote_options::FIRST_PARKING_HOOKS_VERSION) {   // 2.2: the hook never parks
         EXPECT_FALSE(loadFloor(Element::fromJSON(R"({"hook-points": ["lease4_offer"]})")));
     }
 }

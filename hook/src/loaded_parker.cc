@@ -1,24 +1,11 @@
 #include "loaded_parker.h"
 
-#include <hooks/hooks.h>
-#include <hooks/server_hooks.h>
-
 namespace isc {
 namespace remote_options {
-
-/// Kea 2.6 added parking at lease4_offer; before it an OFFER cannot wait without its thread.
-constexpr int FIRST_PARKING_HOOKS_VERSION = 20600;
 
 std::unique_ptr<Parker>& loadedParker() {
     static std::unique_ptr<Parker> parker;
     return (parker);
-}
-
-bool serverParksOffers() {
-    if (KEA_HOOKS_VERSION < FIRST_PARKING_HOOKS_VERSION) {
-        return (false);
-    }
-    return (isc::hooks::ServerHooks::getServerHooks().findIndex("lease4_offer") >= 0);
 }
 
 bool startParkedPath(isc::hooks::LibraryHandle& handle, Engine& engine, const CurlOptions& opts) {

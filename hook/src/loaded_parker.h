@@ -5,6 +5,7 @@
 
 #include "fetcher.h"
 #include "parker.h"
+#include "parking_rule.h"
 
 #include <hooks/callout_handle.h>
 #include <hooks/library_handle.h>
@@ -16,10 +17,6 @@ namespace remote_options {
 
 /// Set by startParkedPath(), reset by stopParkedPath(). Empty on Kea 2.2 (the blocking path).
 std::unique_ptr<Parker>& loadedParker();
-
-/// True when this build and the running server can park an OFFER: built against Kea 2.6 or later
-/// (KEA_HOOKS_VERSION) and the server registered the lease4_offer hook point.
-bool serverParksOffers();
 
 /// When serverParksOffers(): the fetcher thread and parker for `engine`, and the lease4_offer and
 /// leases4_committed callouts registered on `handle`. Returns whether the parked path is on.
